@@ -1,0 +1,26 @@
+"""PinokioCloud: run unmodified Pinokio launchers on cloud GPU machines."""
+
+from __future__ import annotations
+
+from pinokiocloud.errors import (
+    BadParamError,
+    LauncherNotFoundError,
+    NodeNotFoundError,
+    PinokioCloudError,
+    ScriptLoadError,
+    ScriptTimeoutError,
+    SidecarError,
+    UserError,
+)
+
+__all__ = [
+    "BadParamError",
+    "LauncherNotFoundError",
+    "NodeNotFoundError",
+    "PinokioCloudError",
+    "ScriptLoadError",
+    "ScriptTimeoutError",
+    "SidecarError",
+    "UserError",
+]
+__version__ = "0.1.0"

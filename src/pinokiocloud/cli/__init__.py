@@ -1,0 +1,1 @@
+"""The ``pinokiocloud`` command line."""

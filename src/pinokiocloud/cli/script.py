@@ -1,0 +1,98 @@
+"""``pinokiocloud script load|render``: look at a script offline, as the runner would see it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pinokiocloud.cli import output
+from pinokiocloud.cli.offline import run_with_kernel
+from pinokiocloud.cli.options import JsonOpt
+from pinokiocloud.config import Settings
+from pinokiocloud.errors import BadParamError
+from pinokiocloud.kernel import KernelContext, NodeSidecar, load_script, render_script
+from pinokiocloud.kernel.ports import find_free_port
+
+__all__ = ["GLOBAL_NAMES", "app", "parse_vars"]
+
+app = typer.Typer(no_args_is_help=True, help="Inspect Pinokio scripts offline.")
+
+GLOBAL_NAMES = frozenset(
+    {"platform", "arch", "gpu", "gpu_model", "gpu_driver", "gpu_target", "gpus", "vram", "ram", "env", "envs"}
+)
+"""Template names that are global values (spec §2.5); ``--var`` for these overrides the machine's."""
+
+FileArg = Annotated[Path, typer.Argument(help="A .js or .json script file.", show_default=False)]
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_vars(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``k=v`` pairs → (memory values, global overrides). Values are JSON when they parse, else text;
+    dotted keys (``args.venv=env``) build nested objects."""
+    memory: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise BadParamError(f"--var needs NAME=VALUE (for example --var platform=linux), got {pair!r}")
+        head, *rest = key.split(".")
+        target = overrides if head in GLOBAL_NAMES else memory
+        for part in [head, *rest][:-1]:
+            node = target.get(part)
+            if not isinstance(node, dict):
+                node = target[part] = {}
+            target = node
+        target[[head, *rest][-1]] = _parse_value(raw)
+    return memory, overrides
+
+
+def _script_memory(path: Path, settings: Settings) -> dict[str, Any]:
+    folder = path.parent
+    try:
+        name = str(folder.relative_to(settings.api_dir))
+    except ValueError:
+        name = folder.name
+    return {"input": {}, "args": {}, "cwd": str(folder), "dirname": str(folder), "name": name,
+            "uri": str(path), "port": find_free_port()}
+
+
+@app.command("load")
+def load(file: FileArg, as_json: JsonOpt = False) -> None:
+    """Print a loaded script as data (function exports are called; functions show as "[function]")."""
+    path = file.resolve()
+
+    async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, Any]:
+        loaded = await load_script(sc, path, ctx)
+        return {"path": str(loaded.path), "kind": loaded.kind, "script": loaded.data}
+
+    output.result(run_with_kernel(work), as_json=as_json)
+
+
+@app.command("render")
+def render(
+    file: FileArg,
+    step: Annotated[list[int] | None, typer.Option("--step", help="Step index to render (repeatable).")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE for the template memory.")] = None,
+    action: Annotated[str, typer.Option(help="Which action of the script to render.")] = "run",
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the rendered step(s) of a script for the given variables."""
+    path = file.resolve()
+    memory, overrides = parse_vars(var or [])
+
+    async def work(sc: NodeSidecar, ctx: KernelContext, settings: Settings) -> dict[str, Any]:
+        values = {**_script_memory(path, settings), **memory}
+        steps = await render_script(sc, path, ctx, steps=step, action=action, memory=values, overrides=overrides)
+        return {"path": str(path), "action": action,
+                "steps": [{"index": s.index, "runs": s.runs, "step": s.step} for s in steps]}
+
+    output.result(run_with_kernel(work), as_json=as_json)

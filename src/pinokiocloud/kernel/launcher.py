@@ -1,0 +1,49 @@
+"""A launcher folder: ``pinokio.js`` merged with its metadata files, and its evaluated menu (spec §1.2, §1.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.errors import LauncherNotFoundError
+from pinokiocloud.kernel.bridge import NodeSidecar
+from pinokiocloud.kernel.context import KernelContext
+
+__all__ = ["Launcher", "find_launcher_root", "load_launcher"]
+
+_LAUNCHER_FILES = ("pinokio.js", "pinokio.json", "pinokio_meta.json")
+
+
+@dataclass(frozen=True, slots=True)
+class Launcher:
+    folder: Path
+    root: Path
+    """Where ``pinokio.js`` lives: the folder, or its ``pinokio/`` subfolder."""
+    files: list[Path]
+    meta: dict[str, Any]
+    """Merged metadata (title, description, icon, version, …) without the menu."""
+    menu: list[Any] | None
+    """The menu for the state in the context, or None when the launcher has none."""
+
+
+def find_launcher_root(folder: Path) -> Path | None:
+    if (folder / "pinokio.js").is_file():
+        return folder
+    if (folder / "pinokio" / "pinokio.js").is_file():
+        return folder / "pinokio"
+    if any((folder / name).is_file() for name in _LAUNCHER_FILES):
+        return folder
+    return None
+
+
+async def load_launcher(sidecar: NodeSidecar, folder: Path, ctx: KernelContext) -> Launcher:
+    """Load a launcher and evaluate its menu (a function gets ``(kernel, info)``) for ``ctx``'s state."""
+    folder = folder.resolve()
+    root = find_launcher_root(folder) if folder.is_dir() else None
+    if root is None:
+        raise LauncherNotFoundError(str(folder))
+    result = await sidecar.call(
+        "launcher", {"dir": str(folder), "context": ctx.to_wire()}, subject=str(root / "pinokio.js")
+    )
+    return Launcher(folder, Path(result["root"]), [Path(f) for f in result["files"]], result["meta"], result["menu"])

@@ -1,0 +1,65 @@
+"""npm packages that launcher code expects next to it: ``lodash`` is ``_`` in every template (spec §2.1).
+
+They are installed once into a folder of PINOKIO_HOME with the npm that ships with the node we use.
+A machine with no registry access still works; ``_`` is then undefined and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+__all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "npm_command"]
+
+log = logging.getLogger(__name__)
+
+SIDECAR_PACKAGES = ("lodash@4.17.21",)
+INSTALL_TIMEOUT_S = 120
+RETRY_AFTER_FAILURE_S = 3600
+_FAILED_MARK = ".install-failed"
+
+
+def npm_command(node: Path) -> list[str]:
+    """The npm that belongs to ``node`` (its bundled npm-cli.js), else ``npm`` on PATH."""
+    for cli in (
+        node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js",
+        node.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js",
+        node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js",
+    ):
+        if cli.is_file():
+            return [str(node), str(cli)]
+    npm = shutil.which("npm")
+    return [npm] if npm else []
+
+
+def _installed(node_modules: Path) -> bool:
+    return all((node_modules / spec.rsplit("@", 1)[0]).is_dir() for spec in SIDECAR_PACKAGES)
+
+
+def ensure_node_packages(node_modules: Path, node: Path) -> bool:
+    """Install SIDECAR_PACKAGES under ``node_modules`` unless present; True when they are there."""
+    if _installed(node_modules):
+        return True
+    prefix = node_modules.parent
+    mark = prefix / _FAILED_MARK
+    if mark.exists() and time.time() - mark.stat().st_mtime < RETRY_AFTER_FAILURE_S:
+        return False
+    npm = npm_command(node)
+    if not npm:
+        log.warning("no npm found next to %s; templates will have no `_` (lodash)", node)
+        return False
+    prefix.mkdir(parents=True, exist_ok=True)
+    cmd = [*npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", *SIDECAR_PACKAGES]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False)
+        ok = done.returncode == 0 and _installed(node_modules)
+        detail = done.stderr.strip()[-300:]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        ok, detail = False, str(exc)
+    if not ok:
+        mark.write_text(detail)
+        log.warning("could not install %s into %s: %s", ", ".join(SIDECAR_PACKAGES), prefix, detail)
+    return ok

@@ -1,0 +1,77 @@
+"""Loading Pinokio script files and rendering their steps through the Node sidecar (spec §1.3, §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.errors import ScriptLoadError
+from pinokiocloud.kernel.bridge import NodeSidecar
+from pinokiocloud.kernel.context import KernelContext
+
+__all__ = ["LoadedScript", "RenderedStep", "load_script", "render_script", "render_steps", "render_template"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedScript:
+    path: Path
+    kind: str
+    """json | object | function | class | esm-object | esm-function."""
+    data: Any
+    """The script as data; functions appear as the string ``"[function]"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedStep:
+    index: int
+    step: Any
+    runs: bool
+    """False when the step's ``when`` says to skip it."""
+
+
+async def load_script(sidecar: NodeSidecar, path: Path, ctx: KernelContext) -> LoadedScript:
+    """Load a ``.json``/``.js`` script, calling a function export with the ``kernel`` facade."""
+    path = path.resolve()
+    if not path.is_file():
+        raise ScriptLoadError(str(path), "no such file")
+    result = await sidecar.call("load", {"path": str(path), "context": ctx.to_wire()}, subject=str(path))
+    return LoadedScript(path, result["kind"], result["script"])
+
+
+async def render_template(
+    sidecar: NodeSidecar, template: Any, ctx: KernelContext, *,
+    memory: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+    allow_undefined: bool = False,
+) -> Any:
+    """Render one value the way the engine renders anything (spec §2.1–2.2), one pass."""
+    params = {"template": template, "vars": dict(memory or {}), "globals": dict(overrides or {}),
+              "context": ctx.to_wire(), "allow_undefined": allow_undefined}
+    return (await sidecar.call("render", params))["value"]
+
+
+async def render_steps(
+    sidecar: NodeSidecar, steps: Sequence[Any], ctx: KernelContext, *,
+    memory: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+) -> list[RenderedStep]:
+    """Render whole steps in one call: passes, ``{{{ }}}`` flatten, ``when`` (spec §2.3–2.4)."""
+    params = {"templates": list(steps), "step": True, "vars": dict(memory or {}),
+              "globals": dict(overrides or {}), "context": ctx.to_wire()}
+    results = await sidecar.call("render", params)
+    return [RenderedStep(i, r["step"], r["runs"]) for i, r in enumerate(results)]
+
+
+async def render_script(
+    sidecar: NodeSidecar, path: Path, ctx: KernelContext, *,
+    steps: Sequence[int] | None = None, action: str = "run",
+    memory: Mapping[str, Any] | None = None, overrides: Mapping[str, Any] | None = None,
+) -> list[RenderedStep]:
+    """Load a script and render the chosen steps of ``action`` with ``self`` set to the script."""
+    path = path.resolve()
+    if not path.is_file():
+        raise ScriptLoadError(str(path), "no such file")
+    params = {"path": str(path), "action": action, "steps": list(steps) if steps is not None else None,
+              "vars": dict(memory or {}), "globals": dict(overrides or {}), "context": ctx.to_wire()}
+    result = await sidecar.call("render_script", params, subject=str(path))
+    return [RenderedStep(s["index"], s["step"], s["runs"]) for s in result["steps"]]
