@@ -11,7 +11,20 @@ from pinokiocloud.errors import ScriptLoadError
 from pinokiocloud.kernel.bridge import NodeSidecar
 from pinokiocloud.kernel.context import KernelContext
 
-__all__ = ["LoadedScript", "RenderedStep", "load_script", "render_script", "render_steps", "render_template"]
+__all__ = ["UNDEFINED", "LoadedScript", "RenderedStep", "load_script", "render_script", "render_steps", "render_template"]
+
+
+class _Undefined:
+    """JavaScript's ``undefined``, which a ``when``-style render (allow_undefined) can return."""
+
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNDEFINED: Any = _Undefined()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +61,8 @@ async def render_template(
     """Render one value the way the engine renders anything (spec §2.1–2.2), one pass."""
     params = {"template": template, "vars": dict(memory or {}), "globals": dict(overrides or {}),
               "context": ctx.to_wire(), "allow_undefined": allow_undefined}
-    return (await sidecar.call("render", params))["value"]
+    result = await sidecar.call("render", params)
+    return UNDEFINED if result.get("undefined") else result["value"]
 
 
 async def render_steps(

@@ -168,7 +168,9 @@ async function renderTemplate (params) {
   const scope = stepScope(snap, kernel, params.vars, params.globals)
   const many = params.templates || [params.template]
   const results = many.map((t) => (params.step ? renderStep(t, scope) : { value: render(t, scope, Boolean(params.allow_undefined)) }))
-  const data = results.map((r) => (params.step ? { step: toData(r.step), runs: r.runs } : { value: toData(r.value) }))
+  // `undefined` (possible with allow_undefined) has no JSON form, so it is flagged instead.
+  const data = results.map((r) => (params.step ? { step: toData(r.step), runs: r.runs }
+    : r.value === undefined ? { undefined: true } : { value: toData(r.value) }))
   return params.templates ? data : data[0]
 }
 
