@@ -5,10 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from pinokiocloud.kernel import KernelContext
 from tests.helpers.npm_cache import ensure_test_packages
 from tests.helpers.sidecar import SyncSidecar, make_context
-
-from pinokiocloud.kernel import KernelContext
 
 
 @pytest.fixture(scope="session")

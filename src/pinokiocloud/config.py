@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings"]
+from pinokiocloud.errors import BadParamError
+
+__all__ = ["DEFAULT_CALL_TIMEOUT_S", "Settings"]
+
+DEFAULT_CALL_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,8 @@ class Settings:
     """``PINOKIOCLOUD_NODE``: a node executable to use instead of searching for one."""
     node_modules: Path
     """``PINOKIOCLOUD_NODE_MODULES``: npm packages launcher code may ``require`` (lodash for ``_``)."""
+    call_timeout_s: float
+    """``PINOKIOCLOUD_CALL_TIMEOUT_S``: how long launcher code (a menu, a function export) may run."""
     environ: Mapping[str, str]
     """The process environment launchers see as ``envs`` (layered ENVIRONMENT files come later)."""
 
@@ -36,9 +42,17 @@ class Settings:
         home = Path(env.get("PINOKIO_HOME") or Path.home() / "pinokio").expanduser().resolve()
         node = env.get("PINOKIOCLOUD_NODE")
         modules = env.get("PINOKIOCLOUD_NODE_MODULES")
+        timeout = env.get("PINOKIOCLOUD_CALL_TIMEOUT_S", "")
+        try:
+            call_timeout_s = float(timeout) if timeout else DEFAULT_CALL_TIMEOUT_S
+        except ValueError:
+            raise BadParamError(f"PINOKIOCLOUD_CALL_TIMEOUT_S must be a number of seconds, got {timeout!r}") from None
+        if call_timeout_s <= 0:
+            raise BadParamError(f"PINOKIOCLOUD_CALL_TIMEOUT_S must be above 0, got {timeout!r}")
         return cls(
             home=home,
             node=Path(node).expanduser() if node else None,
             node_modules=Path(modules).expanduser().resolve() if modules else home / "bin" / "sidecar" / "node_modules",
+            call_timeout_s=call_timeout_s,
             environ=env,
         )

@@ -52,7 +52,8 @@ def test_spec_2_2_verified_examples(sidecar: SyncSidecar, ctx: KernelContext, te
 
 
 def test_spec_2_2_os_is_node_os(sidecar: SyncSidecar, ctx: KernelContext) -> None:
-    assert r(sidecar, ctx, "{{os.platform()}}") == {"linux": "linux", "darwin": "darwin"}.get(os.uname().sysname.lower())
+    expected = {"linux": "linux", "darwin": "darwin"}.get(os.uname().sysname.lower())
+    assert r(sidecar, ctx, "{{os.platform()}}") == expected
 
 
 def test_spec_2_2_pure_strings_keep_their_type(sidecar: SyncSidecar, ctx: KernelContext) -> None:
@@ -86,7 +87,8 @@ def test_spec_2_2_conditional_keys_drop_on_null_and_false(sidecar: SyncSidecar, 
 def test_spec_2_2_undefined_array_items_are_dropped(sidecar: SyncSidecar, home: Path, ctx: KernelContext) -> None:
     f = home / "api" / "u" / "s.js"
     f.parent.mkdir(parents=True)
-    f.write_text("module.exports = { run: [{ method: 'shell.run', params: { message: ['a', undefined, '{{port}}'] } }] }")
+    f.write_text("module.exports = { run: [{ method: 'shell.run', "
+                 "params: { message: ['a', undefined, '{{port}}'] } }] }")
     [out] = sidecar.run(render_script(sidecar.sidecar, f, ctx, memory={"port": 42003}))
     assert out.step["params"]["message"] == ["a", 42003]
 

@@ -170,7 +170,7 @@ def test_throwing_menu_names_the_line(sidecar: SyncSidecar, home: Path) -> None:
     app = home / "api" / "throws"
     app.mkdir()
     (app / "pinokio.js").write_text("module.exports = {\n  menu: (kernel, info) => {\n    return info.nope()\n  }\n}\n")
-    with pytest.raises(ScriptLoadError, match="TypeError: info.nope is not a function") as err:
+    with pytest.raises(ScriptLoadError, match=r"TypeError: info\.nope is not a function") as err:
         _launcher(sidecar, app)
     assert (err.value.file, err.value.line) == (str(app / "pinokio.js"), 3)
 
@@ -181,7 +181,7 @@ def test_endless_async_menu_times_out(node_modules: Path, home: Path) -> None:
         app = home / "api" / "hang"
         app.mkdir()
         (app / "pinokio.js").write_text("module.exports = { menu: async () => new Promise(() => {}) }")
-        with pytest.raises(ScriptTimeoutError, match="pinokio.js"):
+        with pytest.raises(ScriptTimeoutError, match=r"pinokio\.js"):
             sc.run(load_launcher(sc.sidecar, app, make_context(home)))
         (app / "pinokio.js").write_text("module.exports = { menu: [] }")
         assert sc.run(load_launcher(sc.sidecar, app, make_context(home))).menu == []

@@ -193,7 +193,8 @@ def test_json_syntax_error_names_the_line(sidecar: SyncSidecar, home: Path, ctx:
 
 
 def test_missing_module_names_the_requiring_line(sidecar: SyncSidecar, home: Path, ctx: KernelContext) -> None:
-    f = _write(home / "api/a/s.js", "const x = 1\nconst g = require('not-a-real-package')\nmodule.exports = {run: []}\n")
+    text = "const x = 1\nconst g = require('not-a-real-package')\nmodule.exports = {run: []}\n"
+    f = _write(home / "api/a/s.js", text)
     with pytest.raises(ScriptLoadError, match="Cannot find module 'not-a-real-package'") as info:
         _load(sidecar, f, ctx)
     assert (info.value.file, info.value.line, info.value.kind) == (str(f), 2, "ModuleNotFound")

@@ -23,7 +23,10 @@ def run_with_kernel(work: Callable[[NodeSidecar, KernelContext, Settings], Await
     ctx = KernelContext(home=settings.home, system=detect_system(), envs=settings.environ)
 
     async def main() -> T:
-        async with NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ) as sc:
+        async with NodeSidecar(
+            settings.node, node_modules=settings.node_modules, environ=settings.environ,
+            call_timeout_s=settings.call_timeout_s,
+        ) as sc:
             return await work(sc, ctx, settings)
 
     return asyncio.run(main())

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.kernel.node_packages import ensure_node_packages
 from pinokiocloud.errors import (
     LauncherNotFoundError,
     NodeNotFoundError,
@@ -29,8 +28,9 @@ from pinokiocloud.errors import (
     ScriptTimeoutError,
     SidecarError,
 )
+from pinokiocloud.kernel.node_packages import ensure_node_packages
 
-__all__ = ["DEFAULT_CALL_TIMEOUT_S", "BRIDGE_JS", "NodeSidecar", "find_node"]
+__all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ MIN_NODE_MAJOR = 18
 RESPONSE_GRACE_S = 5.0
 """How long past a call's own limit Python waits before deciding the sidecar is wedged."""
 STDERR_LINES = 200
+NODE_FLAGS = ("--max-semi-space-size=1",)
+"""The router thread only moves JSON lines; a small young generation keeps its memory low."""
 _STREAM_LIMIT = 64 * 1024 * 1024
 
 
@@ -126,6 +128,7 @@ class NodeSidecar:
                 return
             node = await asyncio.to_thread(find_node, self._node_override, self._environ.get("PATH"))
             env = dict(self._environ)
+            env.setdefault("MALLOC_ARENA_MAX", "2")  # two threads need no more; keeps RSS down
             if self._node_modules is not None and self._install_packages:
                 await asyncio.to_thread(ensure_node_packages, self._node_modules, node)
             if self._node_modules is not None:
@@ -134,7 +137,7 @@ class NodeSidecar:
                 )
             try:
                 self._proc = await asyncio.create_subprocess_exec(
-                    str(node), str(BRIDGE_JS),
+                    str(node), *NODE_FLAGS, str(BRIDGE_JS),
                     stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                     stderr=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
                 )

@@ -11,7 +11,15 @@ from pinokiocloud.errors import ScriptLoadError
 from pinokiocloud.kernel.bridge import NodeSidecar
 from pinokiocloud.kernel.context import KernelContext
 
-__all__ = ["UNDEFINED", "LoadedScript", "RenderedStep", "load_script", "render_script", "render_steps", "render_template"]
+__all__ = [
+    "UNDEFINED",
+    "LoadedScript",
+    "RenderedStep",
+    "load_script",
+    "render_script",
+    "render_steps",
+    "render_template",
+]
 
 
 class _Undefined:

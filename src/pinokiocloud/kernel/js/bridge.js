@@ -19,6 +19,8 @@ function runRouter () {
   const { Worker } = require('worker_threads')
   const readline = require('readline')
   const DEFAULT_TIMEOUT_MS = 10000
+  const WORKER_YOUNG_MB = 4
+  const WORKER_OLD_MB = 256
   const inflight = new Map() // id -> {message, timer, resent}
   let worker = null
   let generation = 0
@@ -34,7 +36,10 @@ function runRouter () {
   function startWorker () {
     generation += 1
     const mine = generation
-    const w = new Worker(__filename, { stdout: true, stderr: false })
+    // A small young generation keeps the sidecar's memory flat on a notebook with little RAM to
+    // spare; the old-generation cap turns a script that eats memory into a restarted worker.
+    const resourceLimits = { maxYoungGenerationSizeMb: WORKER_YOUNG_MB, maxOldGenerationSizeMb: WORKER_OLD_MB }
+    const w = new Worker(__filename, { stdout: true, stderr: false, resourceLimits })
     // Script output (console.log in a launcher) must never reach our stdout, which is the RPC channel.
     w.stdout.on('data', (chunk) => process.stderr.write(chunk))
     w.on('message', (msg) => {

@@ -12,11 +12,28 @@
 const path = require('path')
 const os = require('os')
 
-let lodash
-try {
-  lodash = require('lodash')
-} catch (e) {
-  lodash = undefined // `_` is then undefined in templates; the Python side warns about it
+// `_` is lodash, loaded on first use: most templates never touch it, and it costs the sidecar
+// several MB. When lodash is not installed, `_` is undefined.
+const lodash = lazyLodash()
+
+function lazyLodash () {
+  try {
+    require.resolve('lodash')
+  } catch (e) {
+    return undefined
+  }
+  let real
+  const load = () => (real = real || require('lodash'))
+  return new Proxy(function lodashStub () {}, {
+    get: (target, key) => load()[key],
+    has: (target, key) => key in load(),
+    apply: (target, self, args) => load()(...args),
+    ownKeys: () => Reflect.ownKeys(load()),
+    getOwnPropertyDescriptor: (target, key) => {
+      const d = Reflect.getOwnPropertyDescriptor(load(), key)
+      return d && key !== 'prototype' && key !== 'length' && key !== 'name' ? { ...d, configurable: true } : Reflect.getOwnPropertyDescriptor(target, key)
+    }
+  })
 }
 
 const MAX_CACHE = 50000
