@@ -23,9 +23,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.helpers.npm_cache import ensure_test_packages  # noqa: E402
+
 from pinokiocloud.kernel import KernelContext, NodeSidecar, find_node  # noqa: E402
 from pinokiocloud.platform import GpuInfo, SystemFacts  # noqa: E402
-from tests.helpers.npm_cache import ensure_test_packages  # noqa: E402
 
 STEPS = 10_000
 BATCH = 250
