@@ -5,24 +5,8 @@
 const fs = require('fs')
 const path = require('path')
 const Template = require('jimini')
-
-function toData (value, ancestors = []) {
-  if (value === undefined) return undefined
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null
-  if (typeof value === 'bigint') return value.toString()
-  if (typeof value === 'function') return '[function]'
-  if (typeof value === 'symbol') return undefined
-  if (ancestors.includes(value)) return '[circular]'
-  if (Buffer.isBuffer(value)) return value.toJSON()
-  if (value instanceof RegExp) return String(value)
-  if (typeof value.toJSON === 'function') return toData(value.toJSON(), ancestors)
-  const next = ancestors.concat([value])
-  if (Array.isArray(value)) return value.map((v) => { const d = toData(v, next); return d === undefined ? null : d })
-  const out = {}
-  for (const k of Object.keys(value)) { const d = toData(value[k], next); if (d !== undefined) out[k] = d }
-  return out
-}
+// Both engines' results go through the same JSON conversion before they are compared.
+const { toData } = require('../../src/pinokiocloud/kernel/js/data.js')
 
 function whichIn (envs) {
   return (name) => {

@@ -6,31 +6,9 @@ const { parentPort } = require('worker_threads')
 const { createScope, render, renderStep } = require('./template.js')
 const { loadFile, ScriptError, toScriptError } = require('./loader.js')
 const { Snapshot, makeKernel, makeInfo, which } = require('./facade.js')
+const { toData } = require('./data.js')
 
 const LAUNCHER_META = ['pinokio_meta.json', 'pinokio.json']
-
-// ---- serialization: launcher data → JSON-safe data, functions shown as "[function]" ----
-
-function toData (value, ancestors = []) {
-  if (value === undefined) return undefined
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value
-  if (typeof value === 'number') return Number.isFinite(value) ? value : null
-  if (typeof value === 'bigint') return value.toString()
-  if (typeof value === 'function') return '[function]'
-  if (typeof value === 'symbol') return undefined
-  if (ancestors.includes(value)) return '[circular]'
-  if (Buffer.isBuffer(value)) return value.toJSON()
-  if (value instanceof RegExp) return String(value)
-  if (typeof value.toJSON === 'function') return toData(value.toJSON(), ancestors)
-  const next = ancestors.concat([value])
-  if (Array.isArray(value)) return value.map((item) => { const d = toData(item, next); return d === undefined ? null : d })
-  const out = {}
-  for (const key of Object.keys(value)) {
-    const d = toData(value[key], next)
-    if (d !== undefined) out[key] = d
-  }
-  return out
-}
 
 // ---- memory: the names a step template can see (spec §2.5) ----
 
@@ -233,4 +211,4 @@ function serve () {
   })
 }
 
-module.exports = { serve, toData }
+module.exports = { serve }
