@@ -8,8 +8,8 @@ import pinokiocloud
 def test_exported_names_are_exactly_the_public_errors() -> None:
     assert pinokiocloud.__all__ == sorted(pinokiocloud.__all__)
     assert set(pinokiocloud.__all__) == {
-        "BadParamError", "LauncherNotFoundError", "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError",
-        "ScriptTimeoutError", "SidecarError", "UserError",
+        "BadParamError", "DiskFullError", "DownloadError", "LauncherNotFoundError", "NodeNotFoundError",
+        "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError", "UserError",
     }
     for name in pinokiocloud.__all__:
         assert issubclass(getattr(pinokiocloud, name), pinokiocloud.PinokioCloudError)
@@ -20,3 +20,12 @@ def test_user_errors_are_the_ones_that_exit_2() -> None:
                 pinokiocloud.ScriptTimeoutError):
         assert issubclass(cls, pinokiocloud.UserError)
     assert not issubclass(pinokiocloud.SidecarError, pinokiocloud.UserError)
+    assert not issubclass(pinokiocloud.DownloadError, pinokiocloud.UserError)
+
+
+def test_disk_full_is_a_download_error_and_an_os_error() -> None:
+    err = pinokiocloud.DiskFullError("https://example.invalid/m.bin", needed=6_200_000_000, free=1_100_000_000,
+                                     where="/content")
+    assert isinstance(err, pinokiocloud.DownloadError)
+    assert isinstance(err, OSError)
+    assert str(err).endswith("needs 6.2 GB, /content has 1.1 GB free; free space or set PINOKIOCLOUD_PERSIST")

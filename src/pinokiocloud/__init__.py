@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pinokiocloud.errors import (
     BadParamError,
+    DiskFullError,
+    DownloadError,
     LauncherNotFoundError,
     NodeNotFoundError,
     PinokioCloudError,
@@ -15,6 +17,8 @@ from pinokiocloud.errors import (
 
 __all__ = [
     "BadParamError",
+    "DiskFullError",
+    "DownloadError",
     "LauncherNotFoundError",
     "NodeNotFoundError",
     "PinokioCloudError",

