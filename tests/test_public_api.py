@@ -8,8 +8,9 @@ import pinokiocloud
 def test_exported_names_are_exactly_the_public_errors() -> None:
     assert pinokiocloud.__all__ == sorted(pinokiocloud.__all__)
     assert set(pinokiocloud.__all__) == {
-        "BadParamError", "DiskFullError", "DownloadError", "LauncherNotFoundError", "NodeNotFoundError",
-        "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError", "UserError",
+        "BadParamError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
+        "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError",
+        "StepError", "UserError",
     }
     for name in pinokiocloud.__all__:
         assert issubclass(getattr(pinokiocloud, name), pinokiocloud.PinokioCloudError)

@@ -6,12 +6,14 @@ from pinokiocloud.errors import (
     BadParamError,
     DiskFullError,
     DownloadError,
+    InputRequiredError,
     LauncherNotFoundError,
     NodeNotFoundError,
     PinokioCloudError,
     ScriptLoadError,
     ScriptTimeoutError,
     SidecarError,
+    StepError,
     UserError,
 )
 
@@ -19,12 +21,14 @@ __all__ = [
     "BadParamError",
     "DiskFullError",
     "DownloadError",
+    "InputRequiredError",
     "LauncherNotFoundError",
     "NodeNotFoundError",
     "PinokioCloudError",
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
+    "StepError",
     "UserError",
 ]
 __version__ = "0.1.0"

@@ -6,6 +6,8 @@
     │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
     │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
+    ├── StepError                 a step of a run failed (script, step index, method, cause)
+    │   └── InputRequiredError    a run needs answers (an `input` form, required env vars) and none were given
     ├── SidecarError              the Node sidecar could not be started or talked to
     │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
     └── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
@@ -22,12 +24,14 @@ __all__ = [
     "BadParamError",
     "DiskFullError",
     "DownloadError",
+    "InputRequiredError",
     "LauncherNotFoundError",
     "NodeNotFoundError",
     "PinokioCloudError",
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
+    "StepError",
     "UserError",
 ]
 
@@ -86,6 +90,29 @@ class ScriptTimeoutError(ScriptLoadError):
     def __init__(self, file: str, seconds: float) -> None:
         self.seconds = seconds
         super().__init__(file, f"did not finish within {seconds:g} s (an endless loop?)", kind="Timeout")
+
+
+class StepError(PinokioCloudError):
+    """A step failed; the run is marked failed with this message."""
+
+    def __init__(self, script: str, step: int | None, method: str | None, reason: str) -> None:
+        self.script = script
+        self.step = step
+        self.method = method
+        self.reason = reason
+        where = script if step is None else f"{script} step {step}" + (f" ({method})" if method else "")
+        super().__init__(f"{where}: {reason}")
+
+
+class InputRequiredError(StepError):
+    """A non-interactive run reached a question nobody answered in advance."""
+
+    def __init__(self, script: str, step: int | None, method: str | None, fields: list[str], title: str = "") -> None:
+        self.fields = fields
+        what = f"{title!r} asks for " if title else "asks for "
+        reason = (f"{what}{', '.join(fields) or 'a confirmation'}; answer it in the UI, or give the answers "
+                  "in advance with --answers FILE (a JSON object or a list of objects, one per question)")
+        super().__init__(script, step, method, reason)
 
 
 class SidecarError(PinokioCloudError):
