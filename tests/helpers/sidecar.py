@@ -52,3 +52,12 @@ class SyncSidecar:
     def close(self) -> None:
         self.loop.run(self.sidecar.close())
         self.loop.stop()
+
+
+def make_runner(sidecar: SyncSidecar, home: Path, **kw: Any) -> Any:
+    """A Runner over the test sidecar, with fixed machine facts and a small PATH."""
+    from pinokiocloud.kernel.runner import Runner
+
+    system = kw.pop("system", None) or SystemFacts(platform="linux", arch="x64", ram=24, gpus=[])
+    environ = kw.pop("environ", None) or {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home)}
+    return Runner(sidecar.sidecar, home=home, system=system, environ=environ, **kw)
