@@ -1,0 +1,125 @@
+"""``jump``/``goto`` and ``process.wait`` (spec §3.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+
+DEFAULT_INTERVAL_S = 1.0
+
+
+@method("jump", "goto")
+async def jump(req: MethodRequest, ctx: MethodContext) -> Any:
+    """params: {index} | {id}, params?|input? → go there next; {index: null} ends the script."""
+    params = req.params_dict()
+    if "id" in params:
+        ids = ctx.run.step_ids
+        if params["id"] in ids:
+            ctx.jump(ids.index(params["id"]))
+        # an unknown id just continues with the next step, as in the original
+    elif "index" in params:
+        index = params["index"]
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            raise MethodError(f"jump index must be a step number or null, got {index!r}")
+        ctx.jump(index)
+    return params.get("params") or params.get("input")
+
+
+async def _sleep_or_stop(ctx: MethodContext, seconds: float | None) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(ctx.run.stopping.wait(), seconds)
+
+
+async def _http_ok(url: str, method_: str, timeout: float) -> bool:
+    try:
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
+            response = await client.request(method_, url)
+        return 200 <= response.status_code < 300
+    except httpx.HTTPError:
+        return False
+
+
+async def _tcp_open(host: str, port: int, timeout: float) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def _resource_ready(resource: str, timeout: float) -> bool:
+    """One wait-on resource: file:, http(s):// (HEAD), http-get://, tcp:host:port, socket:path."""
+    if resource.startswith(("http://", "https://")):
+        return await _http_ok(resource, "HEAD", timeout)
+    if resource.startswith(("http-get://", "https-get://")):
+        return await _http_ok(resource.replace("-get://", "://", 1), "GET", timeout)
+    if resource.startswith("tcp:"):
+        rest = resource[4:].lstrip("/")
+        host, _, port = rest.rpartition(":")
+        return await _tcp_open(host or "localhost", int(port), timeout)
+    if resource.startswith("socket:"):
+        try:
+            _, writer = await asyncio.open_unix_connection(resource[7:])
+        except OSError:
+            return False
+        writer.close()
+        return True
+    return Path(resource[5:] if resource.startswith("file:") else resource).exists()
+
+
+@method("process.wait")
+async def wait(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {sec} | {min} | {url|uri, interval?, message?} | {on: wait-on options} | nothing (until stop)."""
+    params = req.params_dict()
+    banner = params.get("title") or params.get("description") or params.get("message")
+    if banner:
+        ctx.emit("wait", {"title": params.get("title"), "description": params.get("description"),
+                          "message": params.get("message")})
+    if "sec" in params or "min" in params:
+        seconds = float(params.get("sec") or 0) + 60 * float(params.get("min") or 0)
+        await _sleep_or_stop(ctx, seconds)
+        return
+    url = params.get("url") or params.get("uri")
+    if url:
+        interval = float(params.get("interval") or DEFAULT_INTERVAL_S)
+        while not ctx.run.stopping.is_set():
+            if await _http_ok(str(url), "GET", interval):
+                return
+            if params.get("message"):
+                ctx.print(str(params["message"]))
+            await _sleep_or_stop(ctx, interval)
+        return
+    if isinstance(params.get("on"), dict):
+        await _wait_on(ctx, params["on"])
+        return
+    if any(k in params for k in ("app", "id", "name")):
+        raise MethodError("process.wait for desktop applications is not available on a cloud machine")
+    ctx.emit("wait", {"title": "Waiting"})
+    await ctx.run.stopping.wait()  # wait forever: until the run is stopped
+
+
+async def _wait_on(ctx: MethodContext, options: dict[str, Any]) -> None:
+    resources = [str(r) for r in options.get("resources") or []]
+    if not resources:
+        raise MethodError("process.wait on: needs resources, e.g. ['tcp:127.0.0.1:7860']")
+    interval = float(options.get("interval") or 250) / 1000
+    timeout_ms = options.get("timeout")
+    reverse = bool(options.get("reverse"))
+    deadline = time.monotonic() + float(timeout_ms) / 1000 if timeout_ms else None
+    while not ctx.run.stopping.is_set():
+        states = [await _resource_ready(r, max(interval, 1.0)) for r in resources]
+        if all((not s) if reverse else s for s in states):
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise MethodError(f"timed out waiting for {', '.join(resources)}")
+        await _sleep_or_stop(ctx, interval)

@@ -1,0 +1,258 @@
+"""``fs.*`` (spec §3.3) and the virtual drive of ``fs.link``/``fs.share`` (spec §3.5)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.downloads import DownloadProgress, download, download_many
+from pinokiocloud.kernel.environment import app_root
+from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.paths import git_origin
+
+
+def _path(req: MethodRequest, ctx: MethodContext, *names: str) -> Path:
+    value = req.param(*names)
+    if not isinstance(value, str) or not value:
+        raise MethodError(f"{req.method} needs {' or '.join(names)}")
+    return ctx.resolve(value.replace("\\", "/"))
+
+
+def _buffer_bytes(value: Any) -> bytes:
+    """A Node Buffer arrives as {"type": "Buffer", "data": [...]}; a string is taken as UTF-8."""
+    if isinstance(value, dict) and value.get("type") == "Buffer" and isinstance(value.get("data"), list):
+        return bytes(value["data"])
+    if isinstance(value, str):
+        return value.encode()
+    raise MethodError("buffer must be a Buffer (e.g. {{Buffer.from(text, 'base64')}})")
+
+
+def _content(req: MethodRequest) -> bytes | None:
+    """The bytes to write, by the first truthy field, as the original picks them."""
+    params = req.params_dict()
+    if params.get("json"):
+        return json.dumps(params["json"], separators=(",", ":")).encode()
+    if params.get("json2"):
+        return json.dumps(params["json2"], indent=2).encode()
+    if params.get("text"):
+        return str(params["text"]).encode()
+    if params.get("buffer"):
+        return _buffer_bytes(params["buffer"])
+    return None
+
+
+@method("fs.write")
+async def write(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path, json | json2 | text | buffer} → replace the file (parents created)."""
+    target = _path(req, ctx, "path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file() or target.is_symlink():
+        target.unlink()
+    data = _content(req)
+    if data is not None:  # QUIRK kept: `text: ""` writes nothing and leaves no file
+        target.write_bytes(data)
+
+
+@method("fs.append")
+async def append(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path, json | json2 | text | buffer} → append to the file."""
+    target = _path(req, ctx, "path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = _content(req)
+    if data is not None:
+        with target.open("ab") as fh:
+            fh.write(data)
+
+
+@method("fs.read")
+async def read(req: MethodRequest, ctx: MethodContext) -> Any:
+    """params: {path, encoding?} → text in that encoding, or a Buffer ({type, data}) without one."""
+    data = _path(req, ctx, "path").read_bytes()
+    encoding = req.param("encoding")
+    if not encoding:
+        return {"type": "Buffer", "data": list(data)}
+    encoding = str(encoding).lower()
+    if encoding == "base64":
+        return base64.b64encode(data).decode()
+    if encoding == "hex":
+        return data.hex()
+    try:
+        return data.decode({"utf8": "utf-8", "utf-8": "utf-8", "latin1": "latin-1", "binary": "latin-1",
+                            "ascii": "ascii", "utf16le": "utf-16-le", "ucs2": "utf-16-le"}.get(encoding, encoding))
+    except LookupError as exc:
+        raise MethodError(f"unknown encoding {encoding!r}") from exc
+
+
+@method("fs.cat")
+async def cat(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path} → print the file into the run's terminal."""
+    ctx.print(_path(req, ctx, "path").read_text(errors="replace"))
+
+
+@method("fs.rm", "fs.remove")
+async def rm(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path} → delete a file or a folder tree; a missing path is fine (no globbing)."""
+    target = _path(req, ctx, "path")
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        shutil.rmtree(target)
+
+
+@method("fs.make")
+async def make(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path} → mkdir -p."""
+    _path(req, ctx, "path").mkdir(parents=True, exist_ok=True)
+
+
+@method("fs.copy")
+async def copy(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {src, dest, options?} → Node's fs.cp: a folder needs options.recursive (spec §3.3 MUST)."""
+    src, dest = _path(req, ctx, "src"), _path(req, ctx, "dest")
+    options = req.param("options", default={}) or {}
+    if not src.exists():
+        raise MethodError(f"fs.copy: {src} does not exist")
+    if src.is_dir():
+        if not (isinstance(options, dict) and options.get("recursive")):
+            raise MethodError(f"ERR_FS_EISDIR: Recursive option is required to copy a directory: {src}; "
+                              'add "options": {"recursive": true}')
+        shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_dir():
+        raise MethodError(f"fs.copy: cannot overwrite the folder {dest} with the file {src}")
+    shutil.copy2(src, dest)
+
+
+@method("fs.open")
+async def open_(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path, action|command|mode} → shown by the UI (view, open, or a command)."""
+    target = _path(req, ctx, "path")
+    action = req.param("action", "command", "mode", default="view")
+    ctx.emit("fs.open", {"path": str(target), "action": action})
+
+
+@method("fs.download")
+async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {uri|url: str | [str], dir | path} → resumable download; an existing file is skipped."""
+    source = req.param("uri", "url")
+    folder, exact = req.param("dir"), req.param("path")
+    if not source:
+        raise MethodError("fs.download needs uri (or url)")
+    if bool(folder) == bool(exact):
+        raise MethodError("fs.download needs exactly one of dir (a folder) or path (a file)")
+    last_line = [0.0]
+
+    def progress(p: DownloadProgress) -> None:
+        now = time.monotonic()
+        if p.done or now - last_line[0] >= 1.0:
+            last_line[0] = now
+            ctx.print(p.line())
+            ctx.emit("download", {"url": p.url, "path": str(p.path), "bytes": p.bytes_done, "total": p.total,
+                                  "percent": p.percent, "done": p.done})
+
+    if exact:
+        if not isinstance(source, str):
+            raise MethodError("fs.download with path takes one uri; use dir for a list")
+        await download(source, path=ctx.resolve(str(exact)), on_progress=progress, on_log=ctx.print)
+        return
+    target = ctx.resolve(str(folder))
+    target.mkdir(parents=True, exist_ok=True)
+    urls = source if isinstance(source, list) else [source]
+    await download_many([str(u) for u in urls], dir=target, on_progress=progress, on_log=ctx.print)
+
+
+# ---- fs.link / fs.share: shared model folders (spec §3.5) ----
+
+def _drive_home(ctx: MethodContext) -> Path:
+    env = ctx.runner.env_for(ctx.run.path)
+    value = env.get("PINOKIO_DRIVE")
+    if not value:
+        return ctx.home / "drive"
+    root = app_root(ctx.run.path, ctx.home) or ctx.run.cwd
+    return (root / value).resolve()
+
+
+def _valid_relative(p: str) -> bool:
+    return bool(p) and not p.startswith(".") and not Path(p).is_absolute()
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move a folder's contents into the drive folder: merge folders, never overwrite, then purge."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in list(source.iterdir()):
+        dest = target / item.name
+        if item.is_dir() and not item.is_symlink() and dest.is_dir():
+            _move_into(item, dest)
+        elif not dest.exists() and not dest.is_symlink():
+            shutil.move(str(item), str(dest))
+    shutil.rmtree(source, ignore_errors=True)
+
+
+def _pick_folder(registry: dict[str, dict[str, str]], candidates: list[str], route: str, drives: Path) -> Path:
+    for candidate in candidates:
+        known = registry.get(candidate, {})
+        if route in known:
+            return Path(known[route])
+    for candidate in candidates:
+        known = registry.get(candidate, {})
+        if known:
+            name = Path(next(iter(known.values()))).parent.name
+            return drives / "peers" / name / route
+    return drives / "peers" / f"d{int(time.time() * 1000)}" / route
+
+
+async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, Any]) -> None:
+    home = _drive_home(ctx)
+    registry_file = home / "drives.json"
+    try:
+        registry: dict[str, dict[str, str]] = json.loads(registry_file.read_text())
+    except (OSError, ValueError):
+        registry = {}
+    peers = [str(p) for p in (req.param("peers", default=[]) or []) if p]
+    root = app_root(ctx.run.path, ctx.home)
+    uri = git_origin(root) if root else None
+    candidates = peers + ([uri] if uri else [])
+    for route, links in drive.items():
+        if not _valid_relative(str(route)):
+            ctx.print(f"[fs.link] invalid route {route!r}: routes must be relative names; stopping here")
+            break  # QUIRK kept (spec §3.5): an invalid route ends the processing of the rest
+        folder = _pick_folder(registry, candidates, str(route), home / "drives")
+        folder.mkdir(parents=True, exist_ok=True)
+        for link in links if isinstance(links, list) else [links]:
+            if not isinstance(link, str) or not _valid_relative(link):
+                ctx.print(f"[fs.link] skipping invalid link path {link!r}")
+                continue
+            where = ctx.resolve(link)
+            if where.is_symlink():
+                continue
+            try:
+                if where.exists():
+                    _move_into(where, folder)
+                where.parent.mkdir(parents=True, exist_ok=True)
+                where.symlink_to(folder, target_is_directory=True)
+                ctx.print(f"[fs.link] {where} -> {folder}")
+            except OSError as exc:  # the original logs link errors and goes on
+                ctx.print(f"[fs.link] could not link {where}: {exc}")
+        if uri:
+            registry.setdefault(uri, {})[str(route)] = str(folder)
+            for peer in peers:
+                registry.setdefault(peer, {})[str(route)] = str(folder)
+    if uri:
+        home.mkdir(parents=True, exist_ok=True)
+        registry_file.write_text(json.dumps(registry, indent=2))
+
+
+@method("fs.link", "fs.share")
+async def link(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {drive: {route: link | [links]}, peers?: [git urls]} | {venv: dir}"""
+    params = req.params_dict()
+    if isinstance(params.get("drive"), dict):
+        await _link_drive(req, ctx, params["drive"])
+    if params.get("venv"):
+        venv = ctx.resolve(str(params["venv"]))
+        ctx.print(f"[fs.link] venv {venv}: package deduplication is not available yet; the venv is left as is")

@@ -1,0 +1,116 @@
+"""``script.*`` (spec §3.6): start other scripts and wait for them, stop, restart, clone by git URI."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.paths import clone_folder_name, find_clone, run_id, split_git_uri
+
+GIT_TIMEOUT_S = 1800
+
+
+async def _git(*args: str, cwd: Path | None = None) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "git", *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT_S)
+    except asyncio.TimeoutError as exc:
+        proc.kill()
+        raise MethodError(f"git {args[0]} took longer than {GIT_TIMEOUT_S} s") from exc
+    if proc.returncode != 0:
+        raise MethodError(f"git {' '.join(args)} failed: {out.decode(errors='replace').strip()[-500:]}")
+
+
+async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
+    """Clone a launcher given by git URL into api/ (once), then apply branch/hash/pull."""
+    folder = find_clone(ctx.home, url) or ctx.home / "api" / clone_folder_name(url)
+    if not folder.exists():
+        ctx.print(f"[script] cloning {url} into {folder}")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        await _git("clone", url, str(folder))
+    if params.get("branch"):
+        await _git("switch", str(params["branch"]), cwd=folder)
+    if params.get("hash"):
+        await _git("switch", "--detach", str(params["hash"]), cwd=folder)
+    if params.get("pull"):
+        await _git("pull", cwd=folder)
+    return folder
+
+
+async def _target(req: MethodRequest, ctx: MethodContext, uri: Any) -> Path:
+    if not isinstance(uri, str) or not uri:
+        raise MethodError(f"{req.method} needs uri")
+    git = split_git_uri(uri)
+    if git is not None:
+        folder = await _clone(ctx, git[0], req.params_dict())
+        return (folder / git[1]).resolve()
+    return ctx.resolve(uri)
+
+
+@method("script.start", "script.run")
+async def start(req: MethodRequest, ctx: MethodContext) -> Any:
+    """params: {uri, params?, branch?, hash?, pull?} → run the script and wait for it; its last result."""
+    target = await _target(req, ctx, req.param("uri"))
+    if not target.is_file():
+        raise MethodError(f"script.start: {target} does not exist")
+    if ctx.runner.is_running(run_id(target)):
+        ctx.print(f"{target} already running. Continuing...")
+        return None
+    child = await ctx.runner.start(target, args=req.param("params", default={}), uri=str(req.param("uri")),
+                                   caller=ctx.run.id, interactive=ctx.run.interactive)
+    child.answers = ctx.run.answers  # questions are answered in order across parent and children
+    child.reuse_answers = ctx.run.reuse_answers
+    return await ctx.runner.wait(child)
+
+
+@method("script.return")
+async def return_(req: MethodRequest, ctx: MethodContext) -> Any:
+    """params: any → becomes the caller's input."""
+    return req.params
+
+
+@method("script.stop")
+async def stop(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {uri: str | [str]} → stop each (not awaited)."""
+    uris = req.param("uri")
+    for uri in uris if isinstance(uris, list) else [uris]:
+        target = await _target(req, ctx, uri)
+        asyncio.get_running_loop().create_task(ctx.runner.stop(run_id(target)))
+
+
+@method("script.restart")
+async def restart(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+    """params: {uri?, params?} → stop the script (default: this one) and start it again."""
+    uri = req.param("uri")
+    target = await _target(req, ctx, uri) if uri else ctx.run.path
+    args = req.param("params", default=ctx.run.args if target == ctx.run.path else {})
+    is_self = target == ctx.run.path
+
+    async def again() -> None:
+        await ctx.runner.stop(run_id(target))
+        await ctx.runner.start(target, args=args, interactive=ctx.run.interactive)
+
+    asyncio.get_running_loop().create_task(again())
+    return {"uri": str(uri or ctx.run.uri), "scheduled": True, "self": is_self, "params": args}
+
+
+@method("script.download")
+async def download(req: MethodRequest, ctx: MethodContext) -> str:
+    """params: {uri: git URL, branch?, hash?, pull?} → clone only; the local folder."""
+    uri = req.param("uri")
+    git = split_git_uri(uri) if isinstance(uri, str) else None
+    if git is None:
+        raise MethodError("script.download needs a git URI like https://github.com/owner/repo.git")
+    return str(await _clone(ctx, git[0], req.params_dict()))
+
+
+@method("script.ready")
+async def ready(req: MethodRequest, ctx: MethodContext) -> bool:
+    """params: {uri} | "uri" → has that script reached its ready state."""
+    uri = req.params if isinstance(req.params, str) else req.param("uri")
+    target = ctx.resolve(str(uri))
+    run = ctx.runner.runs.get(run_id(target))
+    return bool(run and run.is_ready)

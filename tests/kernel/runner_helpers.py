@@ -1,0 +1,56 @@
+"""Write launcher scripts into a test PINOKIO_HOME and run them through a real Runner."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.kernel.events import RunEvent
+from pinokiocloud.kernel.runner import Run, Runner
+from tests.helpers.sidecar import SyncSidecar, make_runner
+
+
+class Harness:
+    """One Runner per test over the session's sidecar; all calls run on the sidecar's loop."""
+
+    def __init__(self, sidecar: SyncSidecar, home: Path, **kw: Any) -> None:
+        self.sidecar = sidecar
+        self.home = home
+        self.app = home / "api" / "app"
+        self.app.mkdir(parents=True, exist_ok=True)
+        self.runner: Runner = sidecar.run(self._make(kw))
+
+    async def _make(self, kw: dict[str, Any]) -> Runner:
+        return make_runner(self.sidecar, self.home, **kw)  # type: ignore[no-any-return]
+
+    def write(self, name: str, text: str, folder: Path | None = None) -> Path:
+        path = (folder or self.app) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def run(self, name: str, text: str | None = None, **kw: Any) -> Run:
+        path = self.write(name, text) if text is not None else self.app / name
+        return self.sidecar.run(self.runner.run_to_end(path, **kw))
+
+    def start(self, path: Path, **kw: Any) -> Run:
+        return self.sidecar.run(self.runner.start(path, **kw))
+
+    def wait(self, run: Run, timeout: float = 60) -> Any:
+        return self.sidecar.run(self.runner.wait(run), timeout)
+
+    def stop(self, run: Run) -> None:
+        self.sidecar.run(self.runner.stop(run.id))
+
+    def events(self, run: Run, *types: str) -> list[RunEvent]:
+        return self.runner.events.history(run.id, types=set(types) if types else None)
+
+    def printed(self, run: Run) -> str:
+        return "".join(e.data["raw"] for e in self.events(run, "stream"))
+
+    def local(self, run: Run) -> dict[str, Any]:
+        return self.runner.memory_local.get(run.id, {})
+
+    def close(self) -> None:
+        self.sidecar.run(self.runner.close())
