@@ -31,6 +31,13 @@ class Settings:
     """``PINOKIOCLOUD_CALL_TIMEOUT_S``: how long launcher code (a menu, a function export) may run."""
     environ: Mapping[str, str]
     """The process environment launchers see as ``envs`` (layered ENVIRONMENT files come later)."""
+    cloud_platform: str | None = None
+    """``PINOKIOCLOUD_PLATFORM``: the cloud to assume instead of detecting it (``colab``, ``runpod`` …).
+    Checked by ``platform.detect_cloud``, where an unknown name is a warning, not an error."""
+    persist: Path | None = None
+    """``PINOKIOCLOUD_PERSIST``: a persistent folder (Google Drive, a volume) that outlives the session."""
+    is_home_set: bool = False
+    """Whether ``PINOKIO_HOME`` was given; when not, ``doctor`` suggests the platform's recommended home."""
 
     @property
     def api_dir(self) -> Path:
@@ -55,4 +62,7 @@ class Settings:
             node_modules=Path(modules).expanduser().resolve() if modules else home / "bin" / "sidecar" / "node_modules",
             call_timeout_s=call_timeout_s,
             environ=env,
+            cloud_platform=env.get("PINOKIOCLOUD_PLATFORM", "").strip() or None,
+            persist=Path(persist).expanduser().absolute() if (persist := env.get("PINOKIOCLOUD_PERSIST")) else None,
+            is_home_set=bool(env.get("PINOKIO_HOME")),
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from pinokiocloud import __version__
-from pinokiocloud.cli import output, script
+from pinokiocloud.cli import doctor, output, script
 from pinokiocloud.cli.offline import run_with_kernel
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.config import Settings
@@ -27,6 +27,7 @@ app = typer.Typer(
     help="PinokioCloud: run Pinokio AI-app launchers on cloud GPU machines.",
 )
 app.add_typer(script.app, name="script")
+app.command("doctor")(doctor.doctor)
 
 
 @app.command("menu")
