@@ -205,8 +205,9 @@ def test_spec_4_1_function_scripts_are_called_again_each_step_for_self(h: Harnes
 
 def test_spec_4_1_steps_are_cached_for_the_whole_run(h: Harness) -> None:
     path = h.write("a.js", """
+        const edited = "module.exports = { run: [{ method: 'log', params: { text: 'edited' } }] }"
         module.exports = { run: [
-          { method: "fs.write", params: { path: "a.js", text: "module.exports = { run: [{ method: 'log', params: { text: 'edited' } }] }" } },
+          { method: "fs.write", params: { path: "a.js", text: edited } },
           { method: "log", params: { text: "original second step" } },
         ] }
     """)

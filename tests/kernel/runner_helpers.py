@@ -44,7 +44,7 @@ class Harness:
         self.sidecar.run(self.runner.stop(run.id))
 
     def events(self, run: Run, *types: str) -> list[RunEvent]:
-        return self.runner.events.history(run.id, types=set(types) if types else None)
+        return self.runner.events.history(run.id, types=set(types) if types else None, attempt=run.key)
 
     def printed(self, run: Run) -> str:
         return "".join(e.data["raw"] for e in self.events(run, "stream"))

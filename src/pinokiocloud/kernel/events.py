@@ -28,6 +28,8 @@ class RunEvent:
     total: int | None = None
     ts: float = field(default_factory=time.time)
     seq: int = 0
+    attempt: str = ""
+    """Which run of ``run_id`` this is (a script path is run many times; each run has its own key)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,16 +46,18 @@ class EventLog:
 
     def publish(self, event: RunEvent) -> RunEvent:
         self._seq += 1
-        stamped = RunEvent(event.run_id, event.type, event.data, event.step, event.total, event.ts, self._seq)
+        stamped = RunEvent(event.run_id, event.type, event.data, event.step, event.total, event.ts, self._seq,
+                           event.attempt)
         self._history.setdefault(event.run_id, deque(maxlen=self._per_run)).append(stamped)
         for run_filter, queue in self._subscribers:
             if run_filter is None or run_filter == event.run_id:
                 queue.put_nowait(stamped)
         return stamped
 
-    def history(self, run_id: str, *, types: set[str] | None = None) -> list[RunEvent]:
+    def history(self, run_id: str, *, types: set[str] | None = None, attempt: str | None = None) -> list[RunEvent]:
         events = list(self._history.get(run_id, ()))
-        return [e for e in events if types is None or e.type in types]
+        return [e for e in events
+                if (types is None or e.type in types) and (attempt is None or e.attempt == attempt)]
 
     def subscribe(self, run_id: str | None = None) -> asyncio.Queue[RunEvent]:
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,8 @@ class Run:
     pending_input: asyncio.Future[dict[str, Any]] | None = None
     pending_request: dict[str, Any] | None = None
     task: asyncio.Task[None] | None = None
+    key: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    """Unique per run (the id repeats when a script runs again)."""
 
     @property
     def is_alive(self) -> bool:
@@ -100,7 +103,7 @@ class Run:
         return self.state in READY
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "path": str(self.path), "uri": self.uri, "state": self.state.value,
+        return {"id": self.id, "key": self.key, "path": str(self.path), "uri": self.uri, "state": self.state.value,
                 "daemon": self.daemon, "step": self.current, "total": self.total, "error": self.error,
                 "caller": self.caller, "started_at": self.started_at, "ended_at": self.ended_at}
 
@@ -159,7 +162,7 @@ class Runner:
 
     def emit(self, run: Run, type_: str, data: Any = None, *, step: int | None = None,
              total: int | None = None) -> RunEvent:
-        return self.events.publish(RunEvent(run.id, type_, data, step, total))
+        return self.events.publish(RunEvent(run.id, type_, data, step, total, attempt=run.key))
 
     def is_running(self, id_: str) -> bool:
         run = self.runs.get(id_)

@@ -68,7 +68,7 @@ def _json_file(ctx: MethodContext, name: str) -> Path | None:
 def _read_json(file: Path) -> Any:
     try:
         return json.loads(file.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return {}
     except (OSError, ValueError) as exc:
         raise MethodError(f"cannot read {file} as JSON: {exc}") from exc
