@@ -200,6 +200,55 @@ def test_a_server_that_ignores_range_makes_it_start_over(server: LocalHTTPServer
     assert any(line.startswith("[Download Restarted]") for line in logs)
 
 
+def test_a_body_of_unknown_size_is_resumed_too(server: LocalHTTPServer, tmp_path: Path) -> None:
+    data = _body(MB)
+    url = server.add("/stream.bin", data, chunked=True, faults=[Drop(after=300_000)])
+    events: list[DownloadProgress] = []
+
+    result = asyncio.run(
+        download(url, path=tmp_path / "s.bin", on_progress=events.append, backoff_s=FAST_BACKOFF_S)
+    )
+
+    assert result.path.read_bytes() == data
+    assert [r.range for r in server.requests_for("/stream.bin")] == [None, "bytes=300000-"]
+    assert server.body_bytes_sent("/stream.bin") == len(data)
+    assert events[-1].total == len(data)  # the 206's Content-Range told the size
+
+
+def test_a_cancelled_download_keeps_its_partial_for_the_next_call(server: LocalHTTPServer, tmp_path: Path) -> None:
+    # A stopped script cancels its download; the bytes it got must not be fetched again.
+    data = _body(4 * MB)
+    url = server.add("/c.bin", data, chunk_delay_s=0.02)
+    target = tmp_path / "c.bin"
+
+    async def cancel_midway() -> None:
+        task = asyncio.create_task(download(url, path=target))
+        while server.body_bytes_sent("/c.bin") < 1_500_000:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    kept = (tmp_path / "c.bin.partial").stat().st_size
+    assert kept > 0 and not target.exists()
+
+    result = asyncio.run(download(url, path=target))
+
+    assert result.resumed_from == kept and target.read_bytes() == data
+    assert server.requests_for("/c.bin")[-1].range == f"bytes={kept}-"
+
+
+def test_a_redirected_download_is_named_after_the_url_asked_for(server: LocalHTTPServer, tmp_path: Path) -> None:
+    # Release assets redirect to opaque storage URLs; the name the launcher wrote is the useful one.
+    server.add("/objects/8f3a9c", b"binary")
+    url = server.add("/releases/download/v1/tool.tar.gz", b"", redirect_to="/objects/8f3a9c?sig=abc")
+
+    result = asyncio.run(download(url, dir=tmp_path))
+
+    assert result.path == tmp_path / "tool.tar.gz" and result.path.read_bytes() == b"binary"
+
+
 # --- watchdog and retries ------------------------------------------------------------------------------------
 
 

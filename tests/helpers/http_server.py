@@ -111,6 +111,10 @@ class Resource:
     """Announce this Content-Length instead of the real size (the body is not sent then)."""
     chunk_delay_s: float = 0.0
     """Sleep between chunks, to keep a download in flight for a while."""
+    chunked: bool = False
+    """Send no Content-Length (``Transfer-Encoding: chunked``), as servers that stream do."""
+    redirect_to: str | None = None
+    """Answer 302 to this path instead (a release asset that lives elsewhere)."""
 
 
 @dataclass
@@ -205,6 +209,13 @@ class _Handler(BaseHTTPRequestHandler):
         if resource is None:
             self._text(record, 404, "not found")
             return
+        if resource.redirect_to is not None:
+            record.status = 302
+            self.send_response(302)
+            self.send_header("Location", resource.redirect_to)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if isinstance(fault, Status):
             self._text(record, fault.code, f"fault {fault.code}", retry_after=fault.retry_after)
             return
@@ -241,7 +252,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             owner._stopping.wait(2.0)  # hold the line open, as a real server would, without sending
             return
-        self.send_header("Content-Length", str(length))
+        if resource.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
         self._send_body(record, resource, start, length, fault)
 
@@ -266,11 +280,13 @@ class _Handler(BaseHTTPRequestHandler):
                         continue
                 n = SEND_CHUNK_BYTES if limit is None else min(SEND_CHUNK_BYTES, limit - sent)
                 chunk = resource.body.read(start + sent, min(n, length - sent))
-                self.wfile.write(chunk)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if resource.chunked else chunk)
                 sent += len(chunk)
                 record.body_bytes = sent
                 if resource.chunk_delay_s:
                     owner._stopping.wait(resource.chunk_delay_s)
+            if resource.chunked:
+                self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
