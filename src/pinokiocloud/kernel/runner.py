@@ -322,7 +322,7 @@ class Runner:
                     override: list[int | None]) -> Any:
         if not isinstance(rpc, dict) or not rpc.get("method"):
             raise StepError(str(run.path), index, None, "missing RPC attribute: method")
-        name = rpc["method"] if isinstance(rpc["method"], str) else "[function]"
+        name = rpc["method"] if isinstance(rpc["method"], str) and not inline else "inline function"
         self.emit(run, "step", {"rpc": rpc}, step=index, total=run.total)
         ctx = MethodContext(self, run, index, run.total, override)
         req = MethodRequest(method=name, params=rpc.get("params"), step=rpc, cwd=run.cwd, input=value,
@@ -361,9 +361,13 @@ class Runner:
                     "input": req.input, "args": req.args, "current": index, "total": run.total,
                     "next": index + 1 if index + 1 < run.total else None,
                     "parent": {"id": run.id, "path": str(run.path), "uri": run.uri, "cwd": str(run.cwd)}}
-        answer = await self.sidecar.call(rpc_name, {"run_id": run.id, "req": wire_req, **extra,
-                                                    "context": self.context(self.env_for(run.path)).to_wire()},
-                                         subject=str(run.path))
+        try:
+            answer = await self.sidecar.call(rpc_name, {"run_id": run.id, "req": wire_req, **extra,
+                                                        "context": self.context(self.env_for(run.path)).to_wire()},
+                                             subject=str(run.path))
+        except ScriptLoadError as exc:  # the script's own code threw: say what and where
+            where = ":".join(str(p) for p in (exc.file, exc.line, exc.column) if p is not None)
+            raise MethodError(f"{exc.kind}: {exc.reason} (at {where})") from exc
         for event in answer.get("events", []):
             self.emit(run, event["type"], event["data"], step=index, total=run.total)
         return None if answer.get("undefined") else answer.get("result")
