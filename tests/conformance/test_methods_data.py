@@ -123,3 +123,14 @@ def test_spec_1_4_required_env_answered_is_saved_to_the_app_file(h: Harness) -> 
     assert run.state is RunState.DONE and h.printed(run) == "token=hf_abc\r\n"
     assert "HF_TOKEN=hf_abc" in (h.app / "ENVIRONMENT").read_text()
     assert json.loads((h.home / "key.json").read_text()) == {"huggingface.co": ["hf_abc"]}
+
+
+def test_setting_a_path_through_a_plain_value_replaces_it_with_an_object(h: Harness) -> None:
+    # Decided (docs/compat.md): the original silently ignores such a set; we make the object.
+    run = h.run("a.js", """
+        module.exports = { daemon: true, run: [
+          { method: "local.set", params: { a: 1 } },
+          { method: "local.set", params: { "a.b": 2 } },
+        ] }
+    """)
+    assert h.local(run) == {"a": {"b": 2}}
