@@ -173,3 +173,11 @@ def test_probing_this_machine_never_raises() -> None:
     probe = probe_gpus()
     assert probe.source in ("nvml", "nvidia-smi", "rocm-smi", "none")
     assert len(probe.gpus) == len(probe.readings)
+
+
+def test_garbage_from_nvidia_smi_reads_as_no_gpu() -> None:
+    for text in ("", "\n\n", "name\n", 'name, memory.total [MiB]\n"unterminated, 12\n', "index, name\n0\n",
+                 "\x00\x01\x02", "name, memory.total [MiB]\nTesla T4, lots\n"):
+        gpus, readings = parse_nvidia_smi_query(text, text)
+        assert len(gpus) == len(readings) <= 1
+        assert all(g.vram == 0 for g in gpus)

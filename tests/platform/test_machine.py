@@ -142,3 +142,19 @@ def test_tools_found_on_path_with_versions(tmp_path: Path) -> None:
     assert [(n, tools[n].version) for n in ("node", "uv", "git", "ffmpeg", "conda")] == [
         ("node", "22.11.0"), ("uv", None), ("git", "2.43.0"), ("ffmpeg", "6.1.1-3ubuntu5"), ("conda", "24.9.2")]
     assert tools["node"].path == str(node) and tools["uv"].path is None
+
+
+def test_garbage_in_proc_files_is_ignored(tmp_path: Path) -> None:
+    junk = ("\x00garbage\n|-- 999.1.1.1\n   /32 host LOCAL\nzz zz zz zz zz zz\n"
+            "Iface\teth0\tXYZ\t0\t0\t0\t0\tFFFFFFFFFF\n")
+    root = make_root(tmp_path, files={
+        "/proc/meminfo": junk, "/proc/cpuinfo": junk, "/proc/net/route": junk, "/proc/net/fib_trie": junk,
+        "/proc/net/if_inet6": junk, "/proc/self/mountinfo": junk, "/sys/fs/cgroup/cpu.max": junk,
+        "/sys/fs/cgroup/memory.max": junk, "/sys/class/net/eth0/operstate": junk,
+    })
+    warnings: list[str] = []
+    assert read_memory(root, warnings).total_gb is None
+    assert read_cpu(root, warnings).count >= 1
+    assert [i.name for i in read_interfaces(root, warnings)] == ["eth0"]
+    assert read_mounts(root) == {}
+    assert warnings == ["cannot find MemTotal in /proc/meminfo"]

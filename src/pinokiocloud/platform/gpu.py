@@ -225,7 +225,11 @@ def _probe_nvidia_smi(exe: str, timeout_s: float, warnings: list[str]) -> GpuPro
             warnings.append(f"nvidia-smi failed (exit {code}): {_first_line(out)}")
         return None
     _, apps = _run(exe, [f"--query-compute-apps={','.join(APP_FIELDS)}", "--format=csv,nounits"], timeout_s)
-    gpus, readings = parse_nvidia_smi_query(out, apps)
+    try:
+        gpus, readings = parse_nvidia_smi_query(out, apps)
+    except csv.Error as exc:
+        warnings.append(f"nvidia-smi printed output we could not read ({exc})")
+        return None
     if not gpus:
         warnings.append(f"nvidia-smi printed no GPU we could read: {_first_line(out)}")
         return None

@@ -323,7 +323,7 @@ def _ipv4_addresses(route_text: str, fib_text: str) -> dict[str, list[str]]:
             dest = ipaddress.IPv4Address(int(parts[1], 16).to_bytes(4, sys.byteorder))
             mask = ipaddress.IPv4Address(int(parts[7], 16).to_bytes(4, sys.byteorder))
             routes.append((ipaddress.IPv4Network(f"{dest}/{mask}", strict=False), parts[0]))
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
     local: list[str] = []
     previous = ""
@@ -355,10 +355,10 @@ def _ipv6_addresses(text: str) -> dict[str, list[str]]:
         if len(parts) < 6 or len(parts[0]) != 32:
             continue
         try:
-            address = ipaddress.IPv6Address(bytes.fromhex(parts[0]))
+            address, prefix = ipaddress.IPv6Address(bytes.fromhex(parts[0])), int(parts[2], 16)
         except ValueError:
             continue
-        found.setdefault(parts[5], []).append(f"{address}/{int(parts[2], 16)}")
+        found.setdefault(parts[5], []).append(f"{address}/{prefix}")
     return found
 
 
