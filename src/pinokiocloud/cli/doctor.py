@@ -73,6 +73,12 @@ def _disk(disk: dict[str, Any] | None) -> str:
     return text + (f", {disk['fs_type']}" if disk.get("fs_type") else "")
 
 
+def _persist_state(persist: dict[str, Any]) -> str:
+    if persist["is_mounted"]:
+        return "mounted, " + _disk(persist["disk"])
+    return "NOT mounted" if persist["exists"] else "missing"
+
+
 def format_report(report: MachineReport) -> str:
     """The report for people: one section per topic, warnings last so they are what stays on screen."""
     data = report.to_dict()
@@ -90,8 +96,7 @@ def format_report(report: MachineReport) -> str:
         "",
         f"Home       {home['path']} ({_disk(home['disk'])})"
         + ("" if home["path"] == home["recommended"] else f"; recommended here: {home['recommended']}"),
-        f"Persist    {persist['path']} ({'mounted' if persist['is_mounted'] else 'NOT mounted'}, "
-        f"{_disk(persist['disk'])}); {persist['keeps']}" if persist["path"]
+        f"Persist    {persist['path']} ({_persist_state(persist)}); {persist['keeps']}" if persist["path"]
         else f"Persist    none; {persist['how_to_mount'] or persist['keeps']}",
         "",
         f"GPU        {len(gpu['gpus'])} found via {gpu['source']}" if gpu["gpus"] else "GPU        none",

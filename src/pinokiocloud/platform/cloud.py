@@ -278,8 +278,8 @@ def _mapped_ports(environ: Mapping[str, str], prefix: str, host: str | None) -> 
 def _exposure(platform_id: str, environ: Mapping[str, str]) -> Exposure:
     env = {k: v.strip() for k, v in environ.items() if v and v.strip()}
     if platform_id == "colab":
-        return Exposure("colab-proxy", "Colab proxies a port to your own browser only: in the notebook, "
-                        "google.colab.output.serve_kernel_port_as_window(PORT) or pinokiocloud's proxy link")
+        return Exposure("colab-proxy", "in a notebook cell, google.colab.output.serve_kernel_port_as_window(PORT) "
+                        "opens the port; the link works only in your own browser")
     if platform_id == "runpod":
         pod = env.get("RUNPOD_POD_ID")
         return Exposure(
