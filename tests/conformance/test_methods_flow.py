@@ -179,17 +179,19 @@ def test_spec_3_9_net_json_text_post_and_failure(h: Harness, api: str) -> None:
     assert run.state is RunState.FAILED and "answered 500: boom" in str(run.error)
 
 
-def test_spec_3_9_exec_never_fails_the_step(h: Harness) -> None:
+def test_spec_3_9_exec_returns_output_and_a_failed_command_halts_the_run(h: Harness) -> None:
+    # exec itself never throws; its result carries `error`, and any result with `error` halts (spec §4.2).
     run = h.run("a.js", """
         module.exports = { run: [
-          { method: "exec", params: { message: "echo out; echo err >&2", env: { X: 1 } } },
-          { method: "log", params: { text: "{{input.stdout.trim()}}|{{input.stderr.trim()}}|{{input.error}}" } },
-          { method: "exec", params: { message: "exit 3" } },
-          { method: "log", params: { text: "{{input.error}}" } },
+          { method: "exec", params: { message: "echo out $X; echo err >&2", env: { X: 1 } } },
+          { method: "log", params: { text: "{{input.stdout.trim().split(' ').join('+')}}|{{input.stderr.trim()}}" } },
+          { method: "exec", params: { message: "echo partial; exit 3" } },
+          { method: "log", params: { text: "never" } },
         ] }
     """)
-    assert run.state is RunState.DONE
-    assert h.printed(run) == "out|err|null\r\nCommand failed with exit code 3: exit 3\r\n"
+    assert h.printed(run) == "out+1|err\r\n"
+    assert run.state is RunState.FAILED
+    assert str(run.error).endswith("step 2 (exec): Command failed with exit code 3: echo partial; exit 3\npartial")
 
 
 def test_spec_3_14_inline_function_method(h: Harness) -> None:

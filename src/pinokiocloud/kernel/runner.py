@@ -353,6 +353,10 @@ class Runner:
             target = f" ({exc.filename})" if exc.filename else ""
             raise StepError(str(run.path), index, name, f"{exc.strerror or exc}{target}") from exc
         self.emit(run, "result", {"result": _sanitized(result)}, step=index, total=run.total)
+        if isinstance(result, dict) and result.get("error"):
+            # Any method whose result carries `error` halts the run (spec §4.2): shell.run's matched
+            # error patterns, exec's failed command.
+            raise StepError(str(run.path), index, name, _describe_error(result))
         return result
 
     async def _sidecar_method(self, rpc_name: str, run: Run, index: int, extra: dict[str, Any],
@@ -542,6 +546,16 @@ class Runner:
         for run in list(self.runs.values()):
             if run.is_alive:
                 await self.stop(run.id)
+
+
+def _describe_error(result: Mapping[str, Any]) -> str:
+    error = result["error"]
+    if isinstance(error, list):
+        text = "the output matched an error pattern: " + "; ".join(str(e) for e in error)
+    else:
+        text = str(error)
+    tail = str(result.get("stdout") or result.get("stderr") or "").strip().splitlines()[-5:]
+    return text + ("\n" + "\n".join(tail) if tail else "")
 
 
 def _fill_form(form: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
