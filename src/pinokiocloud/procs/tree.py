@@ -1,0 +1,78 @@
+"""Finding every process that belongs to one supervised command, including those that escaped.
+
+A command runs as the leader of its own session and process group, so ``killpg`` reaches most of it.
+Children that call ``setsid`` or double-fork leave the group, and a double-forked daemon is reparented
+away, so it is no longer in ``children(recursive=True)`` either. Every command therefore gets a unique
+value in ``TREE_TAG_ENV``; descendants inherit it, and a scan of the process table finds them wherever
+they went (the way Jenkins' ProcessTreeKiller finds a build's leftovers). A descendant that wipes its
+environment can only be found while it is still a descendant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import psutil
+
+__all__ = ["TREE_TAG_ENV", "find_tree", "is_gone"]
+
+TREE_TAG_ENV = "PINOKIOCLOUD_PROC_TAG"
+"""Environment variable whose value marks every process started under one ``ManagedProcess``."""
+
+
+def is_gone(proc: psutil.Process) -> bool:
+    """True when ``proc`` has ended. A zombie counts as ended: it holds no resources and, once
+    reparented to a PID 1 that never reaps (common in containers), it would never leave the table."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def _tagged(proc: psutil.Process, tag: str) -> bool:
+    try:
+        return proc.environ().get(TREE_TAG_ENV) == tag
+    except (psutil.Error, OSError):
+        return False
+
+
+def find_tree(root_pid: int, *, tag: str | None = None, include_root: bool = True) -> list[psutil.Process]:
+    """Live processes of the tree rooted at ``root_pid``: its descendants, members of its process group
+    and session (both ``root_pid`` for a supervised command), and processes carrying ``tag``.
+
+    Blocking (it reads ``/proc``), so async callers run it in a thread. Zombies are left out.
+    """
+    me = os.getpid()
+    found: dict[int, psutil.Process] = {}
+
+    def add(proc: psutil.Process) -> None:
+        if proc.pid != me and proc.pid not in found and not is_gone(proc):
+            found[proc.pid] = proc
+
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(root_pid)
+        if include_root:
+            add(root)
+        for child in root.children(recursive=True):
+            add(child)
+    uid = os.getuid()
+    for pid in psutil.pids():
+        if pid in found or pid in (me, root_pid):
+            continue
+        try:
+            in_group = os.getpgid(pid) == root_pid or os.getsid(pid) == root_pid
+        except OSError:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            # Only our own processes can carry the tag (and only theirs are readable without root).
+            if in_group or (tag is not None and (uid == 0 or proc.uids().real == uid) and _tagged(proc, tag)):
+                add(proc)
+                for child in proc.children(recursive=True):
+                    add(child)
+        except psutil.Error:
+            continue
+    return list(found.values())
