@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pinokiocloud.procs import EventKind, ExitKind, ManagedProcess, ProcState
+from pinokiocloud.procs import EventKind, ExitKind, ManagedProcess, ProcState, classify_exit
 from tests.procs.conftest import CHILD_ENV, Recorder, Spawn, gone, run
 
 PY = sys.executable
@@ -278,3 +278,23 @@ def test_a_failing_event_consumer_does_not_stop_the_output(spawn: Spawn) -> None
         assert proc.tail() == "one\ntwo\n"
 
     run(body())
+
+
+@pytest.mark.parametrize(("code", "stopped", "runtime_s", "kind"), [
+    (0, False, 30.0, ExitKind.OK),
+    (1, False, 30.0, ExitKind.CRASHED),
+    (-9, False, 30.0, ExitKind.CRASHED),  # the OOM killer, not us
+    (-15, True, 30.0, ExitKind.STOPPED),
+    (137, True, 0.1, ExitKind.STOPPED),  # once we asked, how it ended does not matter
+    (0, False, 0.2, ExitKind.TOO_QUICK),  # a server that returns at once never served
+    (2, False, 0.2, ExitKind.TOO_QUICK),
+])
+def test_classify_exit(code: int, stopped: bool, runtime_s: float, kind: ExitKind) -> None:
+    assert classify_exit(code, stopped, runtime_s) is kind
+
+
+def test_classify_exit_of_a_step_that_may_end_at_once() -> None:
+    assert classify_exit(0, False, 0.01, min_runtime_s=0) is ExitKind.OK
+    assert classify_exit(1, False, 0.01, min_runtime_s=0) is ExitKind.CRASHED
+    with pytest.raises(ValueError, match="not finished"):
+        classify_exit(None, False, 1.0)
