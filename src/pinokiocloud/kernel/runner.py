@@ -50,11 +50,25 @@ class RunState(str, Enum):
     IDLE = "idle"  # a daemon that finished its steps and keeps its processes
     DONE = "done"  # a non-daemon that finished
     FAILED = "failed"  # a step failed
+    CRASHED = "crashed"  # a daemon's process exited on its own
     STOPPED = "stopped"  # stopped by the user or a script
 
 
 ALIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.IDLE})
 READY = frozenset({RunState.IDLE, RunState.DONE})
+
+
+@dataclass(frozen=True, slots=True)
+class RestartPolicy:
+    """What to do when a daemon run crashes: ``on-failure`` restarts it after ``backoff_s``, doubling
+    each time, up to ``max_attempts`` restarts; ``never`` leaves it crashed."""
+
+    mode: str = "never"
+    max_attempts: int = 3
+    backoff_s: float = 2.0
+
+    def delay_s(self, attempt: int) -> float:
+        return float(self.backoff_s * (2 ** attempt))
 
 
 class Stoppable(Protocol):
@@ -88,6 +102,10 @@ class Run:
     step_ids: list[str | None] = field(default_factory=list)
     settled: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    shells: dict[str, Any] = field(default_factory=dict)
+    """Shells of this run that are still alive, by shell id (for writing to their stdin)."""
+    exit_code: int | None = None
+    restarts: int = 0
     pending_input: asyncio.Future[dict[str, Any]] | None = None
     pending_request: dict[str, Any] | None = None
     task: asyncio.Task[None] | None = None
@@ -105,6 +123,7 @@ class Run:
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "key": self.key, "path": str(self.path), "uri": self.uri, "state": self.state.value,
                 "daemon": self.daemon, "step": self.current, "total": self.total, "error": self.error,
+                "exit_code": self.exit_code, "restarts": self.restarts,
                 "caller": self.caller, "started_at": self.started_at, "ended_at": self.ended_at}
 
 
@@ -126,6 +145,7 @@ class Runner:
         system: SystemFacts,
         environ: Mapping[str, str],
         events: EventLog | None = None,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.sidecar = sidecar
         self.home = home
@@ -136,6 +156,8 @@ class Runner:
         self.memory_local: dict[str, dict[str, Any]] = {}
         self.memory_global: dict[str, dict[str, Any]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
+        self.restart_policy = restart_policy or RestartPolicy()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # ---- facts for the sidecar and the methods ----
 
@@ -163,6 +185,80 @@ class Runner:
     def emit(self, run: Run, type_: str, data: Any = None, *, step: int | None = None,
              total: int | None = None) -> RunEvent:
         return self.events.publish(RunEvent(run.id, type_, data, step, total, attempt=run.key))
+
+    def log_path(self, run: Run, step: int, index: int) -> Path:
+        """``<HOME>/logs/shell/<app>/<script>.<run key>.<step>.<n>.log``: the raw output of one shell."""
+        name = f"{run.path.name}.{run.key}.{step}.{index}.log"
+        return self.home / "logs" / "shell" / self._app_name(run.path) / name
+
+    def _spawn_background(self, coro: Any, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def watch(self, run: Run, proc: Any, command: str) -> None:
+        """A process that outlives its step (``done``): when it exits on its own while a daemon run is
+        alive, the run is crashed (and restarted when the policy says so)."""
+        self._spawn_background(self._watch(run, proc, command), f"watch {run.id}")
+
+    async def _watch(self, run: Run, proc: Any, command: str) -> None:
+        code = await proc.wait()
+        for shell_id, shell in list(run.shells.items()):
+            if shell is proc:
+                run.shells.pop(shell_id, None)
+        if proc.stopped_by_us or not run.is_alive or not run.daemon:
+            return
+        run.exit_code = code
+        last = proc.tail(2000).strip().splitlines()[-10:]
+        message = f"the process `{command}` exited on its own with code {code}"
+        run.error = message + ("\n" + "\n".join(last) if last else "")
+        self.emit(run, "error", {"message": run.error, "exit_code": code, "last_lines": last})
+        await self._end(run, RunState.CRASHED)
+        policy = self.restart_policy
+        if policy.mode == "on-failure" and run.restarts < policy.max_attempts:
+            delay = policy.delay_s(run.restarts)
+            self.emit(run, "info", {"title": "Restarting", "description": f"restart in {delay:g} s "
+                                    f"({run.restarts + 1} of {policy.max_attempts})"})
+            self._spawn_background(self._restart_later(run, delay), f"restart {run.id}")
+
+    async def _restart_later(self, old: Run, delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        if self.runs.get(old.id) is not old:  # stopped and started again by someone meanwhile
+            return
+        new = await self.start(old.path, args=old.args, uri=old.uri, cwd=old.cwd, caller=old.caller,
+                               action=old.action, interactive=old.interactive)
+        new.restarts = old.restarts + 1
+
+    def trigger(self, run: Run, action: str, value: Any) -> None:
+        """``on[].trigger``: run another action of the script beside the current one, sharing its id
+        and memory, with ``input = {event, trigger}`` (spec §3.1.6)."""
+        self._spawn_background(self._run_action(run, action, value), f"trigger {run.id} {action}")
+
+    async def _run_action(self, run: Run, action: str, value: Any) -> None:
+        cache_key = f"{run.key}:{action}"
+        try:
+            begin = await self.sidecar.call(
+                "run_begin", {"run_id": cache_key, "path": str(run.path), "action": action,
+                              "context": self.context(self.env_for(run.path)).to_wire()}, subject=str(run.path))
+            await self._steps(run, action=action, cache_key=cache_key, value=value, ids=begin["ids"],
+                              finish=False)
+        except PinokioCloudError as exc:
+            self.emit(run, "error", {"message": f"trigger {action}: {exc}"})
+        finally:
+            with contextlib.suppress(PinokioCloudError):
+                await self.sidecar.call("run_end", {"run_id": cache_key})
+
+    def write_input(self, id_: str, data: str, shell_id: str | None = None) -> None:
+        """Type into a shell of a run (``input: true`` shells read it as their stdin)."""
+        run = self.runs.get(id_)
+        shells = run.shells if run else {}
+        if not shells:
+            raise MethodError(f"{id_} has no running shell to type into")
+        proc = shells.get(shell_id) if shell_id else list(shells.values())[-1]
+        if proc is None:
+            raise MethodError(f"{id_} has no shell {shell_id}")
+        proc.write(data)
+
 
     def is_running(self, id_: str) -> bool:
         run = self.runs.get(id_)
@@ -224,7 +320,7 @@ class Runner:
     async def _execute(self, run: Run) -> None:
         try:
             await self._prepare(run)
-            await self._steps(run)
+            await self._steps(run, action=run.action, cache_key=run.id, value=run.args, ids=run.step_ids)
         except asyncio.CancelledError:
             if run.is_alive:  # cancelled by something other than stop(): treat as a stop
                 await self._end(run, RunState.STOPPED)
@@ -257,48 +353,56 @@ class Runner:
             await self._require_env(run, begin["env"], envs)
         self._set_state(run, RunState.RUNNING)
 
-    async def _steps(self, run: Run) -> None:
-        index: int = 0
-        value: Any = run.args
+    async def _steps(self, run: Run, *, action: str, cache_key: str, value: Any, ids: list[str | None],
+                     finish: bool = True) -> None:
+        """The step loop of one action. The run's own action ends the run (``finish``); an action
+        started by a trigger runs beside it and just stops at its end."""
+        index = 0
+        total = 1
         while True:
             if not run.is_alive:
                 return
-            run.current = index
+            if finish:
+                run.current = index
             envs = self.env_for(run.path)
             memory = {
                 "input": value, "args": run.args, "local": self.memory_local.get(run.id, {}),
                 "global": self.memory_global.get(run.id, {}), "cwd": str(run.cwd), "dirname": str(run.path.parent),
                 "name": self._app_name(run.path), "uri": run.uri, "port": find_free_port(),
             }
-            self.emit(run, "memory", {**memory, "input": _sanitized(value)}, step=index, total=run.total)
+            self.emit(run, "memory", {**memory, "input": _sanitized(value)}, step=index, total=total)
             try:
                 rendered = await self.sidecar.call(
-                    "run_step", {"run_id": run.id, "path": str(run.path), "action": run.action, "index": index,
+                    "run_step", {"run_id": cache_key, "path": str(run.path), "action": action, "index": index,
                                  "vars": memory, "context": self.context(envs).to_wire()}, subject=str(run.path))
             except ScriptLoadError as exc:
                 raise StepError(str(run.path), index, None, str(exc)) from exc
-            run.total = rendered["total"]
+            total = rendered["total"]
+            if finish:
+                run.total = total
             rpc = rendered["step"]
-            following = self._next_index(run, rpc, index)
+            following = self._next_index(run, rpc, index, ids, total)
             if not rendered["runs"]:
-                self.emit(run, "skip", {"step": rpc}, step=index, total=run.total)
+                self.emit(run, "skip", {"step": rpc}, step=index, total=total)
                 value = None
-                following = index + 1 if index + 1 < run.total else None
+                following = index + 1 if index + 1 < total else None
             else:
                 override: list[int | None] = []
-                value = await self._call(run, rpc, index, value, rendered["inline"], override)
+                value = await self._call(run, rpc, index, value, rendered["inline"], override, cache_key, ids, total)
                 if override:
                     following = override[0]
-                run.result = value
+                if finish:
+                    run.result = value
                 await self._after_call(run, rpc, index, value)
             if not run.is_alive:
                 return
             if following is None:
-                await self._finish(run)
+                if finish:
+                    await self._finish(run)
                 return
-            if not isinstance(following, int) or isinstance(following, bool) or not 0 <= following < run.total:
+            if not isinstance(following, int) or isinstance(following, bool) or not 0 <= following < total:
                 raise StepError(str(run.path), index, None,
-                                f"next step {following!r} does not exist (the script has {run.total} steps)")
+                                f"next step {following!r} does not exist (the script has {total} steps)")
             index = following
 
     def _app_name(self, path: Path) -> str:
@@ -307,32 +411,32 @@ class Runner:
         except ValueError:
             return path.parent.name
 
-    def _next_index(self, run: Run, rpc: Any, index: int) -> int | None:
+    def _next_index(self, run: Run, rpc: Any, index: int, ids: list[str | None], total: int) -> int | None:
         if isinstance(rpc, dict) and "next" in rpc:
             target = rpc["next"]
             if isinstance(target, str):
-                if target not in run.step_ids:
+                if target not in ids:
                     raise StepError(str(run.path), index, rpc.get("method") if isinstance(rpc, dict) else None,
                                     f"next: no step has the id {target!r}")
-                return run.step_ids.index(target)
+                return ids.index(target)
             return target if target is None or isinstance(target, int) else index + 1
-        return index + 1 if index + 1 < run.total else None
+        return index + 1 if index + 1 < total else None
 
     async def _call(self, run: Run, rpc: Any, index: int, value: Any, inline: bool,
-                    override: list[int | None]) -> Any:
+                    override: list[int | None], cache_key: str, ids: list[str | None], total: int) -> Any:
         if not isinstance(rpc, dict) or not rpc.get("method"):
             raise StepError(str(run.path), index, None, "missing RPC attribute: method")
         name = rpc["method"] if isinstance(rpc["method"], str) and not inline else "inline function"
-        self.emit(run, "step", {"rpc": rpc}, step=index, total=run.total)
-        ctx = MethodContext(self, run, index, run.total, override)
+        self.emit(run, "step", {"rpc": rpc}, step=index, total=total)
+        ctx = MethodContext(self, run, index, total, override, ids)
         req = MethodRequest(method=name, params=rpc.get("params"), step=rpc, cwd=run.cwd, input=value,
-                            args=run.args, current=index, total=run.total)
+                            args=run.args, current=index, total=total)
         try:
             if inline:
-                result = await self._sidecar_method("run_call", run, index, {"index": index}, req)
+                result = await self._sidecar_method("run_call", run, cache_key, {"index": index}, req)
             elif rpc.get("uri") and isinstance(rpc.get("uri"), str):
                 module = ctx.resolve(rpc["uri"])
-                result = await self._sidecar_method("module_call", run, index,
+                result = await self._sidecar_method("module_call", run, cache_key,
                                                     {"uri": str(module), "method": name}, req)
             else:
                 fn = METHODS.get(name)
@@ -352,28 +456,29 @@ class Runner:
         except OSError as exc:
             target = f" ({exc.filename})" if exc.filename else ""
             raise StepError(str(run.path), index, name, f"{exc.strerror or exc}{target}") from exc
-        self.emit(run, "result", {"result": _sanitized(result)}, step=index, total=run.total)
+        self.emit(run, "result", {"result": _sanitized(result)}, step=index, total=total)
         if isinstance(result, dict) and result.get("error"):
             # Any method whose result carries `error` halts the run (spec §4.2): shell.run's matched
             # error patterns, exec's failed command.
             raise StepError(str(run.path), index, name, _describe_error(result))
         return result
 
-    async def _sidecar_method(self, rpc_name: str, run: Run, index: int, extra: dict[str, Any],
+    async def _sidecar_method(self, rpc_name: str, run: Run, cache_key: str, extra: dict[str, Any],
                               req: MethodRequest) -> Any:
+        index = req.current
         wire_req = {"params": req.params, "cwd": str(run.cwd), "dirname": str(run.path.parent),
-                    "input": req.input, "args": req.args, "current": index, "total": run.total,
-                    "next": index + 1 if index + 1 < run.total else None,
+                    "input": req.input, "args": req.args, "current": index, "total": req.total,
+                    "next": index + 1 if index + 1 < req.total else None,
                     "parent": {"id": run.id, "path": str(run.path), "uri": run.uri, "cwd": str(run.cwd)}}
         try:
-            answer = await self.sidecar.call(rpc_name, {"run_id": run.id, "req": wire_req, **extra,
+            answer = await self.sidecar.call(rpc_name, {"run_id": cache_key, "req": wire_req, **extra,
                                                         "context": self.context(self.env_for(run.path)).to_wire()},
                                              subject=str(run.path))
         except ScriptLoadError as exc:  # the script's own code threw: say what and where
             where = ":".join(str(p) for p in (exc.file, exc.line, exc.column) if p is not None)
             raise MethodError(f"{exc.kind}: {exc.reason} (at {where})") from exc
         for event in answer.get("events", []):
-            self.emit(run, event["type"], event["data"], step=index, total=run.total)
+            self.emit(run, event["type"], event["data"], step=index, total=req.total)
         return None if answer.get("undefined") else answer.get("result")
 
     async def _after_call(self, run: Run, rpc: dict[str, Any], index: int, result: Any) -> None:

@@ -35,7 +35,13 @@ def _inherited_is_dropped(key: str) -> bool:
     return (key.startswith(("BLUEFAIRY_", "CONDA_PREFIX", "CUDA")) or key in (
         "CONDA_SHLVL", "CONDA_DEFAULT_ENV", "CONDA_EXE", "CONDA_PYTHON_EXE", "_CE_CONDA", "_CE_M",
         "PYTHONPATH", "CMAKE_MAKE_PROGRAM", "CMAKE_GENERATOR", "VIRTUAL_ENV", "PYTHONHOME")
-            or "SSH" in key or "SSL" in key)
+            or "SSH" in key or ("SSL" in key and not _is_trust_setting(key)))
+
+
+def _is_trust_setting(key: str) -> bool:
+    """CA certificate settings (SSL_CERT_FILE, GIT_SSL_CAINFO …) are kept, unlike the original: without
+    them HTTPS fails on machines behind a TLS proxy (docs/compat.md)."""
+    return "CERT" in key or "CAINFO" in key or "CAPATH" in key or "CA_BUNDLE" in key
 
 
 def tool_bin_dirs() -> list[str]:

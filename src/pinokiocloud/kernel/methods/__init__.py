@@ -8,6 +8,7 @@ import pinokiocloud.kernel.methods.flow
 import pinokiocloud.kernel.methods.fs
 import pinokiocloud.kernel.methods.net
 import pinokiocloud.kernel.methods.script
+import pinokiocloud.kernel.methods.shell
 import pinokiocloud.kernel.methods.ui  # noqa: F401  (importing a family registers its methods)
 from pinokiocloud.kernel.methods.base import METHODS, MethodContext, MethodError, MethodRequest, method
 

@@ -59,6 +59,8 @@ class MethodContext:
     total: int
     next_override: list[int | None] = field(default_factory=list)
     """Set by ``jump``: the step to go to next (None ends the run)."""
+    step_ids: list[str | None] = field(default_factory=list)
+    """The ``id`` of each step of the running action (for ``jump {id}``)."""
 
     @property
     def home(self) -> Path:

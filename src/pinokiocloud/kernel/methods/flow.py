@@ -20,7 +20,7 @@ async def jump(req: MethodRequest, ctx: MethodContext) -> Any:
     """params: {index} | {id}, params?|input? → go there next; {index: null} ends the script."""
     params = req.params_dict()
     if "id" in params:
-        ids = ctx.run.step_ids
+        ids = ctx.step_ids
         if params["id"] in ids:
             ctx.jump(ids.index(params["id"]))
         # an unknown id just continues with the next step, as in the original
