@@ -298,3 +298,11 @@ def test_classify_exit_of_a_step_that_may_end_at_once() -> None:
     assert classify_exit(1, False, 0.01, min_runtime_s=0) is ExitKind.CRASHED
     with pytest.raises(ValueError, match="not finished"):
         classify_exit(None, False, 1.0)
+
+
+def test_an_impossible_terminal_size_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    async def body() -> None:
+        with pytest.raises(ValueError, match="0 x 30"):
+            await ManagedProcess.spawn(["true"], cwd=tmp_path, env=CHILD_ENV, cols=0)
+
+    run(body())

@@ -40,3 +40,9 @@ def test_decoder_drops_an_escape_left_unfinished_at_the_end() -> None:
     decoder = TextDecoder()
     assert decoder.feed(b"done\x1b[") == "done"
     assert decoder.flush() == ""
+
+
+def test_decoder_holds_a_hyperlink_cut_inside_its_terminator() -> None:
+    decoder = TextDecoder()
+    assert decoder.feed(b"see \x1b]8;;http://x\x1b") == "see "
+    assert decoder.feed(b"\\docs\x1b]8;;\x1b\\ now\n") == "docs now\n"

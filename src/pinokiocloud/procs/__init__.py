@@ -3,6 +3,7 @@ what the trees use (CPU, memory, ports, GPU memory). Depends on ``platform`` onl
 
 from __future__ import annotations
 
+from pinokiocloud.procs.restart import RestartMode, RestartPolicy
 from pinokiocloud.procs.states import ALIVE, FINISHED, TRANSITIONS, ProcState
 from pinokiocloud.procs.supervisor import (
     KILL_WAIT_S,
@@ -36,6 +37,8 @@ __all__ = [
     "ManagedProcess",
     "ProcEvent",
     "ProcState",
+    "RestartMode",
+    "RestartPolicy",
     "TextDecoder",
     "Usage",
     "UsageSampler",

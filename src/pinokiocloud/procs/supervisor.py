@@ -161,7 +161,13 @@ def _trim(ring: collections.deque[_Piece], size: int, limit: int) -> int:
     return size
 
 
+def _check_size(cols: int, rows: int) -> None:
+    if not (0 < cols < 65536 and 0 < rows < 65536):
+        raise ValueError(f"a terminal of {cols} x {rows} characters is not possible; both must be 1 to 65535")
+
+
 def _set_size(fd: int, cols: int, rows: int) -> None:
+    _check_size(cols, rows)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
@@ -230,13 +236,14 @@ class ManagedProcess:
         """
         if not argv:
             raise ValueError("argv is empty: there is no command to run")
+        _check_size(cols, rows)
         self = cls(argv, name=name, log_path=Path(log_path) if log_path is not None else None, on_event=on_event)
         child_env = dict(env)
         child_env.setdefault("TERM", DEFAULT_TERM)
         child_env[TREE_TAG_ENV] = self.tag
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed in _finish
+            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed in _release
         master, slave = os.openpty()
         try:
             _set_size(slave, cols, rows)
@@ -338,10 +345,10 @@ class ManagedProcess:
         self._flush_outbox()
 
     def resize(self, cols: int, rows: int) -> None:
-        """Change the terminal size; the foreground program gets SIGWINCH."""
+        """Change the terminal size; the foreground program gets SIGWINCH. Ignored once the process has
+        finished; a size outside 1..65535 raises ``ValueError``."""
         if self._master >= 0:
-            with contextlib.suppress(OSError):
-                _set_size(self._master, cols, rows)
+            _set_size(self._master, cols, rows)
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
         """Stop the whole tree: SIGTERM to the process group and to every escaped descendant, up to
@@ -453,19 +460,16 @@ class ManagedProcess:
     async def _watch(self) -> None:
         """Wait for exit, then for the last output, then publish the end."""
         assert self._proc is not None
-        code = await self._proc.wait()
-        self._ended = time.monotonic()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._eof.wait(), EXIT_DRAIN_S)
-        self._stop_reading()
-        if self._writer_on:
-            asyncio.get_running_loop().remove_writer(self._master)
-            self._writer_on = False
-        os.close(self._master)
-        self._master = -1
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        try:
+            code = await self._proc.wait()
+            self._ended = time.monotonic()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._eof.wait(), EXIT_DRAIN_S)
+            self._stop_reading()
+        finally:
+            # Also on cancellation (the event loop is closing): the descriptors must not leak. The
+            # process itself is left alone; whoever closes the loop stops what it started first.
+            self._release()
         self._exit_code = code
         self._emit(ProcEvent(EventKind.EXITED, self.name, self._pid, time.time(), exit_code=code,
                              signal=-code if code < 0 else None))
@@ -475,6 +479,21 @@ class ManagedProcess:
         else:
             self._set_state(ProcState.EXITED if code == 0 else ProcState.CRASHED)
         self._done.set()
+
+    def _release(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reading:
+            self._reading = False
+            loop.remove_reader(self._master)
+        if self._writer_on:
+            loop.remove_writer(self._master)
+            self._writer_on = False
+        if self._master >= 0:
+            os.close(self._master)
+            self._master = -1
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def _main_alive(self) -> bool:
         return self._proc is not None and self._proc.returncode is None
