@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from pinokiocloud.kernel.runner import RestartPolicy, RunState
+from pinokiocloud.procs import TREE_TAG_ENV
 from tests.kernel.runner_helpers import Harness
 
 SERVER = """
@@ -20,6 +22,32 @@ with socketserver.TCPServer(("127.0.0.1", 0), H) as httpd:
     print(f"Running on local URL:  http://127.0.0.1:{httpd.server_address[1]}", flush=True)
     httpd.serve_forever()
 """
+
+
+def _tagged_processes(home: Path) -> list[psutil.Process]:
+    """Live processes started under a ManagedProcess (they carry its tag in their environment) in this
+    test's PINOKIO_HOME (every shell of a run works in a folder under it)."""
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if (proc.info["status"] != psutil.STATUS_ZOMBIE and TREE_TAG_ENV in proc.environ()
+                    and proc.cwd().startswith(str(home))):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_process_left(h: Harness) -> Iterator[None]:
+    """After every test, once the runner is closed, no process of any run may be left (asserted)."""
+    yield
+    h.close()
+    deadline = time.monotonic() + 5
+    while _tagged_processes(h.home) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _tagged_processes(h.home)
+    assert not left, [p.cmdline() for p in left]
 
 
 @pytest.fixture(autouse=True)
@@ -114,18 +142,23 @@ def test_env_path_as_a_string_is_an_error(h: Harness) -> None:
     assert run.state is RunState.FAILED and "env.PATH must be an array" in str(run.error)
 
 
-def test_spec_3_1_3_venv_is_created_with_uv_and_pip_works_inside(h: Harness) -> None:
+def test_spec_3_1_3_venv_is_created_with_uv_and_packages_install_into_it(h: Harness) -> None:
     run = h.run("a.js", """
         module.exports = { daemon: true, run: [
           { method: "shell.run", params: { path: "app", venv: "env",
-            message: ["python -c 'import sys; print(sys.prefix)'", "pip --version", "uv pip list --format freeze"] },
+            message: ["which python", "pip --version", "uv pip install six==1.16.0",
+                      "python -c 'import six, sys; print(six.__version__, sys.prefix)'"] },
             returns: "local.r" },
+          { method: "shell.run", params: { path: "app", message: "which python" }, returns: "local.outside" },
         ] }
     """)
     assert run.state is RunState.IDLE, run.error
     venv = h.app / "app" / "env"
     assert (venv / "bin" / "activate").exists() and (venv / "bin" / "pip").exists()
-    assert str(venv) in h.printed(run) and "pip " in h.printed(run)
+    printed = h.printed(run)
+    assert f"{venv}/bin/python" in printed and "pip " in printed
+    assert h.local(run)["r"]["stdout"].strip() == f"1.16.0 {venv}"
+    assert not h.local(run)["outside"]["stdout"].startswith(str(venv))
 
 
 def test_spec_3_1_3_falsy_venv_means_no_venv(h: Harness) -> None:
@@ -195,6 +228,31 @@ def test_spec_3_1_6_error_output_fails_the_step_unless_whitelisted(h: Harness) -
         ] }
     """)
     assert ok.state is RunState.DONE, ok.error
+
+
+def test_a_command_that_is_not_found_completes_as_the_original_does(h: Harness) -> None:
+    # No error pattern matches "command not found", and exit codes do not fail steps (spec §3.1.5);
+    # the exit code is in the result for scripts and the UI to see.
+    run = h.run("a.js", """
+        module.exports = { daemon: true, run: [
+          { method: "shell.run", params: { message: "surely-not-a-command --x" }, returns: "local.r" },
+        ] }
+    """)
+    assert run.state is RunState.IDLE
+    assert h.local(run)["r"]["exit_code"] == 127 and "command not found" in h.local(run)["r"]["stdout"]
+
+
+def test_run_usage_reports_the_server_port_and_memory(h: Harness) -> None:
+    (h.app / "server.py").write_text(SERVER)
+    run = h.run("start.js", """
+        module.exports = { daemon: true, run: [
+          { method: "shell.run", params: { message: "python3 server.py", on: [{ event: "/http://[0-9.:]+/", done: true }] } },
+          { method: "local.set", params: { url: "{{input.event[0]}}" } },
+        ] }
+    """)
+    usage = h.sidecar.run(h.runner.usage(run.id))
+    port = int(h.local(run)["url"].rsplit(":", 1)[1])
+    assert port in usage["ports"] and usage["rss_bytes"] > 1_000_000 and usage["pids"]
 
 
 def test_bad_event_pattern_fails_the_step(h: Harness) -> None:

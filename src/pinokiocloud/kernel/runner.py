@@ -260,6 +260,19 @@ class Runner:
         proc.write(data)
 
 
+    async def usage(self, id_: str, *, gpu: bool = False) -> dict[str, Any]:
+        """What a run's live processes use now: CPU %, RSS and GPU memory of their trees, listening ports."""
+        run = self.runs.get(id_)
+        readings = [await proc.usage(gpu=gpu) for proc in (list(run.shells.values()) if run else [])]
+        gpu_mb = [r.gpu_memory_mb for r in readings if r.gpu_memory_mb is not None]
+        return {
+            "pids": [pid for r in readings for pid in r.pids],
+            "cpu_percent": sum(r.cpu_percent or 0.0 for r in readings),
+            "rss_bytes": sum(r.rss_bytes for r in readings),
+            "gpu_memory_mb": sum(gpu_mb) if gpu_mb else None,
+            "ports": sorted({port for r in readings for port in r.ports}),
+        }
+
     def is_running(self, id_: str) -> bool:
         run = self.runs.get(id_)
         return bool(run and run.is_alive)
