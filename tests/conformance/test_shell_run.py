@@ -325,3 +325,22 @@ def test_restart_policy_brings_a_crashed_daemon_back(sidecar: object, home: Path
         assert final is not first and final.restarts == 2 and final.state is RunState.CRASHED
     finally:
         h.close()
+
+
+def test_spec_3_10_hf_download_runs_the_hf_cli_in_the_app_shell(h: Harness) -> None:
+    # A stand-in for the vendor's `hf` CLI (the hub is unreachable offline): it prints what it was given.
+    fake_bin = h.app / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "hf").write_text('#!/bin/sh\necho "hf $* HF_HOME=$HF_HOME"\nmkdir -p "$5" && touch "$5/model.safetensors"\n')
+    (fake_bin / "hf").chmod(0o755)
+    run = h.run("a.js", """
+        module.exports = { daemon: true, run: [
+          { method: "hf.download", params: { path: "app", env: { PATH: ["{{cwd}}/fake-bin"] },
+            _: ["adept/fuyu-8b", "model.safetensors"], "local-dir": "fuyu", exclude: "*.md" }, returns: "local.r" },
+        ] }
+    """)
+    assert run.state is RunState.IDLE, run.error
+    out = h.local(run)["r"]["stdout"]
+    assert f"hf download adept/fuyu-8b model.safetensors --local-dir fuyu --exclude *.md HF_HOME={h.app / 'cache' / 'HF_HOME'}" in out
+    assert "fuyu" in out.splitlines()[-1]  # the trailing `ls` of the app folder
+    assert (h.app / "app" / "fuyu" / "model.safetensors").exists()

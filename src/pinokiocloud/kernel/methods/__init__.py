@@ -6,6 +6,7 @@ import pinokiocloud.kernel.methods.data
 import pinokiocloud.kernel.methods.env
 import pinokiocloud.kernel.methods.flow
 import pinokiocloud.kernel.methods.fs
+import pinokiocloud.kernel.methods.hf
 import pinokiocloud.kernel.methods.net
 import pinokiocloud.kernel.methods.script
 import pinokiocloud.kernel.methods.shell
