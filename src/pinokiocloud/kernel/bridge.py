@@ -109,6 +109,7 @@ class NodeSidecar:
         self._start_lock = asyncio.Lock()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
         self.starts = 0
+        self._closed = False
         """How many node processes this client has started (1 + automatic restarts)."""
 
     async def __aenter__(self) -> NodeSidecar:
@@ -123,6 +124,8 @@ class NodeSidecar:
         return self._proc.pid if self._proc and self._proc.returncode is None else None
 
     async def start(self) -> None:
+        if self._closed:
+            raise SidecarError("the Node sidecar was closed")
         async with self._start_lock:
             if self._proc is not None and self._proc.returncode is None:
                 return
@@ -148,6 +151,7 @@ class NodeSidecar:
             self._stderr_task = asyncio.create_task(self._read_stderr(self._proc))
 
     async def close(self) -> None:
+        self._closed = True
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -215,6 +219,8 @@ class NodeSidecar:
                 message = await asyncio.wait_for(future, limit + RESPONSE_GRACE_S)
             except (_SidecarDied, BrokenPipeError, ConnectionResetError) as exc:
                 self._pending.pop(call_id, None)
+                if self._closed:
+                    raise SidecarError("the Node sidecar was closed during this call") from exc
                 if attempt == 0:
                     log.warning("the Node sidecar died (%s); starting a new one", exc)
                     continue

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 WINDOW_CHARS = 300
+NOTIFY_CHARS = 64 * 1024
+"""How much output a ``notify`` handler looks back over (the original: everything since its last match)."""
 _PATTERN = re.compile(r"^/(.+)/([dgimsuy]*)$", re.DOTALL)
 
 
@@ -159,6 +161,7 @@ class Matcher:
         self.closed = False
         self.event: list[str | None] | None = None
         self._notify_text = ""
+        self._has_notify = any(h.spec.get("notify") for h in self.handlers)
 
     @staticmethod
     def normalize(text: str) -> str:
@@ -171,7 +174,8 @@ class Matcher:
         if chunk:
             self.buffer = (self.buffer + chunk)[-WINDOW_CHARS:]
             self.offset += len(chunk)
-            self._notify_text += chunk
+            if self._has_notify:
+                self._notify_text = (self._notify_text + chunk)[-NOTIFY_CHARS:]
         if self.closed or not self.buffer:
             return verdict
         start = self.offset - len(self.buffer)
