@@ -165,6 +165,8 @@ class Matcher:
 
     @staticmethod
     def normalize(text: str) -> str:
+        if "\r" not in text:  # the supervisor's text is normalized already; skip two full-text scans
+            return text
         return text.replace("\r\n", "\n").replace("\r", "\n")
 
     def feed(self, text: str) -> MatcherVerdict:
