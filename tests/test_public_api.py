@@ -10,7 +10,7 @@ def test_exported_names_are_exactly_the_public_errors() -> None:
     assert set(pinokiocloud.__all__) == {
         "BadParamError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
         "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError",
-        "StepError", "UserError",
+        "StepError", "TunnelError", "UserError",
     }
     for name in pinokiocloud.__all__:
         assert issubclass(getattr(pinokiocloud, name), pinokiocloud.PinokioCloudError)
@@ -30,3 +30,10 @@ def test_disk_full_is_a_download_error_and_an_os_error() -> None:
     assert isinstance(err, pinokiocloud.DownloadError)
     assert isinstance(err, OSError)
     assert str(err).endswith("needs 6.2 GB, /content has 1.1 GB free; free space or set PINOKIOCLOUD_PERSIST")
+
+
+def test_tunnel_error_names_provider_and_reason() -> None:
+    err = pinokiocloud.TunnelError("ngrok", "NGROK_AUTHTOKEN is not set")
+    assert (err.provider, err.reason) == ("ngrok", "NGROK_AUTHTOKEN is not set")
+    assert not isinstance(err, pinokiocloud.UserError)
+    assert "ngrok" in str(err) and "NGROK_AUTHTOKEN" in str(err)

@@ -14,6 +14,7 @@ from pinokiocloud.errors import (
     ScriptTimeoutError,
     SidecarError,
     StepError,
+    TunnelError,
     UserError,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ScriptTimeoutError",
     "SidecarError",
     "StepError",
+    "TunnelError",
     "UserError",
 ]
 __version__ = "0.1.0"

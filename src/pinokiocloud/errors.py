@@ -10,8 +10,9 @@
     │   └── InputRequiredError    a run needs answers (an `input` form, required env vars) and none were given
     ├── SidecarError              the Node sidecar could not be started or talked to
     │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
-    └── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
-        └── DiskFullError         not enough free disk for a download of known size (also an OSError)
+    ├── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
+    │   └── DiskFullError         not enough free disk for a download of known size (also an OSError)
+    └── TunnelError               a share provider could not give or keep a public URL (provider, reason)
 
 Messages are built in ``__init__`` from the fields, so every raise site gets the same wording.
 """
@@ -32,6 +33,7 @@ __all__ = [
     "ScriptTimeoutError",
     "SidecarError",
     "StepError",
+    "TunnelError",
     "UserError",
 ]
 
@@ -166,6 +168,22 @@ class DiskFullError(DownloadError, OSError):
             hint="free space or set PINOKIOCLOUD_PERSIST",
         )
         self.errno = errno.ENOSPC
+
+
+# --- sharing ---------------------------------------------------------------------------------------------
+
+
+class TunnelError(PinokioCloudError):
+    """A share provider that cannot start, or lost its public URL; the manager tries the next one.
+
+    ``reason`` is a sentence for the user (``NGROK_AUTHTOKEN is not set``) and is what a share reports
+    per provider when none is available.
+    """
+
+    def __init__(self, provider: str, reason: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"share provider {provider!r}: {reason}")
 
 
 def _human_bytes(n: int) -> str:
