@@ -8,7 +8,7 @@ import pinokiocloud
 def test_exported_names_are_exactly_the_public_errors() -> None:
     assert pinokiocloud.__all__ == sorted(pinokiocloud.__all__)
     assert set(pinokiocloud.__all__) == {
-        "BadParamError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
+        "BadParamError", "CatalogError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
         "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError",
         "StepError", "TunnelError", "UserError",
     }
@@ -17,7 +17,7 @@ def test_exported_names_are_exactly_the_public_errors() -> None:
 
 
 def test_user_errors_are_the_ones_that_exit_2() -> None:
-    for cls in (pinokiocloud.BadParamError, pinokiocloud.LauncherNotFoundError, pinokiocloud.ScriptLoadError,
+    for cls in (pinokiocloud.BadParamError, pinokiocloud.CatalogError, pinokiocloud.LauncherNotFoundError, pinokiocloud.ScriptLoadError,
                 pinokiocloud.ScriptTimeoutError):
         assert issubclass(cls, pinokiocloud.UserError)
     assert not issubclass(pinokiocloud.SidecarError, pinokiocloud.UserError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pinokiocloud.errors import (
     BadParamError,
+    CatalogError,
     DiskFullError,
     DownloadError,
     InputRequiredError,
@@ -20,6 +21,7 @@ from pinokiocloud.errors import (
 
 __all__ = [
     "BadParamError",
+    "CatalogError",
     "DiskFullError",
     "DownloadError",
     "InputRequiredError",

@@ -3,6 +3,7 @@
     PinokioCloudError
     ├── UserError                 a mistake the user can fix; the CLI prints one line and exits 2
     │   ├── BadParamError         a flag or value that makes no sense
+    │   ├── CatalogError          an app catalog file or entry that cannot be used (file, entry, reason)
     │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
     │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
@@ -23,6 +24,7 @@ import errno
 
 __all__ = [
     "BadParamError",
+    "CatalogError",
     "DiskFullError",
     "DownloadError",
     "InputRequiredError",
@@ -50,6 +52,21 @@ class UserError(PinokioCloudError):
 
 class BadParamError(UserError):
     """A command-line flag or parameter that cannot be used as given."""
+
+
+class CatalogError(UserError):
+    """An app catalog file (the bundled one or ``PINOKIO_HOME/catalog.json``) or one of its entries is unusable.
+
+    ``entry`` names the entry (``'comfyui'``, or ``#3`` when it has no usable id); ``None`` for the whole file.
+    """
+
+    def __init__(self, file: str, reason: str, *, entry: str | None = None) -> None:
+        self.file = file
+        self.reason = reason
+        self.entry = entry
+        self.hint = "fix the file; its format is described in docs/catalog.md"
+        where = f"{file}: entry {entry}: " if entry is not None else f"{file}: "
+        super().__init__(f"{where}{reason}")
 
 
 class LauncherNotFoundError(UserError):
