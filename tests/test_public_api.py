@@ -8,7 +8,7 @@ import pinokiocloud
 def test_exported_names_are_exactly_the_public_errors() -> None:
     assert pinokiocloud.__all__ == sorted(pinokiocloud.__all__)
     assert set(pinokiocloud.__all__) == {
-        "BadParamError", "CatalogError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
+        "BadParamError", "CatalogError", "DaemonUnavailableError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
         "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError",
         "StepError", "TunnelError", "UserError",
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pinokiocloud.errors import (
     BadParamError,
     CatalogError,
+    DaemonUnavailableError,
     DiskFullError,
     DownloadError,
     InputRequiredError,
@@ -22,6 +23,7 @@ from pinokiocloud.errors import (
 __all__ = [
     "BadParamError",
     "CatalogError",
+    "DaemonUnavailableError",
     "DiskFullError",
     "DownloadError",
     "InputRequiredError",

@@ -13,7 +13,8 @@
     │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
     ├── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
     │   └── DiskFullError         not enough free disk for a download of known size (also an OSError)
-    └── TunnelError               a share provider could not give or keep a public URL (provider, reason)
+    ├── TunnelError               a share provider could not give or keep a public URL (provider, reason)
+    └── DaemonUnavailableError    the daemon could not be reached or started (also a ConnectionError)
 
 Messages are built in ``__init__`` from the fields, so every raise site gets the same wording.
 """
@@ -25,6 +26,7 @@ import errno
 __all__ = [
     "BadParamError",
     "CatalogError",
+    "DaemonUnavailableError",
     "DiskFullError",
     "DownloadError",
     "InputRequiredError",
@@ -211,3 +213,13 @@ def _human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+class DaemonUnavailableError(PinokioCloudError, ConnectionError):
+    """The CLI or a client could not reach the daemon (and could not start it)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"the PinokioCloud daemon at {url} is not reachable: {reason}")
+        self.hint = "start it with `pinokiocloud serve`, or see PINOKIO_HOME/logs/daemon.log"
