@@ -12,9 +12,10 @@ from pathlib import Path
 
 from pinokiocloud.errors import BadParamError
 
-__all__ = ["DEFAULT_CALL_TIMEOUT_S", "Settings"]
+__all__ = ["DEFAULT_CALL_TIMEOUT_S", "DEFAULT_PORT", "Settings"]
 
 DEFAULT_CALL_TIMEOUT_S = 10.0
+DEFAULT_PORT = 42000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,17 @@ class Settings:
     """``PINOKIOCLOUD_PERSIST``: a persistent folder (Google Drive, a volume) that outlives the session."""
     is_home_set: bool = False
     """Whether ``PINOKIO_HOME`` was given; when not, ``doctor`` suggests the platform's recommended home."""
+    port: int = DEFAULT_PORT
+    """``PINOKIOCLOUD_PORT``: the daemon's port on 127.0.0.1."""
+
+    @property
+    def token_file(self) -> Path:
+        """The daemon's API token (mode 0600); clients read it to authenticate."""
+        return self.home / "daemon.token"
+
+    @property
+    def daemon_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def api_dir(self) -> Path:
@@ -56,6 +68,9 @@ class Settings:
             raise BadParamError(f"PINOKIOCLOUD_CALL_TIMEOUT_S must be a number of seconds, got {timeout!r}") from None
         if call_timeout_s <= 0:
             raise BadParamError(f"PINOKIOCLOUD_CALL_TIMEOUT_S must be above 0, got {timeout!r}")
+        port_text = env.get("PINOKIOCLOUD_PORT", "").strip()
+        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
+            raise BadParamError(f"PINOKIOCLOUD_PORT must be a port number (1-65535), got {port_text!r}")
         return cls(
             home=home,
             node=Path(node).expanduser() if node else None,
@@ -65,4 +80,5 @@ class Settings:
             cloud_platform=env.get("PINOKIOCLOUD_PLATFORM", "").strip() or None,
             persist=Path(persist).expanduser().absolute() if (persist := env.get("PINOKIOCLOUD_PERSIST")) else None,
             is_home_set=bool(env.get("PINOKIO_HOME")),
+            port=int(port_text) if port_text else DEFAULT_PORT,
         )

@@ -11,12 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from pinokiocloud import __version__
-from pinokiocloud.cli import doctor, output, script
-from pinokiocloud.cli.offline import run_with_kernel
+from pinokiocloud.cli import apps, doctor, output, script
 from pinokiocloud.cli.options import JsonOpt
-from pinokiocloud.config import Settings
 from pinokiocloud.errors import PinokioCloudError, UserError
-from pinokiocloud.kernel import KernelContext, NodeSidecar, load_launcher
 
 __all__ = ["app", "main"]
 
@@ -28,18 +25,28 @@ app = typer.Typer(
 )
 app.add_typer(script.app, name="script")
 app.command("doctor")(doctor.doctor)
+apps.register(app)
 
 
 @app.command("menu")
 def menu(
-    launcher: Annotated[Path, typer.Argument(help="A launcher folder (the one holding pinokio.js).")],
+    target: Annotated[str, typer.Argument(help="An installed app, or a launcher folder (the one holding pinokio.js).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Print a launcher's rendered menu for its current state (nothing installed, nothing running)."""
-    folder = launcher.resolve()
+    """Print an app's menu for its current state; for a folder, the state of a fresh install."""
+    folder = Path(target)
+    if not folder.is_dir():
+        from pinokiocloud.client import Client
+
+        output.result(Client().menu(target), as_json=as_json)
+        return
+
+    from pinokiocloud.cli.offline import run_with_kernel
+    from pinokiocloud.config import Settings
+    from pinokiocloud.kernel import KernelContext, NodeSidecar, load_launcher
 
     async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, Any]:
-        found = await load_launcher(sc, folder, ctx)
+        found = await load_launcher(sc, folder.resolve(), ctx)
         return {"folder": str(found.folder), "root": str(found.root), "meta": found.meta, "menu": found.menu}
 
     output.result(run_with_kernel(work), as_json=as_json)

@@ -1,0 +1,435 @@
+"""Apps: launchers installed under ``PINOKIO_HOME/api/<name>``, their menus, runs and states (DESIGN §7).
+
+The manager turns "install this", "start it", "is it up?" into runs of the launcher's scripts, keeps the
+store in step with the runner (runs, events, ``global`` memory), and after a daemon restart marks what
+was alive as interrupted and starts the daemon scripts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pinokiocloud.errors import BadParamError, LauncherNotFoundError, PinokioCloudError, UserError
+from pinokiocloud.kernel import load_launcher
+from pinokiocloud.kernel.environment import merged_env
+from pinokiocloud.kernel.events import RunEvent
+from pinokiocloud.kernel.launcher import find_launcher_root
+from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
+from pinokiocloud.procs.text import strip_ansi
+from pinokiocloud.store import RunRecord, Store
+
+__all__ = ["AppExistsError", "AppManager", "AppNotFoundError", "AppState", "InstallError"]
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.3
+GIT_CLONE_TIMEOUT_S = 1800
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_INSTALL_SCRIPTS = ("install.js", "install.json")
+
+
+class AppNotFoundError(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no app named {name!r} is installed; see `pinokiocloud ls`, or install it first")
+
+
+class AppExistsError(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"an app named {name!r} is already installed; pick another with --name, "
+                         f"or remove it with `pinokiocloud rm {name}`")
+
+
+class InstallError(UserError):
+    """The source cannot be installed (not a launcher, clone failed, unknown catalog id)."""
+
+
+class AppState(str, Enum):
+    OFFLINE = "offline"
+    INSTALLING = "installing"  # a non-daemon script (install, update, reset …) is running
+    STARTING = "starting"  # a daemon script is still running its steps
+    ONLINE = "online"  # a daemon script reached its idle state
+    FAILED = "failed"
+    CRASHED = "crashed"
+
+
+def _stringify(value: Any) -> Any:
+    """Menu params reach scripts through a query string in the original: every value is a string."""
+    if isinstance(value, list):
+        return [_stringify(v) for v in value]
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def split_href(href: str) -> tuple[str, dict[str, Any]]:
+    """``start.js?mode=fast&x=1&x=2&_=a`` → (``start.js``, {mode: "fast", x: ["1", "2"], _: ["a"]})."""
+    parts = urlsplit(href)
+    params: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "_":
+            params.setdefault("_", []).append(value)
+        elif key in params:
+            params[key] = [*params[key], value] if isinstance(params[key], list) else [params[key], value]
+        else:
+            params[key] = value
+    return parts.path, params
+
+
+class AppManager:
+    def __init__(self, runner: Runner, store: Store, *, catalog: Any = None) -> None:
+        self.runner = runner
+        self.store = store
+        self.home = runner.home
+        self.catalog = catalog
+        self._queue: asyncio.Queue[RunEvent] | None = None
+        self._persist_task: asyncio.Task[None] | None = None
+        self._install_lock = asyncio.Lock()
+        self._pending: list[RunEvent] = []
+
+    # ---- lifecycle ----
+
+    async def open(self) -> list[Run]:
+        """Load `global` memory, mark runs a dead daemon left alive as interrupted, restart daemon
+        scripts of apps that allow it, and start persisting."""
+        self.runner.memory_global.update(self.store.memory("global"))
+        self._queue = self.runner.events.subscribe(None)
+        self._persist_task = asyncio.create_task(self._persist(), name="persist events")
+        interrupted = self.store.mark_interrupted([s.value for s in ALIVE])
+        restarted: list[Run] = []
+        if not self.store.setting("autorestore", True):
+            return restarted
+        apps = {a.name: a for a in self.store.apps()}
+        for record in reversed(interrupted):  # oldest first, as they were started
+            app = apps.get(record.app or "")
+            if not record.daemon or app is None or not app.autorestore or not Path(record.path).is_file():
+                continue
+            try:
+                restarted.append(await self.runner.start(Path(record.path), args=record.args, uri=record.uri,
+                                                         action=record.action))
+            except PinokioCloudError as exc:
+                log.warning("could not restore %s: %s", record.path, exc)
+        return restarted
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await asyncio.sleep(0)
+        if self._persist_task is not None:
+            self._persist_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._persist_task
+        self._flush_now()
+
+    async def _persist(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            self._pending.append(first)
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            while not self._queue.empty():
+                self._pending.append(self._queue.get_nowait())
+            self._flush_now()
+
+    def _flush_now(self) -> None:
+        events, self._pending = self._pending, []
+        if self._queue is not None:
+            while not self._queue.empty():
+                events.append(self._queue.get_nowait())
+        if not events:
+            return
+        try:
+            self.store.add_events((e.attempt, e.run_id, e.type, e.step, e.total, e.ts, e.data) for e in events)
+            touched = {e.run_id for e in events if e.type in ("state", "start", "stop", "error")}
+            for run_id in touched:
+                run = self.runner.runs.get(run_id)
+                if run is not None:
+                    self.store.put_run(self._record(run))
+            for run_id in {e.run_id for e in events}:
+                self.store.put_memory("global", run_id, self.runner.memory_global.get(run_id))
+        except PinokioCloudError:
+            log.exception("could not persist %d events", len(events))
+
+    def _record(self, run: Run) -> RunRecord:
+        return RunRecord(run.key, run.id, self.app_of(run.path), str(run.path), run.uri, run.action, run.args,
+                         run.state.value, run.daemon, run.error, run.exit_code, run.caller, run.started_at,
+                         run.ended_at)
+
+    # ---- lookups ----
+
+    def app_dir(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise BadParamError(f"{name!r} is not an app name (letters, digits, '.', '_' and '-')")
+        folder = self.home / "api" / name
+        if not folder.is_dir():
+            raise AppNotFoundError(name)
+        return folder
+
+    def app_of(self, path: Path) -> str | None:
+        try:
+            rel = path.resolve().relative_to((self.home / "api").resolve())
+        except ValueError:
+            return None
+        return rel.parts[0] if rel.parts else None
+
+    def names(self) -> list[str]:
+        api = self.home / "api"
+        return sorted(p.name for p in api.iterdir() if p.is_dir() and find_launcher_root(p)) if api.is_dir() else []
+
+    def runs_of(self, name: str) -> list[Run]:
+        return sorted((r for r in self.runner.runs.values() if self.app_of(r.path) == name),
+                      key=lambda r: r.started_at)
+
+    # ---- install and remove ----
+
+    def _source(self, src: str) -> tuple[str, str]:
+        """("git", url) | ("folder", path) | ("catalog", url)."""
+        if re.match(r"^(https?|git|ssh|file)://", src) or src.startswith("git@"):
+            return "git", src
+        folder = Path(src).expanduser()
+        if folder.is_dir():
+            return "folder", str(folder.resolve())
+        if self.catalog is not None:
+            entry = self.catalog.get(src)
+            if entry is not None:
+                return "catalog", str(entry.git_url if hasattr(entry, "git_url") else entry.url)
+        raise InstallError(f"{src!r} is not a git URL, a launcher folder or a catalog id; "
+                           "see `pinokiocloud search` for catalog ids")
+
+    @staticmethod
+    def default_name(location: str) -> str:
+        base = location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        base = re.sub(r"\.git$", "", base)
+        base = re.sub(r"[^A-Za-z0-9._-]", "-", base).strip("-.") or "app"
+        return base[:100]
+
+    async def _clone(self, url: str, target: Path) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "git", "clone", "--depth", "1", url, str(target), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), GIT_CLONE_TIMEOUT_S)
+        except asyncio.TimeoutError as exc:
+            proc.kill()
+            raise InstallError(f"cloning {url} took longer than {GIT_CLONE_TIMEOUT_S} s") from exc
+        if proc.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            lines = out.decode(errors="replace").strip().splitlines()
+            raise InstallError(f"git could not clone {url}: {lines[-1] if lines else 'unknown error'}")
+
+    async def install(self, src: str, *, name: str | None = None, script: str | None = None,
+                      params: dict[str, Any] | None = None, answers: Any = None,
+                      interactive: bool = False) -> tuple[str, Run | None]:
+        """Put the launcher in place, then start its install flow. Returns (name, install run)."""
+        kind, location = self._source(src)
+        name = name or self.default_name(location)
+        if not _NAME.match(name):
+            raise BadParamError(f"{name!r} is not an app name (letters, digits, '.', '_' and '-')")
+        async with self._install_lock:
+            target = self.home / "api" / name
+            if target.exists():
+                raise AppExistsError(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if kind == "folder":
+                shutil.copytree(location, target, symlinks=True)
+            else:
+                await self._clone(location, target)
+            root = find_launcher_root(target)
+            if root is None and not any((target / s).is_file() for s in _INSTALL_SCRIPTS):
+                shutil.rmtree(target, ignore_errors=True)
+                raise InstallError(f"{src} is not a Pinokio launcher: it has no pinokio.js and no install script")
+            self.store.put_app(name, src, target, {"kind": kind})
+        item = await self._install_item(name, script)
+        if item is None:
+            return name, None
+        path, item_params = item
+        run = await self.runner.start(path, args={**item_params, **(params or {})}, answers=answers,
+                                      interactive=interactive)
+        return name, run
+
+    async def _install_item(self, name: str, script: str | None) -> tuple[Path, dict[str, Any]] | None:
+        folder = self.app_dir(name)
+        if script:
+            return self._script_path(folder, script)
+        found = await self.default_item(name)
+        if found is not None and found.get("kind") == "script":
+            return Path(found["script"]), dict(found.get("params") or {})
+        for candidate in _INSTALL_SCRIPTS:
+            root = find_launcher_root(folder) or folder
+            for base in (root, folder):
+                if (base / candidate).is_file():
+                    return base / candidate, {}
+        return None
+
+    async def remove(self, name: str) -> None:
+        folder = self.app_dir(name)
+        await self.stop(name)
+        shutil.rmtree(folder)
+        self.store.delete_app(name)
+
+    # ---- menus ----
+
+    def _script_path(self, folder: Path, href: str) -> tuple[Path, dict[str, Any]]:
+        rel, params = split_href(href)
+        root = find_launcher_root(folder) or folder
+        path = (root / rel).resolve()
+        if not path.is_file():
+            raise BadParamError(f"{href!r} is not a script of {folder.name} (looked for {path})")
+        return path, params
+
+    def _normalize(self, item: Any, root: Path) -> dict[str, Any] | None:
+        if not isinstance(item, dict) or item.get("type") == "label":
+            return None
+        out = dict(item)
+        if isinstance(item.get("menu"), list):
+            out["menu"] = [n for n in (self._normalize(i, root) for i in item["menu"]) if n is not None]
+        href = item.get("href")
+        if isinstance(href, str) and href:
+            params = {k: _stringify(v) for k, v in (item.get("params") or {}).items()} \
+                if isinstance(item.get("params"), dict) else {}
+            if re.match(r"^https?://", href):
+                out["kind"] = "url"
+            elif href.startswith("/"):
+                out["kind"] = "route"
+            else:
+                rel, query = split_href(href)
+                target = (root / rel).resolve()
+                out["params"] = {**query, **params}
+                if target.is_file() and target.suffix in (".js", ".json"):
+                    out["kind"] = "script"
+                    out["script"] = str(target)
+                    out["running"] = self.runner.is_running(str(target))
+                else:
+                    out["kind"] = "file"
+                    out["path"] = str(target)
+        if not (out.get("html") or out.get("text")):
+            return None
+        if not any(out.get(k) for k in ("href", "shell", "run", "action", "menu", "html")):
+            return None
+        return out
+
+    async def menu(self, name: str) -> dict[str, Any]:
+        folder = self.app_dir(name)
+        launcher = await load_launcher(self.runner.sidecar, folder, self.runner.context())
+        items = [n for n in (self._normalize(i, launcher.root) for i in launcher.menu or []) if n is not None]
+        return {"name": name, "root": str(launcher.root), "meta": launcher.meta, "menu": items}
+
+    async def default_item(self, name: str) -> dict[str, Any] | None:
+        """The first top-level ``default: true`` item (spec §1.6), unless PINOKIO_SCRIPT_DEFAULT=false."""
+        folder = self.app_dir(name)
+        env = merged_env(folder / "pinokio.js", self.home, self.runner.environ)
+        if env.get("PINOKIO_SCRIPT_DEFAULT", "true").strip().lower() == "false":
+            return None
+        try:
+            items = (await self.menu(name))["menu"]
+        except LauncherNotFoundError:
+            return None
+        return next((i for i in items if i.get("default")), None)
+
+    # ---- running ----
+
+    async def run(self, name: str, script: str | None = None, *, params: dict[str, Any] | None = None,
+                  answers: Any = None, interactive: bool = False) -> Run:
+        """Run a script of the app (default: the menu's default item); params become `args` and the first input."""
+        folder = self.app_dir(name)
+        if script:
+            path, query = self._script_path(folder, script)
+        else:
+            item = await self.default_item(name)
+            if item is None or item.get("kind") != "script":
+                what = f"its default item opens {item.get('href')}" if item else "its menu has no default item"
+                raise BadParamError(f"{name} has nothing to run by default ({what}); name a script, "
+                                    f"e.g. `pinokiocloud run {name} start.js`")
+            path, query = Path(item["script"]), dict(item.get("params") or {})
+        return await self.runner.start(path, args={**query, **(params or {})}, answers=answers,
+                                       interactive=interactive)
+
+    async def stop(self, name: str, script: str | None = None) -> list[Run]:
+        folder = self.app_dir(name)
+        targets = [r for r in self.runs_of(name) if r.is_alive]
+        if script:
+            path, _ = self._script_path(folder, script)
+            targets = [r for r in targets if r.path == path]
+        for run in targets:
+            await self.runner.stop(run.id)
+        return targets
+
+    # ---- state ----
+
+    def state(self, name: str) -> AppState:
+        runs = self.runs_of(name)
+        alive = [r for r in runs if r.is_alive]
+        if any(r.daemon and r.state is RunState.IDLE for r in alive):
+            return AppState.ONLINE
+        if any(r.daemon for r in alive):
+            return AppState.STARTING
+        if alive:
+            return AppState.INSTALLING
+        last = runs[-1] if runs else None
+        if last is not None and last.state is RunState.FAILED:
+            return AppState.FAILED
+        if last is not None and last.state is RunState.CRASHED:
+            return AppState.CRASHED
+        return AppState.OFFLINE
+
+    def ready_url(self, name: str) -> str | None:
+        """The first running script's ``local.url``, as the original's ``pterm status``."""
+        for run in self.runs_of(name):
+            if run.is_alive:
+                url = self.runner.memory_local.get(run.id, {}).get("url")
+                if isinstance(url, str) and url:
+                    return url
+        return None
+
+    async def status(self, name: str, *, usage: bool = True) -> dict[str, Any]:
+        folder = self.app_dir(name)
+        record = self.store.app(name)
+        runs = self.runs_of(name)
+        alive = [r for r in runs if r.is_alive]
+        totals: dict[str, Any] = {"pids": [], "ports": [], "cpu_percent": 0.0, "rss_bytes": 0, "gpu_memory_mb": None}
+        if usage:
+            for run in alive:
+                u = await self.runner.usage(run.id)
+                totals["pids"] += u["pids"]
+                totals["ports"] = sorted({*totals["ports"], *u["ports"]})
+                totals["cpu_percent"] += u["cpu_percent"]
+                totals["rss_bytes"] += u["rss_bytes"]
+                if u["gpu_memory_mb"] is not None:
+                    totals["gpu_memory_mb"] = (totals["gpu_memory_mb"] or 0) + u["gpu_memory_mb"]
+        return {
+            "name": name, "path": str(folder), "source": record.source if record else None,
+            "state": self.state(name).value, "ready_url": self.ready_url(name),
+            "runs": [r.summary() for r in (alive or runs[-1:])], "error": runs[-1].error if runs else None,
+            "autorestore": record.autorestore if record else True, **totals,
+        }
+
+    async def all_status(self) -> list[dict[str, Any]]:
+        return [await self.status(n, usage=False) for n in self.names()]
+
+    def logs(self, name: str, *, tail: int = 200) -> list[str]:
+        """The last ``tail`` lines of the app's most recent run (a live one first), ANSI removed."""
+        runs = self.runs_of(name)
+        keys = [r.key for r in runs][-1:] or [r.key for r in self.store.runs(app=name, limit=1)]
+        if not keys:
+            self.app_dir(name)
+            return []
+        text = "".join(str((e["data"] or {}).get("raw", "")) for e in self._events(keys[0], types={"stream"}))
+        lines = strip_ansi(text).splitlines()
+        return lines[-tail:] if tail > 0 else lines
+
+    def _events(self, key: str, *, types: set[str] | None = None) -> list[dict[str, Any]]:
+        """A run's events: the ones not yet flushed are read from memory."""
+        self._flush_now()
+        return self.store.events(key, types=types)

@@ -1,0 +1,181 @@
+"""``Client``: the one way the CLI, the UI and notebooks talk to the daemon (DESIGN §1 rule 1).
+
+It finds the daemon through the settings (port, token file), starts it detached when it is not up,
+and raises the daemon's errors again as the same classes, so callers handle one family of errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from pinokiocloud.config import Settings
+from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError
+
+__all__ = ["START_TIMEOUT_S", "Client"]
+
+START_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 120.0
+
+
+def _error_classes() -> dict[str, type[PinokioCloudError]]:
+    found: dict[str, type[PinokioCloudError]] = {}
+    pending: list[type[PinokioCloudError]] = [PinokioCloudError]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _rebuild(status: int, body: Any) -> PinokioCloudError:
+    """The daemon's error as the same class here (its own __init__ is skipped: the message is final)."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        detail = body.get("detail") if isinstance(body, dict) else None
+        message = str(detail or body or f"HTTP {status}")
+        return UserError(message) if 400 <= status < 500 else PinokioCloudError(message)
+    cls = _error_classes().get(str(error.get("type")))
+    if cls is None:
+        cls = UserError if 400 <= status < 500 else PinokioCloudError
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, str(error.get("message") or ""))
+    exc.hint = str(error.get("hint") or "")
+    return exc
+
+
+class Client:
+    def __init__(self, settings: Settings | None = None, *, autostart: bool = True) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url = self.settings.daemon_url
+        self.autostart = autostart
+        self._http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S)
+        self._token: str | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the daemon ----
+
+    def is_up(self) -> bool:
+        try:
+            response = self._http.get("/health", timeout=2)
+        except httpx.HTTPError:
+            return False
+        if response.status_code != 200:
+            return False
+        home = response.json().get("home")
+        if home != str(self.settings.home):
+            raise DaemonUnavailableError(self.url, f"port {self.settings.port} is used by a daemon for {home}; "
+                                                   "set PINOKIOCLOUD_PORT to another port for this PINOKIO_HOME")
+        return True
+
+    def ensure_daemon(self) -> None:
+        """Start ``pinokiocloud serve`` in the background (logging to PINOKIO_HOME/logs/daemon.log)."""
+        if self.is_up():
+            return
+        if not self.autostart:
+            raise DaemonUnavailableError(self.url, "it is not running")
+        logs = self.settings.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**self.settings.environ, "PINOKIO_HOME": str(self.settings.home),
+               "PINOKIOCLOUD_PORT": str(self.settings.port)}
+        with open(logs / "daemon.log", "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "pinokiocloud.cli.main", "serve"], stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=str(self.settings.home))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.is_up():
+                return
+            time.sleep(0.1)
+        raise DaemonUnavailableError(self.url, f"it did not start within {START_TIMEOUT_S:g} s")
+
+    def _headers(self) -> dict[str, str]:
+        if self._token is None:
+            try:
+                self._token = self.settings.token_file.read_text().strip()
+            except OSError as exc:
+                raise DaemonUnavailableError(self.url, f"cannot read the token file {self.settings.token_file}: "
+                                                       f"{exc.strerror}") from exc
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        self.ensure_daemon()
+        try:
+            response = self._http.request(method, path, json=json_body, params=params, headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise DaemonUnavailableError(self.url, str(exc) or type(exc).__name__) from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise _rebuild(response.status_code, body)
+        return response.json()
+
+    def events(self, key: str, *, after: int = 0) -> Iterator[dict[str, Any]]:
+        """A run's events, replayed then followed live until the run ends (server-sent events)."""
+        self.ensure_daemon()
+        with self._http.stream("GET", f"/api/runs/{key}/events", params={"after": after},
+                               headers=self._headers(), timeout=httpx.Timeout(None, connect=5)) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _rebuild(response.status_code, response.json())
+            data: list[str] = []
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif not line and data:
+                    yield json.loads("\n".join(data))
+                    data = []
+
+    # ---- the API, one method per route ----
+
+    def apps(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/api/apps")["data"])
+
+    def install(self, src: str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/api/apps", json_body={"src": src, **body})
+        return result
+
+    def status(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}")
+        return result
+
+    def menu(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/menu")
+        return result
+
+    def run(self, name: str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/run", json_body=body)
+        return result
+
+    def stop(self, name: str, script: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/stop", json_body={"script": script})
+        return result
+
+    def remove(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", f"/api/apps/{name}")
+        return result
+
+    def logs(self, name: str, tail: int = 200) -> list[str]:
+        return list(self.request("GET", f"/api/apps/{name}/logs", params={"tail": tail})["lines"])
+
+    def answer(self, key: str, values: dict[str, Any]) -> None:
+        self.request("POST", f"/api/runs/{key}/input", json_body={"values": values})
+
+    def run_info(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/runs/{key}")
+        return result

@@ -1,0 +1,58 @@
+"""Everything one daemon owns, opened and closed together: sidecar, store, runner, apps, token."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.apps import AppManager
+from pinokiocloud.config import Settings
+from pinokiocloud.kernel import NodeSidecar
+from pinokiocloud.kernel.runner import RestartPolicy, Runner
+from pinokiocloud.platform import detect_system
+from pinokiocloud.store import Store
+
+__all__ = ["Daemon", "read_or_create_token"]
+
+
+def read_or_create_token(path: Path) -> str:
+    """The API token: kept across restarts so clients keep working; created with mode 0600."""
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+class Daemon:
+    def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
+                 catalog: Any = None) -> None:
+        self.settings = settings
+        self.token = read_or_create_token(settings.token_file)
+        self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
+                                   call_timeout_s=settings.call_timeout_s)
+        self.store = Store(settings.home / "pinokiocloud.db")
+        self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
+                             restart_policy=restart_policy)
+        self.catalog = catalog
+        self.apps = AppManager(self.runner, self.store, catalog=catalog)
+
+    async def open(self) -> None:
+        await self.sidecar.start()
+        await self.apps.open()
+
+    async def close(self) -> None:
+        await self.apps.close()
+        await self.sidecar.close()
+        self.store.close()
+

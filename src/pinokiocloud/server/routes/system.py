@@ -1,0 +1,29 @@
+"""``/health`` (no token) and ``/api/system`` (the doctor report) and ``/api/search``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+
+from pinokiocloud import __version__
+from pinokiocloud.platform.report import build_report, to_jsonable
+from pinokiocloud.server.deps import AuthDep, DaemonDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health(daemon: DaemonDep) -> dict[str, Any]:
+    return {"ok": True, "version": __version__, "home": str(daemon.settings.home)}
+
+
+@router.get("/api/system", dependencies=[AuthDep])
+async def system(daemon: DaemonDep) -> dict[str, Any]:
+    """The machine report of `pinokiocloud doctor`: platform, GPUs, disks, tools, warnings."""
+    s = daemon.settings
+    report = await asyncio.to_thread(build_report, s.environ, home=s.home, is_home_set=s.is_home_set,
+                                     platform_override=s.cloud_platform, persist=s.persist)
+    data: dict[str, Any] = to_jsonable(report)
+    return data

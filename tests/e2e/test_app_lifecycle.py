@@ -1,0 +1,169 @@
+"""The whole path a user takes, through the real `pinokiocloud` binary and a real daemon: install our
+fixture launcher from a git URL, start it, open its web UI, stop it, survive a `kill -9` of the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pinokiocloud.procs import TREE_TAG_ENV
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "launcher"
+BIN = Path(sys.executable).parent / "pinokiocloud"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def launcher_url(tmp_path: Path) -> str:
+    """Our fixture launcher published as a git repository (cloned by URL, not copied)."""
+    repo = tmp_path / "remote" / "fixture-app"
+    shutil.copytree(FIXTURE, repo)
+    git = ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "fixture launcher"], check=True)
+    return f"file://{repo}"
+
+
+class Cli:
+    def __init__(self, home: Path, node_modules: Path) -> None:
+        self.home = home
+        self.env = {**os.environ, "PINOKIO_HOME": str(home), "PINOKIOCLOUD_PORT": str(_free_port()),
+                    "PINOKIOCLOUD_NODE_MODULES": str(node_modules), "UV_PYTHON_DOWNLOADS": "never",
+                    "UV_CACHE_DIR": str(REPO / ".cache" / "tests" / "uv")}
+        self.env.pop("PINOKIOCLOUD_DEBUG", None)
+
+    def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
+                              stdin=subprocess.DEVNULL, check=False)
+
+    def json(self, *args: str) -> dict:  # type: ignore[type-arg]
+        done = self(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    def daemon_pid(self) -> int:
+        return int((self.home / "daemon.pid").read_text())
+
+    def kill_daemon(self, sig: signal.Signals) -> None:
+        pid = self.daemon_pid()
+        os.kill(pid, sig)
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            assert time.monotonic() < deadline, "the daemon did not exit"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, node_modules: Path) -> Iterator[Cli]:
+    runner = Cli(tmp_path / "pinokio", node_modules)
+    yield runner
+    if (runner.home / "daemon.pid").exists():
+        with_pid = runner.daemon_pid()
+        if psutil.pid_exists(with_pid):
+            runner.kill_daemon(signal.SIGTERM)
+
+
+def _app_processes(home: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if (proc.info["status"] != psutil.STATUS_ZOMBIE and TREE_TAG_ENV in proc.environ()
+                    and proc.cwd().startswith(str(home))):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _wait_online(cli: Cli, name: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        status = cli.json("status", name)
+        if status["state"] == "online" and status["ready_url"]:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.3)
+
+
+def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_url: str) -> None:
+    done = cli("install", launcher_url, "--name", "demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "a Linux machine without NVIDIA" in done.stdout
+    assert (cli.home / "api" / "demo" / "app" / "env" / "bin" / "python").exists()
+    assert (cli.home / "api" / "demo" / "app" / "installed.txt").read_text() == "linux"
+
+    menu = cli.json("menu", "demo")
+    assert [i["text"] for i in menu["menu"]] == ["Start", "Reset"]
+
+    started = cli("start", "demo")
+    assert started.returncode == 0, started.stdout + started.stderr
+    status = _wait_online(cli, "demo")
+    assert status["ready_url"].startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(status["ready_url"], timeout=10) as page:
+        assert page.status == 200 and b"Fixture Web App" in page.read()
+    assert int(status["ready_url"].rsplit(":", 1)[1]) in status["ports"]
+    assert [i["text"] for i in cli.json("menu", "demo")["menu"]] == ["Open Web UI", "Terminal"]
+
+    stopped = cli("stop", "demo")
+    assert stopped.returncode == 0, stopped.stderr
+    assert cli.json("status", "demo")["state"] == "offline"
+    assert not _app_processes(cli.home)
+
+    # the daemon dies hard; the next command starts it again and the app comes back
+    assert cli("start", "demo", "--detach").returncode == 0
+    _wait_online(cli, "demo")
+    old_pid = cli.daemon_pid()
+    cli.kill_daemon(signal.SIGKILL)
+    for proc in _app_processes(cli.home):  # a real machine's reboot takes the app's processes too
+        proc.kill()
+    status = _wait_online(cli, "demo")
+    assert cli.daemon_pid() != old_pid
+    with urllib.request.urlopen(status["ready_url"], timeout=10) as page:
+        assert page.status == 200
+    runs = cli.json("status", "demo")["runs"]
+    assert runs[-1]["state"] == "idle"
+
+    cli.kill_daemon(signal.SIGTERM)  # a clean stop takes the app down with it
+    assert not _app_processes(cli.home)
+
+
+def test_bad_input_through_the_cli(cli: Cli, tmp_path: Path, launcher_url: str) -> None:
+    not_launcher = tmp_path / "plain"
+    not_launcher.mkdir()
+    (not_launcher / "README.md").write_text("not a launcher")
+    done = cli("install", str(not_launcher))
+    assert done.returncode == 2 and "is not a Pinokio launcher" in done.stderr and "Traceback" not in done.stderr
+    assert not (cli.home / "api" / "plain").exists()
+
+    missing = cli("status", "nope")
+    assert missing.returncode == 2 and "no app named 'nope' is installed" in missing.stderr
+
+    assert cli("install", launcher_url, "--name", "twice", "--detach").returncode == 0
+    again = cli("install", launcher_url, "--name", "twice")
+    assert again.returncode == 2 and "already installed" in again.stderr
+
+    bad_answers = tmp_path / "answers.json"
+    bad_answers.write_text("{not json")
+    done = cli("run", "twice", "install.js", "--answers", str(bad_answers))
+    assert done.returncode == 2 and "is not JSON" in done.stderr
