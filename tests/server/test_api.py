@@ -1,0 +1,108 @@
+"""The daemon's HTTP API in-process (FastAPI TestClient over a real Daemon): auth, errors, runs, SSE."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pinokiocloud.config import Settings
+from pinokiocloud.server import create_app
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "launcher"
+
+
+@pytest.fixture
+def api(tmp_path: Path, node_modules: Path) -> Iterator[TestClient]:
+    home = tmp_path / "pinokio"
+    settings = dataclasses.replace(Settings.from_env({"PINOKIO_HOME": str(home), "PATH": "/usr/bin:/bin",
+                                                      "PINOKIOCLOUD_NODE_MODULES": str(node_modules)}))
+    with TestClient(create_app(settings)) as client:
+        client.headers["Authorization"] = f"Bearer {settings.token_file.read_text().strip()}"
+        yield client
+
+
+def _app(home: Path, name: str, scripts: dict[str, str]) -> None:
+    folder = home / "api" / name
+    folder.mkdir(parents=True)
+    (folder / "pinokio.js").write_text("module.exports = { title: 'T', menu: [{ default: true, text: 'Go', "
+                                       "href: 'go.js?mode=fast&x=1&x=2' }] }")
+    for script, text in scripts.items():
+        (folder / script).write_text(text)
+
+
+def test_health_needs_no_token_and_everything_else_does(api: TestClient, tmp_path: Path) -> None:
+    assert api.get("/health", headers={"Authorization": ""}).json()["ok"] is True
+    assert api.get("/api/apps", headers={"Authorization": ""}).status_code == 401
+    assert api.get("/api/apps", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    token_file = tmp_path / "pinokio" / "daemon.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert api.get("/api/apps").json() == {"data": [], "count": 0}
+    assert api.get("/docs").status_code == 200
+
+
+def test_malformed_bodies_get_422_with_a_message(api: TestClient) -> None:
+    response = api.post("/api/apps", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "not valid" in response.json()["error"]["message"]
+    response = api.post("/api/apps", json={"name": "x"})
+    assert response.status_code == 422 and "src" in response.json()["error"]["message"]
+
+
+def test_user_errors_are_4xx_with_type_and_message(api: TestClient) -> None:
+    response = api.get("/api/apps/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "AppNotFoundError"
+    response = api.post("/api/apps", json={"src": "not-a-thing-anywhere"})
+    assert response.status_code == 400 and response.json()["error"]["type"] == "InstallError"
+
+
+def test_menu_params_become_args_and_two_starts_make_one_run(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    _app(home, "p", {"go.js": "module.exports = { daemon: true, run: [{ method: 'local.set', params: { args: "
+                                "'{{JSON.stringify(args)}}' } }, { method: 'process.wait' }] }"})
+    first = api.post("/api/apps/p/start").json()
+    second = api.post("/api/apps/p/start").json()
+    assert first["key"] == second["key"]  # the second client attaches to the same run
+    deadline = time.monotonic() + 10
+    while api.get("/api/apps/p").json()["state"] != "starting" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = api.get("/api/apps/p").json()
+    assert status["state"] == "starting" and len(status["runs"]) == 1
+    app_runs = [r for r in api.get("/api/runs").json()["data"] if r["key"] == first["key"]]
+    assert len(app_runs) == 1
+    stopped = api.post("/api/apps/p/stop", json={}).json()
+    assert [r["state"] for r in stopped["stopped"]] == ["stopped"]
+
+
+def test_input_is_answered_through_the_api_and_events_stream(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    _app(home, "q", {"ask.js": "module.exports = { run: [{ method: 'input', params: { title: 'Name?', form: "
+                                "[{ key: 'name' }] } }, { method: 'log', params: { text: 'hi {{input.name}}' } }] }"})
+    run = api.post("/api/apps/q/run", json={"script": "ask.js", "interactive": True}).json()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        response = api.post(f"/api/runs/{run['key']}/input", json={"values": {"name": "ada"}})
+        if response.status_code == 200:
+            break
+        time.sleep(0.05)
+    assert response.status_code == 200
+    with api.stream("GET", f"/api/runs/{run['key']}/events") as stream:
+        events = [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]
+    kinds = [e["type"] for e in events]
+    assert "input" in kinds and kinds[-1] == "stop"
+    assert any(e["type"] == "stream" and e["data"]["raw"] == "hi ada\r\n" for e in events)
+    logs = api.get("/api/apps/q/logs").json()["lines"]
+    assert logs[-1] == "hi ada"
+
+
+def test_remove_deletes_the_folder(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    shutil.copytree(FIXTURE, home / "api" / "fx")
+    assert api.delete("/api/apps/fx").json() == {"name": "fx", "removed": True}
+    assert not (home / "api" / "fx").exists()
