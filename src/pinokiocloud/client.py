@@ -173,6 +173,10 @@ class Client:
     def logs(self, name: str, tail: int = 200) -> list[str]:
         return list(self.request("GET", f"/api/apps/{name}/logs", params={"tail": tail})["lines"])
 
+    def search(self, query: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/search", params={"q": query})
+        return result
+
     def answer(self, key: str, values: dict[str, Any]) -> None:
         self.request("POST", f"/api/runs/{key}/input", json_body={"values": values})
 

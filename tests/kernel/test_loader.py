@@ -77,6 +77,7 @@ def test_async_function_gets_the_kernel_facade(sidecar: SyncSidecar, home: Path)
     }
     assert port >= 42003 and len(set(ports)) == 3 and all(p >= 42003 for p in ports)
     with socket.socket() as s:  # the port it handed out is really free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", port))
 
 

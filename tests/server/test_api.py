@@ -106,3 +106,18 @@ def test_remove_deletes_the_folder(api: TestClient, tmp_path: Path) -> None:
     shutil.copytree(FIXTURE, home / "api" / "fx")
     assert api.delete("/api/apps/fx").json() == {"name": "fx", "removed": True}
     assert not (home / "api" / "fx").exists()
+
+
+def test_search_ranks_installed_apps_and_the_catalog(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    folder = home / "api" / "mycomfy"
+    folder.mkdir(parents=True)
+    (folder / "pinokio.json").write_text('{"title": "My Comfy", "description": "node based image workflows"}')
+    (folder / "install.js").write_text("module.exports = { run: [{ method: 'log', params: { text: 'x' } }] }")
+    hits = api.get("/api/search", params={"q": "comfy"}).json()["data"]
+    ids = [(h["id"], h["source"]) for h in hits]
+    assert ("mycomfy", "installed") in ids and ("comfyui", "catalog") in ids
+    everything = api.get("/api/search").json()
+    assert everything["count"] >= 9  # the installed app and every catalog entry
+    catalog = api.get("/api/catalog").json()
+    assert {"comfyui", "facefusion", "bria-rmbg"} <= {e["id"] for e in catalog["data"]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from pinokiocloud.apps.search import SearchItem, rank
 from pinokiocloud.errors import BadParamError, LauncherNotFoundError, PinokioCloudError, UserError
 from pinokiocloud.kernel import load_launcher
 from pinokiocloud.kernel.environment import merged_env
@@ -194,6 +196,35 @@ class AppManager:
 
     # ---- install and remove ----
 
+    def search(self, query: str) -> list[dict[str, Any]]:
+        """Installed apps and catalog entries ranked by matched terms (installed first on ties)."""
+        installed = []
+        for name in self.names():
+            meta = self._meta(name)
+            installed.append(SearchItem(id=name, title=str(meta.get("title") or name),
+                                        description=str(meta.get("description") or ""),
+                                        tags=tuple(str(t) for t in meta.get("tags") or ()), source="installed"))
+        items = installed + (self.catalog.search_items() if self.catalog is not None else [])
+        return [{"id": h.item.id, "title": h.item.title, "description": h.item.description,
+                 "tags": list(h.item.tags), "source": h.item.source, "score": h.score, "matched": list(h.matched)}
+                for h in rank(query, items)]
+
+    def _meta(self, name: str) -> dict[str, Any]:
+        """pinokio.json / pinokio_meta.json of an installed app (no JavaScript needed for search)."""
+        root = find_launcher_root(self.home / "api" / name) or self.home / "api" / name
+        merged: dict[str, Any] = {}
+        for file in ("pinokio_meta.json", "pinokio.json"):
+            try:
+                data = json.loads((root / file).read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict):
+                merged.update(data)
+        record = self.store.app(name)
+        if record is not None and not merged.get("title"):
+            merged.update({k: v for k, v in record.meta.items() if k in ("title", "description", "tags")})
+        return merged
+
     def _source(self, src: str) -> tuple[str, str]:
         """("git", url) | ("folder", path) | ("catalog", url)."""
         if re.match(r"^(https?|git|ssh|file)://", src) or src.startswith("git@"):
@@ -204,7 +235,7 @@ class AppManager:
         if self.catalog is not None:
             entry = self.catalog.get(src)
             if entry is not None:
-                return "catalog", str(entry.git_url if hasattr(entry, "git_url") else entry.url)
+                return "catalog", str(entry.url)
         raise InstallError(f"{src!r} is not a git URL, a launcher folder or a catalog id; "
                            "see `pinokiocloud search` for catalog ids")
 
@@ -234,7 +265,7 @@ class AppManager:
                       interactive: bool = False) -> tuple[str, Run | None]:
         """Put the launcher in place, then start its install flow. Returns (name, install run)."""
         kind, location = self._source(src)
-        name = name or self.default_name(location)
+        name = name or (src if kind == "catalog" else self.default_name(location))
         if not _NAME.match(name):
             raise BadParamError(f"{name!r} is not an app name (letters, digits, '.', '_' and '-')")
         async with self._install_lock:
@@ -250,7 +281,11 @@ class AppManager:
             if root is None and not any((target / s).is_file() for s in _INSTALL_SCRIPTS):
                 shutil.rmtree(target, ignore_errors=True)
                 raise InstallError(f"{src} is not a Pinokio launcher: it has no pinokio.js and no install script")
-            self.store.put_app(name, src, target, {"kind": kind})
+            meta: dict[str, Any] = {"kind": kind}
+            with contextlib.suppress(PinokioCloudError):
+                launcher = await load_launcher(self.runner.sidecar, target, self.runner.context())
+                meta.update({k: launcher.meta[k] for k in ("title", "description", "icon") if k in launcher.meta})
+            self.store.put_app(name, src, target, meta)
         item = await self._install_item(name, script)
         if item is None:
             return name, None

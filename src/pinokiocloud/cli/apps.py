@@ -205,6 +205,17 @@ def register(app: typer.Typer) -> None:
         for line in lines:
             typer.echo(line)
 
+    @app.command("search")
+    def search(query: Annotated[str, typer.Argument(help="Words to look for (empty: everything).")] = "",
+               as_json: JsonOpt = False) -> None:
+        """Search installed apps and the catalog by title, tags and description."""
+        found = _client().search(query)
+        if as_json:
+            output.result(found, as_json=True)
+            return
+        output.table(["id", "title", "source", "matched"],
+                     [[h["id"], h["title"], h["source"], ", ".join(h["matched"])] for h in found["data"]])
+
     @app.command("rm")
     def rm(name: AppArg, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
            as_json: JsonOpt = False) -> None:

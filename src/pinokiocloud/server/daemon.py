@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pinokiocloud.apps import AppManager
+from pinokiocloud.apps.catalog import load_catalog
 from pinokiocloud.config import Settings
 from pinokiocloud.kernel import NodeSidecar
 from pinokiocloud.kernel.runner import RestartPolicy, Runner
@@ -44,8 +45,8 @@ class Daemon:
         self.store = Store(settings.home / "pinokiocloud.db")
         self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
                              restart_policy=restart_policy)
-        self.catalog = catalog
-        self.apps = AppManager(self.runner, self.store, catalog=catalog)
+        self.catalog = catalog if catalog is not None else load_catalog(settings.home)
+        self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
 
     async def open(self) -> None:
         await self.sidecar.start()

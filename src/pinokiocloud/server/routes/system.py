@@ -19,6 +19,20 @@ async def health(daemon: DaemonDep) -> dict[str, Any]:
     return {"ok": True, "version": __version__, "home": str(daemon.settings.home)}
 
 
+@router.get("/api/search", dependencies=[AuthDep])
+async def search(daemon: DaemonDep, q: str = "") -> dict[str, Any]:
+    """Installed apps and catalog entries ranked by the query's terms (title, tags, description)."""
+    hits = daemon.apps.search(q)
+    return {"query": q, "data": hits, "count": len(hits)}
+
+
+@router.get("/api/catalog", dependencies=[AuthDep])
+async def catalog(daemon: DaemonDep) -> dict[str, Any]:
+    """The app catalog (bundled + the user's PINOKIO_HOME/catalog.json) and any problems with it."""
+    entries = [e.to_json() for e in daemon.catalog.entries]
+    return {"data": entries, "count": len(entries), "problems": [str(p) for p in daemon.catalog.problems]}
+
+
 @router.get("/api/system", dependencies=[AuthDep])
 async def system(daemon: DaemonDep) -> dict[str, Any]:
     """The machine report of `pinokiocloud doctor`: platform, GPUs, disks, tools, warnings."""
