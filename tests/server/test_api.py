@@ -121,3 +121,12 @@ def test_search_ranks_installed_apps_and_the_catalog(api: TestClient, tmp_path: 
     assert everything["count"] >= 9  # the installed app and every catalog entry
     catalog = api.get("/api/catalog").json()
     assert {"comfyui", "facefusion", "bria-rmbg"} <= {e["id"] for e in catalog["data"]}
+
+
+def test_autorestore_can_be_turned_off_per_app_and_globally(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    shutil.copytree(FIXTURE, home / "api" / "fx")
+    assert api.patch("/api/apps/fx", json={"autorestore": False}).json()["autorestore"] is False
+    assert api.patch("/api/settings", json={"autorestore": False}).json() == {"autorestore": False}
+    assert api.get("/api/settings").json() == {"autorestore": False}
+    assert api.patch("/api/apps/nope", json={"autorestore": False}).status_code == 404

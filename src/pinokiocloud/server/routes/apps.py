@@ -32,6 +32,10 @@ class StopIn(BaseModel):
     script: str | None = None
 
 
+class AppSettingsIn(BaseModel):
+    autorestore: bool = Field(description="start the app's daemon scripts again after a daemon restart")
+
+
 @router.get("")
 async def list_apps(daemon: DaemonDep) -> dict[str, Any]:
     data = await daemon.apps.all_status()
@@ -48,6 +52,15 @@ async def install(body: InstallIn, daemon: DaemonDep) -> dict[str, Any]:
 @router.get("/{name}")
 async def status(name: str, daemon: DaemonDep) -> dict[str, Any]:
     return await daemon.apps.status(name)
+
+
+@router.patch("/{name}")
+async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> dict[str, Any]:
+    folder = daemon.apps.app_dir(name)
+    if daemon.store.app(name) is None:  # a launcher put in api/ by hand: record it first
+        daemon.store.put_app(name, str(folder), folder, {"kind": "folder"})
+    daemon.store.set_autorestore(name, body.autorestore)
+    return await daemon.apps.status(name, usage=False)
 
 
 @router.delete("/{name}")

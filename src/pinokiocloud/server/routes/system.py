@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from pinokiocloud import __version__
 from pinokiocloud.platform.report import build_report, to_jsonable
@@ -31,6 +32,22 @@ async def catalog(daemon: DaemonDep) -> dict[str, Any]:
     """The app catalog (bundled + the user's PINOKIO_HOME/catalog.json) and any problems with it."""
     entries = [e.to_json() for e in daemon.catalog.entries]
     return {"data": entries, "count": len(entries), "problems": [str(p) for p in daemon.catalog.problems]}
+
+
+class SettingsIn(BaseModel):
+    autorestore: bool | None = Field(None, description="restore running apps after a daemon restart (all apps)")
+
+
+@router.get("/api/settings", dependencies=[AuthDep])
+async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
+    return {"autorestore": bool(daemon.store.setting("autorestore", True))}
+
+
+@router.patch("/api/settings", dependencies=[AuthDep])
+async def put_settings(body: SettingsIn, daemon: DaemonDep) -> dict[str, Any]:
+    if body.autorestore is not None:
+        daemon.store.put_setting("autorestore", body.autorestore)
+    return await get_settings(daemon)
 
 
 @router.get("/api/system", dependencies=[AuthDep])
