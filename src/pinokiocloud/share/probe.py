@@ -1,0 +1,77 @@
+"""HTTP probes of local targets and public URLs, with ``PINOKIOCLOUD_SHARE_RESOLVE`` applied."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from pinokiocloud.share.config import resolve_url
+
+__all__ = ["PROBE_TIMEOUT_S", "ProbeResult", "answers", "probe"]
+
+PROBE_TIMEOUT_S = 10.0
+BODY_LIMIT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What one GET returned; ``status`` is ``None`` when no HTTP answer came (refused, timeout, DNS)."""
+
+    url: str
+    status: int | None
+    headers: Mapping[str, str]
+    body: bytes
+    error: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> object:
+        import json
+
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+async def probe(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    resolve: tuple[tuple[str, str], ...] = (),
+    timeout_s: float = PROBE_TIMEOUT_S,
+    client: httpx.AsyncClient | None = None,
+    follow_redirects: bool = False,
+) -> ProbeResult:
+    """GET ``url`` and keep the first ``BODY_LIMIT_BYTES`` of the body; never raises for network trouble."""
+    target, extra = resolve_url(url, resolve)
+    send_headers = {**(headers or {}), **extra}
+    own = client is None
+    http = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+    try:
+        async with http.stream("GET", target, headers=send_headers, follow_redirects=follow_redirects,
+                               timeout=timeout_s) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= BODY_LIMIT_BYTES:
+                    break
+            return ProbeResult(url, response.status_code, dict(response.headers), bytes(body[:BODY_LIMIT_BYTES]))
+    except (httpx.HTTPError, OSError) as exc:
+        return ProbeResult(url, None, {}, b"", f"{type(exc).__name__}: {exc}".rstrip(": "))
+    finally:
+        if own:
+            await http.aclose()
+
+
+async def answers(url: str, *, timeout_s: float = 5.0) -> bool:
+    """Whether anything answers HTTP at ``url`` (any status: a 404 still means the server runs)."""
+    return (await probe(url, timeout_s=timeout_s)).answered

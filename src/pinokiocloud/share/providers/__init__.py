@@ -1,0 +1,32 @@
+"""Share providers, one module each, registered by name in :data:`PROVIDERS`."""
+
+from __future__ import annotations
+
+from pinokiocloud.share.providers import bore, cloudflare, gradio, localtunnel, ngrok, platform, ssh
+from pinokiocloud.share.providers.base import (
+    PROVIDERS,
+    Provider,
+    ProviderContext,
+    TunnelProcess,
+    create_provider,
+    register,
+)
+from pinokiocloud.share.providers.gradio import find_gradio_share_url, gradio_share_env
+
+__all__ = [
+    "PROVIDERS",
+    "Provider",
+    "ProviderContext",
+    "TunnelProcess",
+    "bore",
+    "cloudflare",
+    "create_provider",
+    "find_gradio_share_url",
+    "gradio",
+    "gradio_share_env",
+    "localtunnel",
+    "ngrok",
+    "platform",
+    "register",
+    "ssh",
+]

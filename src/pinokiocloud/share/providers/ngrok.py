@@ -1,0 +1,143 @@
+"""ngrok: the ngrok agent with ``NGROK_AUTHTOKEN`` (ngrok refuses anonymous use).
+
+The agent is ``PINOKIOCLOUD_NGROK`` or ``ngrok`` on PATH; nothing is downloaded, since ngrok publishes
+no pinned, checksummed release URL. Its local API listens on a port we choose (a config file sets
+``web_addr``), so two shares never fight over 4040. The public URL comes from the agent's JSON log
+("started tunnel") or from ``/api/tunnels``; health is that API listing our URL. Probes and the
+share's links add ``ngrok-skip-browser-warning``, which skips ngrok's interstitial page for clients
+that can send headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+
+from pinokiocloud.share.providers.base import Provider, ProviderContext, TunnelProcess, free_port, register
+
+__all__ = ["NgrokProvider"]
+
+START_TIMEOUT_S = 30.0
+API_TIMEOUT_S = 3.0
+POLL_INTERVAL_S = 0.25
+
+
+@register
+class NgrokProvider(Provider):
+    name = "ngrok"
+    probe_headers: ClassVar[Mapping[str, str]] = {"ngrok-skip-browser-warning": "1"}
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        super().__init__(ctx)
+        configured = self.settings.ngrok
+        self._agent = str(configured) if configured is not None else shutil.which(
+            "ngrok", path=self.settings.environ.get("PATH"))
+        self._process: TunnelProcess | None = None
+        self._api: str | None = None
+        self._config_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def reason(self) -> str | None:
+        if not self.settings.ngrok_authtoken:
+            return "NGROK_AUTHTOKEN is not set (ngrok needs a free account's authtoken)"
+        if self._agent is None:
+            return "no ngrok agent: put ngrok on PATH or set PINOKIOCLOUD_NGROK to the agent executable"
+        if not Path(self._agent).is_file():
+            return f"PINOKIOCLOUD_NGROK={self._agent} does not exist"
+        return None
+
+    async def start(self, target_url: str) -> str:
+        if (why := self.reason) is not None:
+            raise self.fail(why)
+        assert self._agent is not None and self.settings.ngrok_authtoken is not None
+        self._api = f"127.0.0.1:{free_port()}"
+        self._config_dir = tempfile.TemporaryDirectory(prefix="pinokiocloud-ngrok-")
+        config = Path(self._config_dir.name) / "ngrok.yml"
+        config.write_text(f'version: "2"\nauthtoken: {json.dumps(self.settings.ngrok_authtoken)}\n'
+                          f"web_addr: {self._api}\n")
+        config.chmod(0o600)
+        env = dict(self.settings.environ)
+        env["NGROK_AUTHTOKEN"] = self.settings.ngrok_authtoken
+        argv = [self._agent, "http", target_url, "--config", str(config), "--log", "stdout",
+                "--log-format", "json"]
+        self._process = TunnelProcess(self.name, argv, env=env)
+        await self._process.start()
+        self.public_url = await self._wait_for_url()
+        return self.public_url
+
+    def _url_from_log(self) -> str | None:
+        assert self._process is not None
+        for line in list(self._process.lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("msg") == "started tunnel":
+                url = record.get("url")
+                if isinstance(url, str) and url.startswith("https://"):
+                    return url
+        return None
+
+    def _log_error(self) -> str | None:
+        assert self._process is not None
+        for line in list(self._process.lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("lvl") in ("eror", "crit") and record.get("err"):
+                return str(record["err"]).splitlines()[0]
+        return None
+
+    async def _tunnels(self, http: httpx.AsyncClient) -> list[str]:
+        response = await http.get(f"http://{self._api}/api/tunnels")
+        if response.status_code != 200:
+            return []
+        tunnels = response.json().get("tunnels", [])
+        return [t["public_url"] for t in tunnels if isinstance(t, dict) and isinstance(t.get("public_url"), str)]
+
+    async def _wait_for_url(self) -> str:
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S
+        async with httpx.AsyncClient(timeout=API_TIMEOUT_S, trust_env=False) as http:
+            while True:
+                if url := self._url_from_log():
+                    return url
+                try:
+                    urls = await self._tunnels(http)
+                    https = [u for u in urls if u.startswith("https://")]
+                    if https or urls:
+                        return (https or urls)[0]
+                except (httpx.HTTPError, ValueError, AttributeError):
+                    pass
+                if not self._process.is_alive:
+                    raise self.fail(self._log_error() or f"the agent exited with code {self._process.returncode}: "
+                                    f"{self._process.tail()}")
+                if loop.time() > deadline:
+                    raise self.fail(f"no tunnel URL within {START_TIMEOUT_S:g} s: "
+                                    f"{self._log_error() or self._process.tail()}")
+                await asyncio.sleep(POLL_INTERVAL_S)
+
+    async def health(self) -> bool:
+        if self._process is None or not self._process.is_alive:
+            return False
+        try:
+            async with httpx.AsyncClient(timeout=API_TIMEOUT_S, trust_env=False) as http:
+                return self.public_url in await self._tunnels(http)
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return False
+
+    async def stop(self) -> None:
+        if self._process is not None:
+            await self._process.stop()
+        if self._config_dir is not None:
+            self._config_dir.cleanup()
+            self._config_dir = None
