@@ -130,3 +130,17 @@ def test_autorestore_can_be_turned_off_per_app_and_globally(api: TestClient, tmp
     assert api.patch("/api/settings", json={"autorestore": False}).json() == {"autorestore": False}
     assert api.get("/api/settings").json() == {"autorestore": False}
     assert api.patch("/api/apps/nope", json={"autorestore": False}).status_code == 404
+
+
+def test_settings_mask_tokens_and_write_the_hf_token_for_app_shells(api: TestClient, tmp_path: Path) -> None:
+    changed = api.patch("/api/settings", json={"hf_token": "hf_abcdefghijkl", "share_provider": "ssh"}).json()
+    assert changed["hf_token"] == "hf_a…kl" and changed["share_provider"] == "ssh"
+    token_file = tmp_path / "pinokio" / "cache" / "HF_AUTH" / "token"
+    assert token_file.read_text() == "hf_abcdefghijkl" and token_file.stat().st_mode & 0o777 == 0o600
+    bad = api.patch("/api/settings", json={"persist": str(tmp_path / "no-such-drive")})
+    assert bad.status_code == 400 and "is not a folder" in bad.json()["error"]["message"]
+
+
+def test_live_readings_for_charts(api: TestClient) -> None:
+    live = api.get("/api/system/live").json()
+    assert live["memory"]["total"] > 0 and live["disk"]["free"] > 0 and isinstance(live["gpus"], list)

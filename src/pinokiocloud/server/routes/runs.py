@@ -60,6 +60,13 @@ async def get_run(key: str, daemon: DaemonDep) -> dict[str, Any]:
     return _find(daemon, key).summary()
 
 
+@router.get("/{key}/usage")
+async def usage(key: str, daemon: DaemonDep) -> dict[str, Any]:
+    """CPU %, RSS, GPU memory and listening ports of the run's live processes."""
+    run = _find(daemon, key)
+    return {"key": run.key, **await daemon.runner.usage(run.id, gpu=True)}
+
+
 @router.post("/{key}/input")
 async def answer(key: str, body: AnswerIn, daemon: DaemonDep) -> dict[str, Any]:
     run = _find(daemon, key)
