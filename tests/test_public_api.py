@@ -5,15 +5,17 @@ from __future__ import annotations
 import pinokiocloud
 
 
-def test_exported_names_are_exactly_the_public_errors() -> None:
+def test_exported_names_are_launch_client_and_the_errors() -> None:
     assert pinokiocloud.__all__ == sorted(pinokiocloud.__all__)
-    assert set(pinokiocloud.__all__) == {
+    errors = {
         "BadParamError", "CatalogError", "DaemonUnavailableError", "DiskFullError", "DownloadError", "InputRequiredError", "LauncherNotFoundError",
         "NodeNotFoundError", "PinokioCloudError", "ScriptLoadError", "ScriptTimeoutError", "SidecarError",
         "StepError", "TunnelError", "UserError",
     }
-    for name in pinokiocloud.__all__:
+    assert set(pinokiocloud.__all__) == errors | {"Client", "launch"}
+    for name in errors:
         assert issubclass(getattr(pinokiocloud, name), pinokiocloud.PinokioCloudError)
+    assert callable(pinokiocloud.launch) and pinokiocloud.Client.__module__ == "pinokiocloud.client"
 
 
 def test_user_errors_are_the_ones_that_exit_2() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pinokiocloud.client import Client
 from pinokiocloud.errors import (
     BadParamError,
     CatalogError,
@@ -19,10 +20,12 @@ from pinokiocloud.errors import (
     TunnelError,
     UserError,
 )
+from pinokiocloud.launch import launch
 
 __all__ = [
     "BadParamError",
     "CatalogError",
+    "Client",
     "DaemonUnavailableError",
     "DiskFullError",
     "DownloadError",
@@ -36,5 +39,6 @@ __all__ = [
     "StepError",
     "TunnelError",
     "UserError",
+    "launch",
 ]
 __version__ = "0.1.0"

@@ -91,7 +91,7 @@ class Client:
         logs = self.settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**self.settings.environ, "PINOKIO_HOME": str(self.settings.home),
-               "PINOKIOCLOUD_PORT": str(self.settings.port)}
+               "PINOKIOCLOUD_PORT": str(self.settings.port), "PINOKIOCLOUD_UI_PORT": str(self.settings.ui_port)}
         with open(logs / "daemon.log", "ab") as log:
             subprocess.Popen([sys.executable, "-m", "pinokiocloud.cli.main", "serve"], stdout=log, stderr=log,
                              stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=str(self.settings.home))

@@ -16,6 +16,7 @@ __all__ = ["DEFAULT_CALL_TIMEOUT_S", "DEFAULT_PORT", "Settings"]
 
 DEFAULT_CALL_TIMEOUT_S = 10.0
 DEFAULT_PORT = 42000
+DEFAULT_UI_PORT = 8501
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class Settings:
     """Whether ``PINOKIO_HOME`` was given; when not, ``doctor`` suggests the platform's recommended home."""
     port: int = DEFAULT_PORT
     """``PINOKIOCLOUD_PORT``: the daemon's port on 127.0.0.1."""
+    ui_port: int = DEFAULT_UI_PORT
+    """``PINOKIOCLOUD_UI_PORT``: the dashboard's port (its auth gateway) on 127.0.0.1."""
 
     @property
     def token_file(self) -> Path:
@@ -69,8 +72,10 @@ class Settings:
         if call_timeout_s <= 0:
             raise BadParamError(f"PINOKIOCLOUD_CALL_TIMEOUT_S must be above 0, got {timeout!r}")
         port_text = env.get("PINOKIOCLOUD_PORT", "").strip()
-        if port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536):
-            raise BadParamError(f"PINOKIOCLOUD_PORT must be a port number (1-65535), got {port_text!r}")
+        ui_port_text = env.get("PINOKIOCLOUD_UI_PORT", "").strip()
+        for name, text in (("PINOKIOCLOUD_PORT", port_text), ("PINOKIOCLOUD_UI_PORT", ui_port_text)):
+            if text and not (text.isdigit() and 0 < int(text) < 65536):
+                raise BadParamError(f"{name} must be a port number (1-65535), got {text!r}")
         return cls(
             home=home,
             node=Path(node).expanduser() if node else None,
@@ -81,4 +86,5 @@ class Settings:
             persist=Path(persist).expanduser().absolute() if (persist := env.get("PINOKIOCLOUD_PERSIST")) else None,
             is_home_set=bool(env.get("PINOKIO_HOME")),
             port=int(port_text) if port_text else DEFAULT_PORT,
+            ui_port=int(ui_port_text) if ui_port_text else DEFAULT_UI_PORT,
         )

@@ -110,6 +110,38 @@ def register(app: typer.Typer) -> None:
                 if pid_file.read_text().strip() == str(os.getpid()):
                     pid_file.unlink()
 
+    @app.command("up")
+    def up(share: Annotated[bool, typer.Option("--share", help="Also publish the dashboard (behind its "
+                                                                "passcode).")] = False,
+           as_json: JsonOpt = False) -> None:
+        """Start the daemon and the dashboard; print their URLs and the passcode."""
+        from pinokiocloud.launch import launch
+
+        launched = launch(share=share, show=False)
+        if as_json:
+            import dataclasses
+
+            output.result(dataclasses.asdict(launched), as_json=True)
+            return
+        output.info(f"dashboard: {launched.token_url}")
+        output.info(f"passcode:  {launched.passcode}")
+        if launched.public_url:
+            output.info(f"public:    {launched.public_url}")
+        output.info(f"daemon:    {launched.daemon_url} (API docs at /docs)")
+
+    @app.command("down")
+    def down(as_json: JsonOpt = False) -> None:
+        """Stop the apps, the dashboard and the daemon."""
+        from pinokiocloud.client import Client
+
+        client = Client(autostart=False)
+        if not client.is_up():
+            output.result({"stopping": False, "reason": "not running"} if as_json else "the daemon is not running",
+                          as_json=as_json)
+            return
+        output.result(client.request("POST", "/api/shutdown") if as_json else "stopping the daemon …",
+                      as_json=as_json)
+
     @app.command("install")
     def install(src: Annotated[str, typer.Argument(help="A git URL, a launcher folder, or a catalog id.")],
                 name: Annotated[str | None, typer.Option(help="The app's name (default: from SRC).")] = None,
