@@ -44,6 +44,9 @@ class ShareSettings:
     """``PINOKIOCLOUD_SSH_TARGET``: ``nokey@localhost.run``, ``serveo.net``, ``a.pinggy.io`` or ``user@host``."""
     ssh_port: int | None = None
     """``PINOKIOCLOUD_SSH_PORT``: the SSH server's port (default: 443 for Pinggy, else 22)."""
+    ssh_lifetime_s: float | None = None
+    """``PINOKIOCLOUD_SSH_LIFETIME_S``: how long the SSH server keeps a tunnel (Pinggy free: 3600, the
+    default for Pinggy); the manager opens a new one before that."""
     ssh_key: Path | None = None
     """``PINOKIOCLOUD_SSH_KEY``: an identity file for the SSH server."""
     cloudflared: Path | None = None
@@ -116,6 +119,7 @@ class ShareSettings:
             ssh_target=text("PINOKIOCLOUD_SSH_TARGET") or DEFAULT_SSH_TARGET,
             ssh_port=_port("PINOKIOCLOUD_SSH_PORT", text("PINOKIOCLOUD_SSH_PORT")),
             ssh_key=path("PINOKIOCLOUD_SSH_KEY"),
+            ssh_lifetime_s=_seconds("PINOKIOCLOUD_SSH_LIFETIME_S", text("PINOKIOCLOUD_SSH_LIFETIME_S")),
             cloudflared=path("PINOKIOCLOUD_CLOUDFLARED"),
             ngrok=path("PINOKIOCLOUD_NGROK"),
             ngrok_authtoken=text("NGROK_AUTHTOKEN"),
@@ -136,6 +140,18 @@ def _port(name: str, value: str | None) -> int | None:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise BadParamError(f"{name} must be a port number (1-65535), got {value!r}")
     return int(value)
+
+
+def _seconds(name: str, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise BadParamError(f"{name} must be a number of seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise BadParamError(f"{name} must be above 0, got {value!r}")
+    return seconds
 
 
 _RESOLVE_ITEM = re.compile(r"(\*\.)?[A-Za-z0-9.-]+=(https?://)?[A-Za-z0-9.:\[\]-]+")

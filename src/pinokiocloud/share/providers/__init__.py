@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pinokiocloud.share.providers import bore, cloudflare, gradio, localtunnel, ngrok, platform, ssh
+from pinokiocloud.share.providers import bore, cloudflare, gradio, lan, localtunnel, ngrok, platform, ssh
 from pinokiocloud.share.providers.base import (
     PROVIDERS,
     Provider,
@@ -24,6 +24,7 @@ __all__ = [
     "find_gradio_share_url",
     "gradio",
     "gradio_share_env",
+    "lan",
     "localtunnel",
     "ngrok",
     "platform",

@@ -60,6 +60,9 @@ class Provider(ABC):
     """The public URL reaches our auth gateway. ``False`` for Gradio share links, which reach the app."""
     probe_headers: ClassVar[Mapping[str, str]] = {}
     """Headers that get a probe past the provider's own interstitial page (ngrok, localtunnel)."""
+    is_probe_strict: ClassVar[bool] = True
+    """A probe must reach our gateway's health page; ``False`` accepts any answer below 500 (a platform
+    proxy that puts its own login in front of the port)."""
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.ctx = ctx
@@ -80,6 +83,15 @@ class Provider(ABC):
     def needs_public_bind(self) -> bool:
         """Whether the gateway must listen on all interfaces (a platform proxy connects from outside)."""
         return False
+
+    @property
+    def pid(self) -> int | None:
+        """The tunnel client's process id, for status output (``None`` when nothing runs locally)."""
+        return None
+
+    def is_running(self) -> bool:
+        """Whether the local part (a client process) still runs; checked often, so it must be cheap."""
+        return True
 
     @abstractmethod
     async def start(self, target_url: str) -> str:

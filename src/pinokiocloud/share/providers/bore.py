@@ -148,8 +148,11 @@ class BoreProvider(Provider):
             for w in (writer, local_writer):
                 w.close()
 
-    async def health(self) -> bool:
+    def is_running(self) -> bool:
         return self._listener is not None and not self._listener.done()
+
+    async def health(self) -> bool:
+        return self.is_running()
 
     async def stop(self) -> None:
         tasks = [t for t in (self._listener, *self._relays) if t is not None]

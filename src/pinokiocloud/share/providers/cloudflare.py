@@ -146,6 +146,13 @@ class CloudflareProvider(Provider):
         except (httpx.HTTPError, ValueError, AttributeError, TypeError):
             return False
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.is_alive
+
     async def stop(self) -> None:
         if self._process is not None:
             await self._process.stop()

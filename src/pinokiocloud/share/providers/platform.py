@@ -19,6 +19,7 @@ _PUBLIC_BIND_KINDS = frozenset({"runpod-proxy", "lightning-port", "vast-port-map
 class PlatformProvider(Provider):
     name = "platform"
     is_tunnel = False
+    is_probe_strict = False
 
     def __init__(self, ctx: ProviderContext, *, cloud: CloudInfo | None = None) -> None:
         super().__init__(ctx)

@@ -64,7 +64,7 @@ class SshProvider(Provider):
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
         self.service = ssh_service(self.settings.ssh_target)
-        self.lifetime_s = self.service.lifetime_s
+        self.lifetime_s = self.settings.ssh_lifetime_s or self.service.lifetime_s
         self._ssh = shutil.which("ssh", path=self.settings.environ.get("PATH"))
         self._process: TunnelProcess | None = None
 
@@ -121,6 +121,13 @@ class SshProvider(Provider):
         return self.public_url
 
     async def health(self) -> bool:
+        return self._process is not None and self._process.is_alive
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive else None
+
+    def is_running(self) -> bool:
         return self._process is not None and self._process.is_alive
 
     async def stop(self) -> None:
