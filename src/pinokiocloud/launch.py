@@ -46,7 +46,7 @@ def _show(launched: Launched) -> None:
         print(f"PinokioCloud dashboard: {launched.public_url or launched.platform_url or launched.token_url}")
         print(f"passcode: {launched.passcode}")
         return
-    display(HTML(launched.html()))
+    display(HTML(launched.html()))  # type: ignore[no-untyped-call]
 
 
 def launch(*, share: bool = False, home: str | Path | None = None, port: int | None = None,

@@ -11,7 +11,7 @@ from pinokiocloud import __version__
 from pinokiocloud.config import Settings
 from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.errors import install_error_handlers
-from pinokiocloud.server.routes import apps, runs, system, ui
+from pinokiocloud.server.routes import apps, runs, shares, system, ui
 
 __all__ = ["create_app"]
 
@@ -36,4 +36,5 @@ def create_app(settings: Settings, daemon: Daemon | None = None) -> FastAPI:
     app.include_router(apps.router)
     app.include_router(runs.router)
     app.include_router(ui.router)
+    app.include_router(shares.router)
     return app

@@ -13,6 +13,7 @@ from pinokiocloud.config import Settings
 from pinokiocloud.kernel import NodeSidecar
 from pinokiocloud.kernel.runner import RestartPolicy, Runner
 from pinokiocloud.platform import detect_system
+from pinokiocloud.server.shares import ShareService
 from pinokiocloud.server.ui_service import UiService
 from pinokiocloud.store import Store
 
@@ -48,14 +49,17 @@ class Daemon:
                              restart_policy=restart_policy)
         self.catalog = catalog if catalog is not None else load_catalog(settings.home)
         self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
+        self.shares = ShareService(settings, self.runner, self.apps)
         self.ui = UiService(home=settings.home, environ=dict(settings.environ), daemon_port=settings.port,
                             ui_port=settings.ui_port, passcode=self.store.setting("ui_passcode"), token=self.token)
 
     async def open(self) -> None:
         await self.sidecar.start()
         await self.apps.open()
+        self.shares.open()
 
     async def close(self) -> None:
+        await self.shares.close()
         await self.ui.stop()
         await self.apps.close()
         await self.sidecar.close()

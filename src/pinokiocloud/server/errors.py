@@ -9,12 +9,13 @@ from fastapi.responses import JSONResponse
 
 from pinokiocloud.apps import AppExistsError, AppNotFoundError
 from pinokiocloud.errors import PinokioCloudError, UserError
+from pinokiocloud.server.shares import NotSharedError
 
 __all__ = ["install_error_handlers", "status_for"]
 
 
 def status_for(exc: PinokioCloudError) -> int:
-    if isinstance(exc, AppNotFoundError):
+    if isinstance(exc, (AppNotFoundError, NotSharedError)):
         return 404
     if isinstance(exc, AppExistsError):
         return 409

@@ -45,6 +45,8 @@ class UiService:
         self._proc: ManagedProcess | None = None
         self._gateway: Gateway | None = None
         self._lock = asyncio.Lock()
+        self.internal_url: str | None = None
+        """Streamlit's own address (what a public share of the dashboard points at)."""
 
     @property
     def is_running(self) -> bool:
@@ -73,6 +75,7 @@ class UiService:
             self._proc = await ManagedProcess.spawn(argv, cwd=self.home, env=env, log_path=log_path, name="dashboard")
             target = f"http://127.0.0.1:{port}"
             await self._wait_healthy(target)
+            self.internal_url = target
             self._gateway = Gateway(target, passcode=self.passcode or secrets.token_hex(3), token=self.token,
                                     port=self.ui_port, name="dashboard",
                                     access_log=self.home / "logs" / "ui-access.log")

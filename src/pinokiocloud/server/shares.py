@@ -1,0 +1,159 @@
+"""Sharing as the daemon does it: an app's web UI (its ``ready_url``) behind the passcode gateway and a
+tunnel, Pinokio's share-on-``local.set``, the dashboard itself, and shares brought back after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from pinokiocloud.apps import AppManager
+from pinokiocloud.config import Settings
+from pinokiocloud.errors import BadParamError, PinokioCloudError, UserError
+from pinokiocloud.kernel.events import RunEvent
+from pinokiocloud.kernel.runner import Runner
+from pinokiocloud.share import ShareSettings
+from pinokiocloud.share.localset import local_share_value, share_request_for_local_set
+from pinokiocloud.share.manager import ShareEvent, ShareInfo, ShareManager
+from pinokiocloud.share.qr import qr_png
+
+__all__ = ["DASHBOARD", "NotSharedError", "ShareService"]
+
+log = logging.getLogger(__name__)
+
+DASHBOARD = "pinokiocloud-dashboard"
+"""The share name of the dashboard (not an app name: apps cannot contain this and run under api/)."""
+EVENTS_KEPT = 200
+RESTORE_WAIT_S = 180.0
+
+
+class NotSharedError(UserError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name} is not shared; share it with `pinokiocloud share {name}`")
+
+
+class ShareService:
+    def __init__(self, settings: Settings, runner: Runner, apps: AppManager) -> None:
+        self.runner = runner
+        self.apps = apps
+        self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.manager = ShareManager(ShareSettings.from_settings(settings), on_event=self._on_event,
+                                    state_file=settings.home / "shares.json")
+        self._watch: asyncio.Task[None] | None = None
+        self._restore: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[RunEvent] | None = None
+
+    async def _on_event(self, event: ShareEvent) -> None:
+        self.events.append({"kind": event.kind, "app": event.app, "url": event.url,
+                            "previous_url": event.previous_url, "provider": event.provider, "reason": event.reason,
+                            "at": event.at})
+
+    def open(self) -> None:
+        self._queue = self.runner.events.subscribe(None)
+        self._watch = asyncio.create_task(self._watch_runs(), name="share watcher")
+        self._restore = asyncio.create_task(self._restore_remembered(), name="share restore")
+
+    async def close(self) -> None:
+        for task in (self._watch, self._restore):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._queue is not None:
+            self.runner.events.unsubscribe(self._queue)
+        await self.manager.close()
+
+    # ---- apps ----
+
+    def info(self, name: str) -> dict[str, Any]:
+        found = self.manager.get(name)
+        if found is None:
+            raise NotSharedError(name)
+        return self._payload(found)
+
+    def all(self) -> list[dict[str, Any]]:
+        return [self._payload(i) for i in self.manager.shares()]
+
+    @staticmethod
+    def _payload(info: ShareInfo) -> dict[str, Any]:
+        data = info.to_dict()
+        data["qr_png_base64"] = base64.b64encode(qr_png(info.url)).decode()
+        return data
+
+    async def share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> dict[str, Any]:
+        self.apps.app_dir(name)
+        target = self.apps.ready_url(name)
+        if not target:
+            raise BadParamError(f"{name} is not running (it has no web UI URL yet); start it first with "
+                                f"`pinokiocloud start {name}`")
+        info = await self.manager.share(name, target, providers=[provider] if provider else None, passcode=passcode,
+                                        app_output=lambda: "\n".join(self.apps.logs(name, tail=200)))
+        return self._payload(info)
+
+    async def unshare(self, name: str) -> bool:
+        return await self.manager.unshare(name)
+
+    # ---- the dashboard ----
+
+    async def share_dashboard(self, target: str, passcode: str, token: str) -> dict[str, Any]:
+        return self._payload(await self.manager.share(DASHBOARD, target, passcode=passcode, token=token))
+
+    # ---- Pinokio's share-on-local.set, and unsharing apps that stopped ----
+
+    async def _watch_runs(self) -> None:
+        assert self._queue is not None
+        while True:
+            event = await self._queue.get()
+            try:
+                if event.type == "local.url" and isinstance(event.data, dict):
+                    await self._local_set(event)
+                elif event.type == "stop":
+                    await self._maybe_unshare(event)
+            except PinokioCloudError as exc:
+                self.runner.events.publish(RunEvent(event.run_id, "error", {"message": f"sharing failed: {exc}"},
+                                                    attempt=event.attempt))
+            except Exception:  # sharing must never take the daemon down
+                log.exception("share watcher")
+
+    async def _local_set(self, event: RunEvent) -> None:
+        run = self.runner.runs.get(event.run_id)
+        name = self.apps.app_of(Path(event.run_id.split("?", 1)[0]))
+        if run is None or name is None:
+            return
+        env = self.runner.env_for(run.path)
+        request = share_request_for_local_set(env, {event.data.get("key"): event.data.get("value")})
+        if request is None:
+            return
+        info = await self.manager.share(name, request.target_url, providers=list(request.providers) or None,
+                                        passcode=request.passcode)
+        local = self.runner.memory_local.setdefault(run.id, {})
+        local["$share"] = local_share_value(request, public_url=info.public_url, provider=info.provider,
+                                            lan_url=info.local_url if request.is_local else None,
+                                            previous=local.get("$share"))
+
+    async def _maybe_unshare(self, event: RunEvent) -> None:
+        name = self.apps.app_of(Path(event.run_id.split("?", 1)[0]))
+        if name is None or self.manager.get(name) is None:
+            return
+        if not any(r.is_alive for r in self.apps.runs_of(name)):
+            await self.manager.unshare(name)
+
+    async def _restore_remembered(self) -> None:
+        """Shares of apps that are online again after a restart come back with their old settings."""
+        remembered = {r.app for r in self.manager.remembered()}
+        if not remembered:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESTORE_WAIT_S
+        pending = set(remembered) - {DASHBOARD}
+        while pending and loop.time() < deadline:
+            ready = {n: url for n in pending if (url := self.apps.ready_url(n))}
+            if ready:
+                with contextlib.suppress(PinokioCloudError):
+                    await self.manager.restore(ready)
+                pending -= set(ready)
+            await asyncio.sleep(1.0)
