@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,9 @@ class Cli:
     def __init__(self, home: Path, node_modules: Path) -> None:
         self.home = home
         self.env = {**os.environ, "PINOKIO_HOME": str(home), "PINOKIOCLOUD_PORT": str(_free_port()),
+                    # the only tunnel is an SSH server on a closed loopback port: shares stay local-only
+                    "PINOKIOCLOUD_SHARE_PROVIDERS": "ssh", "PINOKIOCLOUD_SSH_TARGET": "nobody@127.0.0.1",
+                    "PINOKIOCLOUD_SSH_PORT": str(_free_port()),
                     "PINOKIOCLOUD_NODE_MODULES": str(node_modules), "UV_PYTHON_DOWNLOADS": "never",
                     "UV_CACHE_DIR": str(REPO / ".cache" / "tests" / "uv")}
         self.env.pop("PINOKIOCLOUD_DEBUG", None)
@@ -124,6 +128,16 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
         assert page.status == 200 and b"Fixture Web App" in page.read()
     assert int(status["ready_url"].rsplit(":", 1)[1]) in status["ports"]
     assert [i["text"] for i in cli.json("menu", "demo")["menu"]] == ["Open Web UI", "Terminal"]
+
+    shared = cli.json("share", "demo", "--passcode", "letmein")
+    assert shared["passcode"] == "letmein" and shared["public_url"] is None
+    with pytest.raises(urllib.error.HTTPError, match="401"):
+        urllib.request.urlopen(shared["local_url"], timeout=10)
+    behind = urllib.request.Request(shared["local_url"], headers={"Authorization": f"Bearer {shared['token']}"})
+    with urllib.request.urlopen(behind, timeout=10) as page:
+        assert b"Fixture Web App" in page.read()
+    assert cli.json("status", "demo")["share"]["local_url"] == shared["local_url"]
+    assert cli.json("unshare", "demo")["unshared"] is True
 
     stopped = cli("stop", "demo")
     assert stopped.returncode == 0, stopped.stderr

@@ -86,6 +86,11 @@ def _follow(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
         raise typer.Exit(1)
 
 
+def _reasons(info: dict[str, Any]) -> str:
+    attempts = info.get("attempts") or []
+    return "; ".join(f"{a.get('provider')}: {a.get('reason')}" for a in attempts if a.get("reason")) or "no provider"
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 42000).")] = None) -> None:
@@ -236,6 +241,38 @@ def register(app: typer.Typer) -> None:
             return
         for line in lines:
             typer.echo(line)
+
+    @app.command("share")
+    def share(name: AppArg,
+              provider: Annotated[str | None, typer.Option(help="Try this provider first (cloudflare, ngrok, "
+                                                                 "localtunnel, ssh, gradio, bore, platform).")] = None,
+              passcode: Annotated[str | None, typer.Option(help="The passcode visitors type (default: generated).")]
+              = None,
+              qr: Annotated[bool, typer.Option("--qr", help="Also print a QR code of the URL.")] = False,
+              as_json: JsonOpt = False) -> None:
+        """Publish a running app's web UI behind a passcode."""
+        info = _client().request("POST", f"/api/apps/{name}/share", json_body={"provider": provider,
+                                                                               "passcode": passcode})
+        if as_json:
+            output.result({k: v for k, v in info.items() if k != "qr_png_base64"}, as_json=True)
+            return
+        url = info.get("public_url") or info.get("local_url")
+        if info.get("public_url"):
+            output.info(f"{name} is public at {url} (through {info.get('provider')})")
+        else:
+            output.info(f"no tunnel could be opened ({_reasons(info)}); {name} is behind the gateway at {url}")
+        output.info(f"passcode: {info.get('passcode')}")
+        if qr and url:
+            from pinokiocloud.share.qr import qr_text
+
+            typer.echo(qr_text(str(url)))
+
+    @app.command("unshare")
+    def unshare(name: AppArg, as_json: JsonOpt = False) -> None:
+        """Stop publishing an app."""
+        result = _client().request("DELETE", f"/api/apps/{name}/share")
+        output.result(result if as_json else (f"{name} is no longer shared" if result["unshared"]
+                                              else f"{name} was not shared"), as_json=as_json)
 
     @app.command("search")
     def search(query: Annotated[str, typer.Argument(help="Words to look for (empty: everything).")] = "",

@@ -51,7 +51,10 @@ async def install(body: InstallIn, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.get("/{name}")
 async def status(name: str, daemon: DaemonDep) -> dict[str, Any]:
-    return await daemon.apps.status(name)
+    data = await daemon.apps.status(name)
+    shared = daemon.shares.manager.get(name)
+    data["share"] = shared.to_dict() if shared is not None else None
+    return data
 
 
 @router.patch("/{name}")
