@@ -21,7 +21,8 @@ def make_standin(folder: Path, tool: str) -> Path:
     """An executable named ``tool`` (``cloudflared`` or ``ngrok``) that runs the stand-in."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / tool
-    path.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(path)!r}\n"
+    # runpy replaces sys.argv[0], so the tool's name travels in the environment
+    path.write_text(f"#!{sys.executable}\nimport os, runpy\nos.environ['STANDIN_TOOL'] = {tool!r}\n"
                     f"runpy.run_path({str(STANDIN)!r}, run_name='__main__')\n")
     path.chmod(0o755)
     return path

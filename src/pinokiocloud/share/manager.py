@@ -416,7 +416,7 @@ class ShareManager:
             return None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.attempt_timeout_s
-        limit_s = self.attempt_timeout_s + 5  # a start() that ignores its own deadline
+        limit_s = self.attempt_timeout_s + 1  # a start() that ignores its own deadline
         tasks = {asyncio.create_task(asyncio.wait_for(self._attempt(record, p, deadline), limit_s)): p
                  for p in candidates}
         rank = {id(p): i for i, p in enumerate(candidates)}

@@ -122,7 +122,7 @@ async def ngrok(argv: list[str]) -> int:
 
 
 def main() -> int:
-    tool = os.path.basename(sys.argv[0])
+    tool = os.environ.get("STANDIN_TOOL") or os.path.basename(sys.argv[0])
     runner = cloudflared if "cloudflared" in tool else ngrok
     return asyncio.run(runner(sys.argv[1:]))
 

@@ -35,7 +35,7 @@ CLOUDFLARED_RELEASES: dict[str, tuple[str, str]] = {
 START_TIMEOUT_S = 45.0
 METRICS_TIMEOUT_S = 3.0
 POLL_INTERVAL_S = 0.25
-_BANNER_URL = re.compile(r"https://[a-z0-9-]+\.trycloudflare\.com")
+_BANNER_URL = re.compile(r"https://(?!api\.)[a-z0-9-]+\.trycloudflare\.com")  # not the API host in errors
 
 
 async def ensure_cloudflared(bin_dir: Path, url: str, sha256: str) -> Path:
