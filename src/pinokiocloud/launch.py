@@ -41,12 +41,13 @@ class Launched:
 
 def _show(launched: Launched) -> None:
     try:
-        from IPython.display import HTML, display
+        import IPython.display
     except ImportError:
         print(f"PinokioCloud dashboard: {launched.public_url or launched.platform_url or launched.token_url}")
         print(f"passcode: {launched.passcode}")
         return
-    display(HTML(launched.html()))  # type: ignore[no-untyped-call]
+    shown: Any = IPython.display  # untyped where IPython is installed, missing where it is not
+    shown.display(shown.HTML(launched.html()))
 
 
 def launch(*, share: bool = False, home: str | Path | None = None, port: int | None = None,

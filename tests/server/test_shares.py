@@ -23,8 +23,9 @@ import http.server, socketserver
 class H(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
     def do_GET(self):
-        body = b"<h1>shared app</h1>"
-        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        body = b"<h1>shared app</h1>" if self.path in ("/", "/?") else b"not here"
+        self.send_response(200 if self.path in ("/", "/?") else 404)
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
 with socketserver.TCPServer(("127.0.0.1", 0), H) as d:
     print(f"Running on http://127.0.0.1:{d.server_address[1]}", flush=True)
@@ -88,3 +89,12 @@ def test_an_app_is_shared_behind_the_passcode_and_unshared_when_it_stops(api: Te
     while api.get("/api/apps/web/share").status_code != 404:
         assert time.monotonic() < deadline, "the share of a stopped app was not removed"
         time.sleep(0.1)
+
+
+def test_status_reports_the_detected_web_ui(api: TestClient) -> None:
+    api.post("/api/apps/web/start")
+    _online(api, "web")
+    status = api.get("/api/apps/web").json()
+    assert status["web_ui"]["url"] == status["ready_url"] and status["web_ui"]["source"] == "local.url"
+    assert status["web_ui"]["kind"] == "http"  # a plain HTTP server, not one of the known app servers
+    api.post("/api/apps/web/stop", json={})

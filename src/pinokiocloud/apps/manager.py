@@ -26,6 +26,7 @@ from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
 from pinokiocloud.procs.text import strip_ansi
+from pinokiocloud.share.detect import WebUI, detect_web_ui
 from pinokiocloud.store import RunRecord, Store
 
 __all__ = ["AppExistsError", "AppManager", "AppNotFoundError", "AppState", "InstallError"]
@@ -443,15 +444,28 @@ class AppManager:
                 totals["rss_bytes"] += u["rss_bytes"]
                 if u["gpu_memory_mb"] is not None:
                     totals["gpu_memory_mb"] = (totals["gpu_memory_mb"] or 0) + u["gpu_memory_mb"]
+        web_ui = await self.web_ui(name, ports=totals["ports"]) if usage and alive else None
         return {
             "name": name, "path": str(folder), "source": record.source if record else None,
             "state": self.state(name).value, "ready_url": self.ready_url(name),
+            "web_ui": None if web_ui is None else {"url": web_ui.url, "kind": web_ui.kind, "source": web_ui.source,
+                                                   "title": web_ui.title},
             "runs": [r.summary() for r in (alive or runs[-1:])], "error": runs[-1].error if runs else None,
             "autorestore": record.autorestore if record else True, **totals,
         }
 
     async def all_status(self) -> list[dict[str, Any]]:
         return [await self.status(n, usage=False) for n in self.names()]
+
+    async def web_ui(self, name: str, *, ports: list[int] | None = None) -> WebUI | None:
+        """The app's web UI and what serves it (Gradio, ComfyUI, …), from ``local.url``, its output or the
+        ports its processes listen on."""
+        if ports is None:
+            ports = []
+            for run in (r for r in self.runs_of(name) if r.is_alive):
+                ports += (await self.runner.usage(run.id))["ports"]
+        return await detect_web_ui(local_url=self.ready_url(name), output="\n".join(self.logs(name, tail=300)),
+                                   ports=ports)
 
     def logs(self, name: str, *, tail: int = 200) -> list[str]:
         """The last ``tail`` lines of the app's most recent run (a live one first), ANSI removed."""

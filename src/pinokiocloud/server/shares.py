@@ -87,6 +87,9 @@ class ShareService:
     async def share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> dict[str, Any]:
         self.apps.app_dir(name)
         target = self.apps.ready_url(name)
+        if not target and any(r.is_alive for r in self.apps.runs_of(name)):
+            found = await self.apps.web_ui(name)  # a launcher that never set local.url
+            target = found.url if found else None
         if not target:
             raise BadParamError(f"{name} is not running (it has no web UI URL yet); start it first with "
                                 f"`pinokiocloud start {name}`")
