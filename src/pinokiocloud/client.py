@@ -183,3 +183,71 @@ class Client:
     def run_info(self, key: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/api/runs/{key}")
         return result
+
+    # ---- routes the dashboard uses (thin wrappers over request()) ----
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params or None)
+
+    def catalog(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/catalog")
+        return result
+
+    def system(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/system")
+        return result
+
+    def system_live(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/system/live")
+        return result
+
+    def get_settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/api/settings")
+        return result
+
+    def update_settings(self, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PATCH", "/api/settings", json_body=changes)
+        return result
+
+    def set_autorestore(self, name: str, autorestore: bool) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PATCH", f"/api/apps/{name}", json_body={"autorestore": autorestore})
+        return result
+
+    def start(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/start")
+        return result
+
+    def runs(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/api/runs")["data"])
+
+    def run_usage(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/runs/{key}/usage")
+        return result
+
+    def stop_run(self, key: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/runs/{key}/stop")
+        return result
+
+    def run_events(self, key: str, *, after: int = 0) -> list[dict[str, Any]]:
+        """A run's events after ``after`` so far, without following (events() follows until the run ends)."""
+        self.ensure_daemon()
+        try:
+            response = self._http.get(f"/api/runs/{key}/events", params={"after": after, "follow": "false"},
+                                      headers=self._headers())
+        except httpx.HTTPError as exc:
+            raise DaemonUnavailableError(self.url, str(exc) or type(exc).__name__) from exc
+        if response.status_code >= 400:
+            raise _rebuild(response.status_code, response.json())
+        return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+
+    def share_info(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/share")
+        return result
+
+    def start_share(self, name: str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/share", json_body=body)
+        return result
+
+    def stop_share(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", f"/api/apps/{name}/share")
+        return result

@@ -1,0 +1,25 @@
+"""The dashboard's entry point: ``streamlit run src/pinokiocloud/ui/app.py``.
+
+It declares the pages and runs the chosen one when the daemon answers; when it does not, it says so and
+offers to start it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pinokiocloud.ui import common
+
+st.set_page_config(page_title="PinokioCloud", page_icon="☁️", layout="wide")
+
+page = st.navigation([
+    st.Page(common.PAGES["library"], title="Library", icon=":material/apps:", default=True),
+    st.Page(common.PAGES["app"], title="App", icon=":material/widgets:", url_path="app"),
+    st.Page(common.PAGES["running"], title="Running", icon=":material/monitoring:"),
+    st.Page(common.PAGES["system"], title="System", icon=":material/memory:"),
+    st.Page(common.PAGES["settings"], title="Settings", icon=":material/settings:"),
+])
+
+if common.daemon_is_up():
+    st.sidebar.caption(f"Daemon {common.client().url}")
+    page.run()

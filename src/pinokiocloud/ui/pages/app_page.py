@@ -1,0 +1,385 @@
+"""App: one installed app — its ``pinokio.js`` menu as buttons, install/run progress with a live log tail,
+forms for ``input`` steps, its URL, sharing, and stop/restart.
+
+The live part (progress, log tail) is a fragment that refreshes itself while a run is alive; when the
+app's state changes (a run ends, a question comes, the web UI comes up) it reruns the whole page so the
+menu and the form follow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from pinokiocloud.client import Client
+from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.ui import common
+
+CHOICE_KEY = "app_choice"
+CONFIRM_KEY = "app_confirm"
+EVENTS_KEY = "_app_run_events"
+SHARE_PROVIDERS = ("cloudflare", "ngrok", "localtunnel", "ssh", "gradio", "bore", "platform", "lan")
+# events that mean a run went past the step that asked a question
+PROGRESS_EVENTS = frozenset({"step", "result", "error", "stop", "skip"})
+COMMAND_CHARS = 300
+
+
+def render() -> None:
+    the_client = common.client()
+    with common.shown_errors():
+        apps = the_client.apps()
+        if not apps:
+            st.title("App")
+            st.info("No app is installed yet. Pick one in the Library.")
+            st.page_link(common.PAGES["library"], label="Open the Library", icon=":material/apps:")
+            return
+        name = _choose(apps)
+        _app(the_client, name)
+
+
+def _remember_choice() -> None:
+    st.session_state[common.SELECTED_APP_KEY] = st.session_state[CHOICE_KEY]
+
+
+def _choose(apps: Sequence[Mapping[str, Any]]) -> str:
+    names = [str(a["name"]) for a in apps]
+    wanted = st.session_state.get(common.SELECTED_APP_KEY)
+    st.session_state[CHOICE_KEY] = wanted if wanted in names else names[0]
+    choice = str(st.selectbox("App", names, key=CHOICE_KEY, on_change=_remember_choice))
+    st.session_state[common.SELECTED_APP_KEY] = choice
+    return choice
+
+
+# ---- what a run is doing: its events, read incrementally ----
+
+
+def _run_progress(the_client: Client, key: str) -> dict[str, Any]:
+    """The run's current step event and the question it waits on, from the events not seen yet."""
+    trackers: dict[str, dict[str, Any]] = st.session_state.setdefault(EVENTS_KEY, {})
+    tracker = trackers.setdefault(key, {"after": 0, "step": None, "input": None, "progress_seq": 0})
+    for event in the_client.run_events(key, after=tracker["after"]):
+        seq = int(event.get("seq") or 0)
+        tracker["after"] = max(tracker["after"], seq)
+        if event["type"] == "input":
+            tracker["input"] = event
+        if event["type"] in PROGRESS_EVENTS:
+            tracker["progress_seq"] = seq
+        if event["type"] == "step":
+            tracker["step"] = event
+    waiting = tracker["input"] if tracker["input"] and tracker["input"]["seq"] > tracker["progress_seq"] else None
+    return {"step": tracker["step"], "input": waiting}
+
+
+def _command(step_event: Mapping[str, Any] | None) -> str:
+    """The step being run, as a user reads it: ``shell.run: uv pip install …``."""
+    if not step_event:
+        return ""
+    rpc = (step_event.get("data") or {}).get("rpc") or {}
+    params: dict[str, Any] = rpc["params"] if isinstance(rpc.get("params"), dict) else {}
+    detail = params.get("message") or params.get("uri") or params.get("path") or params.get("text") or ""
+    if isinstance(detail, list):
+        detail = " && ".join(str(d) for d in detail)
+    text = f"{rpc.get('method') or 'step'}: {detail}" if detail else str(rpc.get("method") or "")
+    return text if len(text) <= COMMAND_CHARS else text[:COMMAND_CHARS] + "…"
+
+
+def _alive(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in status.get("runs") or [] if r.get("state") in common.ALIVE_RUN_STATES]
+
+
+def _signature(status: Mapping[str, Any], questions: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+    """What the static parts of the page depend on; when it changes the whole page reruns."""
+    return (status.get("state"), status.get("ready_url"), tuple(r["key"] for r in _alive(status)),
+            tuple(q["seq"] for q in questions), bool(status.get("share")))
+
+
+def _questions(the_client: Client, status: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for run in _alive(status):
+        waiting = _run_progress(the_client, run["key"])["input"]
+        if waiting is not None:
+            found.append({**waiting, "run_key": run["key"]})
+    return found
+
+
+# ---- the page ----
+
+
+def _app(the_client: Client, name: str) -> None:
+    status = the_client.status(name)
+    menu: dict[str, Any] | None = None
+    menu_error: PinokioCloudError | None = None
+    try:
+        menu = the_client.menu(name)
+    except PinokioCloudError as exc:  # a broken pinokio.js still leaves logs, stop and sharing usable
+        menu_error = exc
+    meta = (menu or {}).get("meta") or {}
+    st.title(f"{meta.get('icon') if _is_emoji(meta.get('icon')) else ''} {meta.get('title') or name}".strip())
+    source = f" · from `{status['source']}`" if status.get("source") else ""
+    st.markdown(f"{common.state_badge(status.get('state'))} `{name}`{source}")
+    if meta.get("description"):
+        st.caption(str(meta["description"]))
+
+    questions = _questions(the_client, status)
+    main, side = st.columns([3, 2], gap="large")
+    with main:
+        _failure(the_client, name, status)
+        for question in questions:
+            _input_form(the_client, question)
+        st.subheader("Menu")
+        if menu_error is not None:
+            common.show_error(menu_error)
+        elif menu is not None:
+            _menu(the_client, name, menu.get("menu") or [])
+        busy = bool(_alive(status))
+        st.fragment(_live, run_every=common.LIVE_REFRESH_S if busy else None)(
+            the_client, name, _signature(status, questions))
+    with side:
+        _url_and_controls(the_client, name, status)
+        _share(the_client, name, status)
+
+
+def _is_emoji(icon: Any) -> bool:
+    return isinstance(icon, str) and 0 < len(icon) <= 4 and not icon.isascii()
+
+
+def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+    """A failed install/run or a crashed server: the message, the last log lines and a retry button."""
+    state = status.get("state")
+    if state not in ("failed", "crashed"):
+        return
+    last = (status.get("runs") or [{}])[-1]
+    script = str(last.get("path") or "")
+    what = "The server crashed" if state == "crashed" else f"{script.rsplit('/', 1)[-1] or 'The run'} failed"
+    st.error(f"{what}: {status.get('error') or 'no message'}", icon="⚠️")
+    lines = the_client.logs(name, tail=common.LOG_TAIL_LINES)
+    if lines:
+        st.caption("Last log lines")
+        st.code("\n".join(lines), language=None)
+    if st.button("Retry", key=f"retry:{name}", type="primary"):
+        with st.spinner("Starting again…"):
+            the_client.run(name, script=script or None, interactive=True)
+        st.rerun()
+
+
+# ---- forms for `input` steps ----
+
+
+def _input_form(the_client: Client, question: Mapping[str, Any]) -> None:
+    request = (question.get("data") or {}).get("request") or {}
+    fields = [f for f in request.get("form") or [] if isinstance(f, dict) and f.get("key")]
+    form_key = f"input:{question['run_key']}:{question['seq']}"
+    with st.form(form_key, border=True):
+        st.markdown(f"**{request.get('title') or 'The app asks'}**")
+        if request.get("description"):
+            st.caption(str(request["description"]))
+        values = {str(f["key"]): _field(f, f"{form_key}:{f['key']}") for f in fields}
+        submitted = st.form_submit_button("Submit", type="primary")
+    if submitted:
+        the_client.answer(str(question["run_key"]), values)
+        st.toast("Answer sent")
+        st.rerun()
+
+
+def _field(field: Mapping[str, Any], key: str) -> Any:
+    label = str(field.get("title") or field["key"])
+    help_text = str(field["description"]) if field.get("description") else None
+    default = field.get("default")
+    kind = str(field.get("type") or "text")
+    placeholder = str(field["placeholder"]) if field.get("placeholder") else None
+    if kind == "checkbox":
+        return st.checkbox(label, value=bool(default), key=key, help=help_text)
+    if kind == "select":
+        options = [(str(i.get("text", i.get("value"))), i.get("value")) if isinstance(i, dict) else (str(i), i)
+                   for i in field.get("items") or []]
+        if not options:
+            return default
+        labels = [text for text, _ in options]
+        index = next((n for n, (_, value) in enumerate(options) if value == default), 0)
+        chosen = st.selectbox(label, labels, index=index, key=key, help=help_text)
+        return default if chosen is None else options[labels.index(chosen)][1]
+    text = "" if default is None else str(default)
+    if kind == "textarea":
+        return st.text_area(label, value=text, key=key, help=help_text, placeholder=placeholder)
+    return st.text_input(label, value=text, key=key, help=help_text, placeholder=placeholder,
+                         type="password" if kind == "password" else "default")
+
+
+# ---- the pinokio.js menu ----
+
+
+def _label(item: Mapping[str, Any]) -> str:
+    text = item.get("text") or re.sub(r"<[^>]+>", " ", str(item.get("html") or ""))
+    return " ".join(str(text).split()) or "(untitled)"
+
+
+def _menu(the_client: Client, name: str, items: Sequence[Mapping[str, Any]], prefix: str = "menu") -> None:
+    if not items:
+        st.caption("The menu is empty.")
+    for index, item in enumerate(items):
+        key = f"{prefix}:{index}"
+        label = _label(item)
+        if item.get("menu"):
+            with st.expander(label, expanded=False):
+                _menu(the_client, name, item["menu"], key)
+            continue
+        kind = item.get("kind")
+        if kind == "url":
+            st.link_button(label, str(item["href"]), type="primary" if item.get("default") else "secondary",
+                           help="opens in a new tab" if item.get("popout") else None)
+        elif kind == "script":
+            _script_item(the_client, name, item, key, label)
+        elif kind == "file":
+            st.markdown(f"📄 {label}: `{item.get('path')}`")
+        else:
+            st.button(label, key=key, disabled=True, help="this kind of menu item only works in Pinokio's own app")
+
+
+def _script_item(the_client: Client, name: str, item: Mapping[str, Any], key: str, label: str) -> None:
+    confirm_key = f"{name}:{key}"
+    if st.session_state.get(CONFIRM_KEY) == confirm_key:
+        question = item["confirm"] if isinstance(item.get("confirm"), str) else f"Run {label}?"
+        st.warning(str(question))
+        yes, no = st.columns(2)
+        if yes.button("Yes", key=f"{key}:yes", type="primary"):
+            st.session_state[CONFIRM_KEY] = None
+            _run_item(the_client, name, item, label)
+        if no.button("Cancel", key=f"{key}:no"):
+            st.session_state[CONFIRM_KEY] = None
+            st.rerun()
+        return
+    shown = f"{label} (running)" if item.get("running") else label
+    if st.button(shown, key=key, type="primary" if item.get("default") else "secondary"):
+        if item.get("confirm"):
+            st.session_state[CONFIRM_KEY] = confirm_key
+            st.rerun()
+        _run_item(the_client, name, item, label)
+
+
+def _run_item(the_client: Client, name: str, item: Mapping[str, Any], label: str) -> None:
+    with st.spinner(f"Starting {label}…"):
+        the_client.run(name, script=str(item["script"]), params=dict(item.get("params") or {}), interactive=True)
+    st.toast(f"Started {label}")
+    st.rerun()
+
+
+# ---- live: progress and the log tail ----
+
+
+def _live(the_client: Client, name: str, signature: tuple[Any, ...]) -> None:
+    with common.shown_errors():
+        status = the_client.status(name)
+        questions = _questions(the_client, status)
+        if _signature(status, questions) != signature:
+            st.rerun(scope="app")
+        for run in _alive(status):
+            _progress(the_client, run)
+        lines = the_client.logs(name, tail=common.LOG_TAIL_LINES)
+        st.subheader("Log")
+        if lines:
+            st.code("\n".join(lines), language=None, height=360)
+        else:
+            st.caption("Nothing logged yet.")
+
+
+def _progress(the_client: Client, run: Mapping[str, Any]) -> None:
+    script = str(run.get("path") or "").rsplit("/", 1)[-1]
+    total = int(run.get("total") or 0)
+    step = min(int(run.get("step") or 0) + 1, total) if total else 0
+    if run.get("state") == "idle":
+        st.success(f"{script} is running in the background (all {total} steps done)", icon="✅")
+        return
+    command = _command(_run_progress(the_client, str(run["key"]))["step"])
+    text = f"{script}: step {step} of {total}" if total else f"{script}: starting"
+    st.progress(step / total if total else 0.0, text=text)
+    if command:
+        st.caption(f"`{command}`")
+
+
+# ---- the app's URL, stop/restart, sharing ----
+
+
+def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+    st.subheader("Web UI")
+    url = status.get("ready_url")
+    if url:
+        st.markdown(f"[{url}]({url})")
+    else:
+        st.caption("Not running; its menu starts it.")
+    alive = _alive(status)
+    if alive:
+        started = min(float(r.get("started_at") or time.time()) for r in alive)
+        ports = ", ".join(str(p) for p in status.get("ports") or []) or "–"
+        cpu = float(status.get("cpu_percent") or 0)
+        st.caption(f"CPU {cpu:.0f} % · RAM {common.fmt_bytes(status.get('rss_bytes'))} · ports {ports}"
+                   f" · up {common.fmt_duration(time.time() - started)}")
+    stop, restart = st.columns(2)
+    if stop.button("Stop", key=f"stop:{name}", disabled=not alive, width="stretch"):
+        with st.spinner(f"Stopping {name}…"):
+            the_client.stop(name)
+        st.rerun()
+    if restart.button("Restart", key=f"restart:{name}", disabled=not any(r.get("daemon") for r in alive),
+                      width="stretch", help="stop the app's server and start it again"):
+        with st.spinner(f"Restarting {name}…"):
+            the_client.stop(name)
+            the_client.start(name)
+        st.rerun()
+    autorestore = bool(status.get("autorestore", True))
+    wanted = st.toggle("Start again after a daemon restart", value=autorestore, key=f"autorestore:{name}")
+    if wanted != autorestore:
+        the_client.set_autorestore(name, wanted)
+
+
+def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+    st.subheader("Share")
+    if "share" not in status:
+        st.info("Sharing is not available in this daemon yet.")
+        return
+    if status.get("share"):
+        try:
+            info = the_client.share_info(name)
+        except PinokioCloudError as exc:  # it stopped between the two calls
+            common.show_error(exc)
+            return
+        _shared(the_client, name, info)
+        return
+    provider = st.selectbox("Provider", ["default", *SHARE_PROVIDERS], key=f"share-provider:{name}",
+                            help="default: the provider chosen in Settings, else the first that works here")
+    passcode = st.text_input("Passcode", key=f"share-passcode:{name}", type="password",
+                             placeholder="empty: make one up")
+    ready = bool(status.get("ready_url"))
+    if st.button("Share", key=f"share:{name}", type="primary", disabled=not ready,
+                 help=None if ready else "start the app first: there is no web UI to share yet"):
+        body = {k: v for k, v in (("provider", provider), ("passcode", passcode)) if v and v != "default"}
+        with st.spinner("Opening a public URL…"):
+            the_client.start_share(name, **body)
+        st.rerun()
+
+
+def _shared(the_client: Client, name: str, info: Mapping[str, Any]) -> None:
+    public = info.get("public_url") or info.get("url") or info.get("local_url")
+    health = ":green-badge[healthy]" if info.get("is_healthy", info.get("healthy")) else ":orange-badge[not healthy]"
+    st.markdown(f"**Public URL** [{public}]({public}) {health}")
+    if not info.get("public_url"):
+        st.caption("No tunnel worked here; this is the local URL.")
+    st.caption(f"Provider: {info.get('provider') or 'none'}")
+    if info.get("passcode"):
+        st.markdown("**Passcode**")
+        st.code(str(info["passcode"]), language=None)
+    qr = info.get("qr_png_base64")
+    if qr:
+        with contextlib.suppress(binascii.Error, ValueError):
+            st.image(base64.b64decode(qr), caption="Scan to open", width=180)
+    if st.button("Stop sharing", key=f"unshare:{name}"):
+        the_client.stop_share(name)
+        st.rerun()
+
+
+render()

@@ -1,0 +1,72 @@
+"""Running: every live run with its state, CPU, RAM, GPU memory, ports and uptime, and a stop button;
+then the runs that ended lately. Refreshes itself every few seconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from pinokiocloud.client import Client
+from pinokiocloud.ui import common
+
+RECENT_RUNS = 20
+COLUMNS = (3, 2, 1, 1, 1, 1, 2, 1, 1)
+HEADERS = ("App / script", "State", "CPU", "RAM", "GPU mem", "Uptime", "Ports", "Step", "")
+
+
+def render() -> None:
+    st.title("Running")
+    _runs(common.client())
+
+
+@st.fragment(run_every=common.LIVE_REFRESH_S)
+def _runs(the_client: Client) -> None:
+    with common.shown_errors():
+        runs = the_client.runs()
+        apps = the_client.apps()
+        live = [r for r in runs if r.get("state") in common.ALIVE_RUN_STATES]
+        ended = sorted((r for r in runs if r.get("state") not in common.ALIVE_RUN_STATES),
+                       key=lambda r: float(r.get("ended_at") or r.get("started_at") or 0), reverse=True)
+        if live:
+            _live_table(the_client, live, apps)
+        else:
+            st.info("Nothing is running. Start an app from its page.")
+        if ended:
+            st.subheader("Ended lately")
+            st.dataframe([{"app": common.app_of_run(str(r.get("path")), apps) or "–",
+                           "script": str(r.get("path") or "").rsplit("/", 1)[-1],
+                           "state": r.get("state"), "error": r.get("error") or "",
+                           "ran for": common.fmt_duration(float(r["ended_at"]) - float(r["started_at"]))
+                           if r.get("ended_at") and r.get("started_at") else "–"}
+                          for r in ended[:RECENT_RUNS]], hide_index=True, width="stretch")
+
+
+def _live_table(the_client: Client, live: Sequence[Mapping[str, Any]], apps: Sequence[Mapping[str, Any]]) -> None:
+    for column, header in zip(st.columns(COLUMNS), HEADERS, strict=True):
+        column.markdown(f"**{header}**")
+    now = time.time()
+    for run in live:
+        key = str(run["key"])
+        usage = the_client.run_usage(key)
+        app = common.app_of_run(str(run.get("path")), apps)
+        script = str(run.get("path") or "").rsplit("/", 1)[-1]
+        cells = st.columns(COLUMNS, vertical_alignment="center")
+        cells[0].markdown(f"**{app or '–'}** · `{script}`")
+        cells[1].markdown(common.state_badge(str(run.get("state"))) + (" daemon" if run.get("daemon") else ""))
+        cells[2].write(f"{float(usage.get('cpu_percent') or 0):.0f} %")
+        cells[3].write(common.fmt_bytes(usage.get("rss_bytes")))
+        gpu_mb = usage.get("gpu_memory_mb")
+        cells[4].write("–" if gpu_mb is None else f"{gpu_mb:.0f} MB")
+        cells[5].write(common.fmt_duration(now - float(run.get("started_at") or now)))
+        cells[6].write(", ".join(str(p) for p in usage.get("ports") or []) or "–")
+        total = int(run.get("total") or 0)
+        cells[7].write(f"{min(int(run.get('step') or 0) + 1, total)}/{total}" if total else "–")
+        if cells[8].button("Stop", key=f"stop-run:{key}"):
+            the_client.stop_run(key)
+            st.rerun(scope="fragment")
+
+
+render()
