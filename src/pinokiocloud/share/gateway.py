@@ -51,6 +51,8 @@ FAILURES_ALLOWED = 10
 FAILURE_WINDOW_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 STREAM_CHUNK_BYTES = 256 * 1024
+READ_BUFFER_BYTES = 4 * 1024 * 1024
+"""How much of the app's response the gateway may hold unsent; large reads keep big downloads near line speed."""
 WS_MAX_MESSAGE_BYTES = 0  # no limit: the app decides what it accepts
 _PASSCODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misread
 _HOP_BY_HOP = frozenset({
@@ -160,6 +162,7 @@ class Gateway:
             connector=aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=True),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
             skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            read_bufsize=READ_BUFFER_BYTES,
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
