@@ -63,7 +63,9 @@ def _follow(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
     """Print the run's output until it finishes (a daemon: until it is up); exit 1 when it fails."""
     interactive = sys.stdin.isatty()
     state = run.get("state")
-    for event in client.events(run["key"]):
+    # a run that is already up (a second `start`) or over has nothing more to follow
+    events = client.events(run["key"]) if state not in FINISHED_OK | FINISHED_BAD else iter(())
+    for event in events:
         kind, data = event["type"], event.get("data") or {}
         if kind == "stream" and not as_json:
             sys.stdout.write(str(data.get("raw", "")))
