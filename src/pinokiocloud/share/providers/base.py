@@ -173,15 +173,23 @@ class TunnelProcess:
         return text[-TAIL_CHARS:]
 
     async def start(self) -> None:
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE if self.keep_stdin_open else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        ))
         try:
-            self._proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.PIPE if self.keep_stdin_open else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-            )
+            self._proc = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            # cancelled while spawning (a race that another provider won): never leave the client running
+            with contextlib.suppress(Exception):
+                proc = await spawn
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+            raise
         except OSError as exc:
             raise TunnelError(self.provider, f"cannot run {self.argv[0]}: {exc.strerror or exc}") from exc
         self._reader = asyncio.create_task(self._read(), name=f"{self.provider}-output")
