@@ -392,6 +392,14 @@ class AppManager:
         return await self.runner.start(path, args={**query, **(params or {})}, answers=answers,
                                        interactive=interactive)
 
+    async def start(self, name: str) -> Run:
+        """The menu's default item, unless a daemon script of the app is already up or coming up (then
+        that run: once online, the default item is the web UI link, not a script)."""
+        alive = [r for r in self.runs_of(name) if r.is_alive and r.daemon]
+        if alive:
+            return alive[-1]
+        return await self.run(name)
+
     async def stop(self, name: str, script: str | None = None) -> list[Run]:
         folder = self.app_dir(name)
         targets = [r for r in self.runs_of(name) if r.is_alive]

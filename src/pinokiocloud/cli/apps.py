@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
     def start(name: AppArg, detach: DetachOpt = False, as_json: JsonOpt = False) -> None:
         """Start an installed app (its menu's default item)."""
         client = _client()
-        started = client.run(name)
+        started = client.request("POST", f"/api/apps/{name}/start")
         if detach:
             output.result(started, as_json=as_json)
             return

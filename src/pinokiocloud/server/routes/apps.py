@@ -86,7 +86,7 @@ async def run(name: str, body: RunIn, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.post("/{name}/start", status_code=201)
 async def start(name: str, daemon: DaemonDep) -> dict[str, Any]:
-    return (await daemon.apps.run(name)).summary()
+    return (await daemon.apps.start(name)).summary()
 
 
 @router.post("/{name}/stop")
