@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import psutil
+
 from pinokiocloud.apps.search import SearchItem, rank
 from pinokiocloud.errors import BadParamError, LauncherNotFoundError, PinokioCloudError, UserError
 from pinokiocloud.kernel import load_launcher
@@ -25,6 +27,7 @@ from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
+from pinokiocloud.procs import TREE_TAG_ENV
 from pinokiocloud.procs.text import strip_ansi
 from pinokiocloud.share.detect import WebUI, detect_web_ui
 from pinokiocloud.store import RunRecord, Store
@@ -34,6 +37,7 @@ __all__ = ["AppExistsError", "AppManager", "AppNotFoundError", "AppState", "Inst
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.3
+ORPHAN_GRACE_S = 5.0
 GIT_CLONE_TIMEOUT_S = 1800
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _INSTALL_SCRIPTS = ("install.js", "install.json")
@@ -92,6 +96,28 @@ def split_href(href: str) -> tuple[str, dict[str, Any]]:
     return parts.path, params
 
 
+def reap_orphans(home: Path, grace_s: float = ORPHAN_GRACE_S) -> int:
+    """Stop processes a dead daemon of this PINOKIO_HOME left behind (tagged by the supervisor, working
+    under the home): their runs are restarted fresh, and duplicates would hold ports and GPU memory."""
+    mine = {p.pid for p in psutil.Process().children(recursive=True)}
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if (proc.pid not in mine and proc.info["status"] != psutil.STATUS_ZOMBIE
+                    and TREE_TAG_ENV in proc.environ() and Path(proc.cwd()).is_relative_to(home)):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            continue
+    for proc in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(found, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    return len(found)
+
+
 class AppManager:
     def __init__(self, runner: Runner, store: Store, *, catalog: Any = None) -> None:
         self.runner = runner
@@ -108,6 +134,9 @@ class AppManager:
     async def open(self) -> list[Run]:
         """Load `global` memory, mark runs a dead daemon left alive as interrupted, restart daemon
         scripts of apps that allow it, and start persisting."""
+        reaped = await asyncio.to_thread(reap_orphans, self.home)
+        if reaped:
+            log.warning("stopped %d process(es) a previous daemon left running", reaped)
         self.runner.memory_global.update(self.store.memory("global"))
         self._queue = self.runner.events.subscribe(None)
         self._persist_task = asyncio.create_task(self._persist(), name="persist events")
