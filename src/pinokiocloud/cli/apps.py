@@ -26,6 +26,7 @@ ParamOpt = Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE 
                                                                      "(repeatable).")]
 
 FINISHED_OK = frozenset({"done", "idle"})
+SHUTDOWN_GRACE_S = 5
 FINISHED_BAD = frozenset({"failed", "crashed", "stopped", "interrupted"})
 
 
@@ -111,7 +112,9 @@ def register(app: typer.Typer) -> None:
         settings.home.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n")
         try:
-            uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+            # open event streams (a dashboard following a run) must not hold a shutdown forever
+            uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning",
+                        timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         finally:
             with contextlib.suppress(OSError):
                 if pid_file.read_text().strip() == str(os.getpid()):
@@ -146,8 +149,8 @@ def register(app: typer.Typer) -> None:
             output.result({"stopping": False, "reason": "not running"} if as_json else "the daemon is not running",
                           as_json=as_json)
             return
-        output.result(client.request("POST", "/api/shutdown") if as_json else "stopping the daemon …",
-                      as_json=as_json)
+        answer = client.request("POST", "/api/shutdown")
+        output.result(answer if as_json else "stopping the apps, the dashboard and the daemon …", as_json=as_json)
 
     @app.command("install")
     def install(src: Annotated[str, typer.Argument(help="A git URL, a launcher folder, or a catalog id.")],
