@@ -45,11 +45,11 @@ __all__ = [
 ]
 
 PAGES = {
-    "library": "pages/library.py",
-    "app": "pages/app_page.py",
-    "running": "pages/running.py",
-    "system": "pages/system.py",
-    "settings": "pages/settings.py",
+    "library": "views/library.py",
+    "app": "views/app_page.py",
+    "running": "views/running.py",
+    "system": "views/system.py",
+    "settings": "views/settings.py",
 }
 """Page files, relative to ``app.py`` (what ``st.Page`` and ``st.switch_page`` take)."""
 

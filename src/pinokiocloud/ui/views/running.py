@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from pinokiocloud.client import Client
+from pinokiocloud.errors import UserError
 from pinokiocloud.ui import common
 
 RECENT_RUNS = 20
@@ -27,11 +28,13 @@ def _runs(the_client: Client) -> None:
     with common.shown_errors():
         runs = the_client.runs()
         apps = the_client.apps()
-        live = [r for r in runs if r.get("state") in common.ALIVE_RUN_STATES]
-        ended = sorted((r for r in runs if r.get("state") not in common.ALIVE_RUN_STATES),
+        usages = {str(r["key"]): usage for r in runs if r.get("state") in common.ALIVE_RUN_STATES
+                  and (usage := _usage(the_client, str(r["key"]))) is not None}
+        live = [r for r in runs if str(r["key"]) in usages]
+        ended = sorted((r for r in runs if str(r["key"]) not in usages),
                        key=lambda r: float(r.get("ended_at") or r.get("started_at") or 0), reverse=True)
         if live:
-            _live_table(the_client, live, apps)
+            _live_table(the_client, live, usages, apps)
         else:
             st.info("Nothing is running. Start an app from its page.")
         if ended:
@@ -44,13 +47,22 @@ def _runs(the_client: Client) -> None:
                           for r in ended[:RECENT_RUNS]], hide_index=True, width="stretch")
 
 
-def _live_table(the_client: Client, live: Sequence[Mapping[str, Any]], apps: Sequence[Mapping[str, Any]]) -> None:
+def _usage(the_client: Client, key: str) -> dict[str, Any] | None:
+    """The run's usage, or None when the daemon has no such live run (an old record that says "idle")."""
+    try:
+        return the_client.run_usage(key)
+    except UserError:
+        return None
+
+
+def _live_table(the_client: Client, live: Sequence[Mapping[str, Any]], usages: Mapping[str, Mapping[str, Any]],
+                apps: Sequence[Mapping[str, Any]]) -> None:
     for column, header in zip(st.columns(COLUMNS), HEADERS, strict=True):
         column.markdown(f"**{header}**")
     now = time.time()
     for run in live:
         key = str(run["key"])
-        usage = the_client.run_usage(key)
+        usage = usages[key]
         app = common.app_of_run(str(run.get("path")), apps)
         script = str(run.get("path") or "").rsplit("/", 1)[-1]
         cells = st.columns(COLUMNS, vertical_alignment="center")
@@ -66,7 +78,7 @@ def _live_table(the_client: Client, live: Sequence[Mapping[str, Any]], apps: Seq
         cells[7].write(f"{min(int(run.get('step') or 0) + 1, total)}/{total}" if total else "–")
         if cells[8].button("Stop", key=f"stop-run:{key}"):
             the_client.stop_run(key)
-            st.rerun(scope="fragment")
+            st.rerun()
 
 
 render()

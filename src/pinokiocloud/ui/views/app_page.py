@@ -19,7 +19,7 @@ from typing import Any
 import streamlit as st
 
 from pinokiocloud.client import Client
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import PinokioCloudError, UserError
 from pinokiocloud.ui import common
 
 CHOICE_KEY = "app_choice"
@@ -41,7 +41,7 @@ def render() -> None:
             st.page_link(common.PAGES["library"], label="Open the Library", icon=":material/apps:")
             return
         name = _choose(apps)
-        _app(the_client, name)
+        _app(the_client, name, next(a for a in apps if a["name"] == name))
 
 
 def _remember_choice() -> None:
@@ -97,7 +97,17 @@ def _alive(status: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _signature(status: Mapping[str, Any], questions: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
     """What the static parts of the page depend on; when it changes the whole page reruns."""
     return (status.get("state"), status.get("ready_url"), tuple(r["key"] for r in _alive(status)),
-            tuple(q["seq"] for q in questions), bool(status.get("share")))
+            tuple(q["seq"] for q in questions))
+
+
+def _status(the_client: Client, name: str) -> dict[str, Any]:
+    """The app's entry of ``GET /api/apps``: state, runs, URL. (``GET /api/apps/{name}`` also measures usage
+    and probes the web UI, which takes about a second for a running app: too slow to poll.)"""
+    for app in the_client.apps():
+        if app["name"] == name:
+            return dict(app)
+    the_client.status(name)  # raises the daemon's "no app named …" error
+    return {}
 
 
 def _questions(the_client: Client, status: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -112,8 +122,7 @@ def _questions(the_client: Client, status: Mapping[str, Any]) -> list[dict[str, 
 # ---- the page ----
 
 
-def _app(the_client: Client, name: str) -> None:
-    status = the_client.status(name)
+def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     menu: dict[str, Any] | None = None
     menu_error: PinokioCloudError | None = None
     try:
@@ -275,7 +284,7 @@ def _run_item(the_client: Client, name: str, item: Mapping[str, Any], label: str
 
 def _live(the_client: Client, name: str, signature: tuple[Any, ...]) -> None:
     with common.shown_errors():
-        status = the_client.status(name)
+        status = _status(the_client, name)
         questions = _questions(the_client, status)
         if _signature(status, questions) != signature:
             st.rerun(scope="app")
@@ -315,10 +324,12 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
         st.caption("Not running; its menu starts it.")
     alive = _alive(status)
     if alive:
+        usages = [the_client.run_usage(str(r["key"])) for r in alive]
         started = min(float(r.get("started_at") or time.time()) for r in alive)
-        ports = ", ".join(str(p) for p in status.get("ports") or []) or "–"
-        cpu = float(status.get("cpu_percent") or 0)
-        st.caption(f"CPU {cpu:.0f} % · RAM {common.fmt_bytes(status.get('rss_bytes'))} · ports {ports}"
+        ports = ", ".join(str(p) for p in sorted({p for u in usages for p in u.get("ports") or []})) or "–"
+        cpu = sum(float(u.get("cpu_percent") or 0) for u in usages)
+        rss = sum(int(u.get("rss_bytes") or 0) for u in usages)
+        st.caption(f"CPU {cpu:.0f} % · RAM {common.fmt_bytes(rss)} · ports {ports}"
                    f" · up {common.fmt_duration(time.time() - started)}")
     stop, restart = st.columns(2)
     if stop.button("Stop", key=f"stop:{name}", disabled=not alive, width="stretch"):
@@ -339,22 +350,21 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
 
 def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     st.subheader("Share")
-    if "share" not in status:
-        st.info("Sharing is not available in this daemon yet.")
-        return
-    if status.get("share"):
-        try:
-            info = the_client.share_info(name)
-        except PinokioCloudError as exc:  # it stopped between the two calls
-            common.show_error(exc)
+    try:
+        info: dict[str, Any] | None = the_client.share_info(name)
+    except UserError as exc:  # 404: not shared, or (FastAPI's own 404) a daemon without the route
+        if str(exc) == "Not Found":
+            st.info("Sharing is not available in this daemon yet.")
             return
+        info = None
+    if info is not None:
         _shared(the_client, name, info)
         return
     provider = st.selectbox("Provider", ["default", *SHARE_PROVIDERS], key=f"share-provider:{name}",
                             help="default: the provider chosen in Settings, else the first that works here")
     passcode = st.text_input("Passcode", key=f"share-passcode:{name}", type="password",
                              placeholder="empty: make one up")
-    ready = bool(status.get("ready_url"))
+    ready = bool(_alive(status))
     if st.button("Share", key=f"share:{name}", type="primary", disabled=not ready,
                  help=None if ready else "start the app first: there is no web UI to share yet"):
         body = {k: v for k, v in (("provider", provider), ("passcode", passcode)) if v and v != "default"}
