@@ -124,6 +124,8 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
     assert started.returncode == 0, started.stdout + started.stderr
     status = _wait_online(cli, "demo")
     assert status["ready_url"].startswith("http://127.0.0.1:")
+    logs = cli.json("logs", "demo", "--tail", "20")["lines"]
+    assert any(line.startswith("Running on http://127.0.0.1:") for line in logs)
     again = cli("start", "demo", timeout=30)  # already up: returns at once with the same state
     assert again.returncode == 0 and "demo is online" in again.stderr
     with urllib.request.urlopen(status["ready_url"], timeout=10) as page:
