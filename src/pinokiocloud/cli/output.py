@@ -18,6 +18,8 @@ _stderr = Console(stderr=True)
 def result(data: Any, *, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif isinstance(data, str):
+        _stdout.print(data, highlight=False, markup=False, soft_wrap=True)
     else:
         _stdout.print(Pretty(data, expand_all=False))
 
