@@ -41,7 +41,8 @@ def test_system_shows_the_doctor_report_and_charts_that_grow(ui_env: Daemon) -> 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Platform"] == report["cloud"]["name"]
     assert metrics["System"] == f"{report['facts']['platform']} {report['facts']['arch']}"
-    assert set(metrics) == {"Platform", "System", "GPU", "Memory", "Disk at PINOKIO_HOME"}
+    assert set(metrics) == {"Platform", "System", "GPU memory", "Free memory", "Free disk"}
+    assert metrics["Free disk"] == f"{report['home_disk']['free_gb']:g} GB"
     shown = [w.value for w in at.warning]
     assert shown == report["warnings"] or (not report["warnings"] and at.success)
     assert len(at.get("vega_lite_chart")) >= 2  # CPU/memory and disk

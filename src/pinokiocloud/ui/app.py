@@ -23,3 +23,4 @@ page = st.navigation([
 if common.daemon_is_up():
     st.sidebar.caption(f"Daemon {common.client().url}")
     page.run()
+    common.warm_imports_in_background()

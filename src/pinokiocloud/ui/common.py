@@ -8,6 +8,9 @@ never as a traceback.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,6 +45,7 @@ __all__ = [
     "shown_errors",
     "state_badge",
     "system_report",
+    "warm_imports_in_background",
 ]
 
 PAGES = {
@@ -66,6 +70,27 @@ STATE_COLORS = {
     "failed": "red", "crashed": "red",
 }
 SELECTED_APP_KEY = "selected_app"
+WARM_IMPORTS = ("pandas", "pyarrow", "altair")
+"""What Streamlit imports for the first table or chart (about 2 s without bytecode caches)."""
+_warming = threading.Lock()
+_is_warm = False
+
+
+def warm_imports_in_background() -> None:
+    """Import ``WARM_IMPORTS`` in a thread once per process, after the first page is drawn, so that neither the
+    first page nor the first visit of the System page waits for them."""
+    global _is_warm
+    with _warming:
+        if _is_warm:
+            return
+        _is_warm = True
+    threading.Thread(target=_warm_imports, name="dashboard-warm-imports", daemon=True).start()
+
+
+def _warm_imports() -> None:
+    for name in WARM_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 # ---- the daemon ----

@@ -44,12 +44,15 @@ def _report(report: Mapping[str, Any]) -> None:
     columns[0].metric("Platform", str(cloud.get("name") or "unknown"), help=str(cloud.get("detected_by") or ""))
     columns[1].metric("System", f"{facts.get('platform')} {facts.get('arch')}",
                       help=f"{cpu.get('count')} CPUs ({cpu.get('usable')} usable), {cpu.get('model') or ''}")
-    columns[2].metric("GPU", f"{gpu.model} · {common.fmt_gb(gpu.vram)}" if gpu else "none",
-                      help=f"found by {report.get('gpu_source')}")
-    columns[3].metric("Memory", f"{common.fmt_gb(memory.get('available_gb'))} free",
+    columns[2].metric("GPU memory", common.fmt_gb(gpu.vram) if gpu else "no GPU",
+                      help=f"{gpu.model if gpu else 'no GPU'}, found by {report.get('gpu_source')}")
+    columns[3].metric("Free memory", common.fmt_gb(memory.get("available_gb")),
                       help=f"of {common.fmt_gb(memory.get('total_gb'))}")
-    columns[4].metric("Disk at PINOKIO_HOME", f"{common.fmt_gb(disk.get('free_gb'))} free",
-                      help=f"of {common.fmt_gb(disk.get('total_gb'))} at {disk.get('path')}")
+    columns[4].metric("Free disk", common.fmt_gb(disk.get("free_gb")),
+                      help=f"of {common.fmt_gb(disk.get('total_gb'))} at {disk.get('path')} (PINOKIO_HOME)")
+    st.caption(f"{cpu.get('count')} CPUs ({cpu.get('model') or 'unknown model'}) · "
+               f"GPU: {gpu.model + (' (' + str(gpu.driver) + ')' if gpu.driver else '') if gpu else 'none'} · "
+               f"PINOKIO_HOME {disk.get('path')}")
 
 
 @st.fragment(run_every=common.LIVE_REFRESH_S)
