@@ -258,3 +258,29 @@ def test_run_events_carry_step_and_total_in_order(h: Harness) -> None:
     memory = h.events(run, "memory")[0].data
     assert set(memory) >= {"input", "args", "local", "global", "cwd", "port"}
     assert [e.data["state"] for e in h.events(run, "state")] == ["running", "done"]
+
+
+def test_runs_started_together_never_share_a_port(h: Harness) -> None:
+    # Two daemons restored at the same moment both ask for "a free port" before either binds it.
+    js = h.write("js.js", """
+        module.exports = async (kernel) => ({ daemon: true, p: await kernel.port(),
+          run: [{ method: "local.set", params: { js: "{{self.p}}", tpl: "{{port}}" } }] })
+    """)
+    runs = [h.start(js, session=str(i)) for i in range(3)]
+    for r in runs:
+        h.wait(r)
+    per_run = [{h.local(r)["js"], h.local(r)["tpl"]} for r in runs]
+    # within a run kernel.port() and {{port}} give the first free port, as both do in the original ...
+    assert all(len(ports) == 1 for ports in per_run), per_run
+    # ... and no port is given to two runs
+    assert len(set.union(*per_run)) == len(runs), per_run
+
+
+def test_a_run_keeps_its_template_port_from_step_to_step(h: Harness) -> None:
+    run = h.run("a.js", """
+        module.exports = { daemon: true, run: [
+          { method: "local.set", params: { a: "{{port}}" } },
+          { method: "local.set", params: { b: "{{port}}" } },
+        ] }
+    """)
+    assert h.local(run)["a"] == h.local(run)["b"]

@@ -29,6 +29,8 @@ class KernelContext:
     global_: Mapping[str, Any] = field(default_factory=dict)
     key: Mapping[str, Any] = field(default_factory=dict)
     reserved_ports: Iterable[int] = ()
+    port_pool: Iterable[int] = ()
+    """Ports set aside for the run this call is about; ``kernel.port()`` hands these out first."""
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -41,4 +43,5 @@ class KernelContext:
             "global": dict(self.global_),
             "key": dict(self.key),
             "reserved_ports": list(self.reserved_ports),
+            "port_pool": list(self.port_pool),
         }

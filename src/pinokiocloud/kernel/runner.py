@@ -36,10 +36,15 @@ from pinokiocloud.kernel.events import EventLog, RunEvent
 from pinokiocloud.kernel.keypath import set_path
 from pinokiocloud.kernel.methods.base import METHODS, MethodContext, MethodError, MethodRequest, closest_method
 from pinokiocloud.kernel.paths import resolve_uri, run_id
-from pinokiocloud.kernel.ports import find_free_port
+from pinokiocloud.kernel.ports import PORT_START, find_free_port
+from pinokiocloud.kernel.ports import is_free as _port_is_free
 from pinokiocloud.platform import SystemFacts
 
-__all__ = ["ALIVE", "Run", "RunState", "Runner", "Stoppable"]
+__all__ = ["ALIVE", "PORT_HOLD_S", "Run", "RunState", "Runner", "Stoppable"]
+
+PORT_POOL_SIZE = 4
+PORT_HOLD_S = 60.0
+"""How long a port handed to a script stays off-limits for others: time for its server to bind it."""
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +162,8 @@ class Runner:
         self.memory_global: dict[str, dict[str, Any]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
         self.restart_policy = restart_policy or RestartPolicy()
+        self._ports: dict[int, tuple[float, str]] = {}
+        """Ports recently handed to scripts (``{{port}}``, ``kernel.port()``) until a server can bind them."""
         self._background: set[asyncio.Task[Any]] = set()
 
     # ---- facts for the sidecar and the methods ----
@@ -174,12 +181,38 @@ class Runner:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def context(self, envs: Mapping[str, str] | None = None) -> KernelContext:
+    def reserve_ports(self, ports: Iterable[int], owner: str = "") -> None:
+        until = time.monotonic() + PORT_HOLD_S
+        for port in ports:
+            self._ports[int(port)] = (until, owner)
+
+    def reserved_ports(self, *, except_owner: str | None = None) -> set[int]:
+        now = time.monotonic()
+        self._ports = {p: v for p, v in self._ports.items() if v[0] > now}
+        return {p for p, (_, owner) in self._ports.items() if owner != except_owner or not owner}
+
+    def port_pool(self, owner: str, size: int = PORT_POOL_SIZE) -> list[int]:
+        """Free ports for one run, decided here (one event loop, so two runs never get the same one) and
+        handed to the sidecar: ``{{port}}`` is the first, ``kernel.port()`` takes from the same list. A run
+        keeps its ports while they stay free, as the original's search from 42003 would give them again."""
+        others = self.reserved_ports(except_owner=owner)
+        pool: list[int] = []
+        for port in sorted(p for p, (_, o) in self._ports.items() if o == owner):
+            if len(pool) < size and port not in others and _port_is_free(port):
+                pool.append(port)
+        while len(pool) < size:
+            pool.append(find_free_port(start=(pool[-1] + 1) if pool else PORT_START, reserved=others | set(pool)))
+        pool.sort()
+        self.reserve_ports(pool, owner)
+        return pool
+
+    def context(self, envs: Mapping[str, str] | None = None, *, port_pool: Iterable[int] = ()) -> KernelContext:
         return KernelContext(
             home=self.home, system=self.system, envs=envs if envs is not None else self.environ,
             running=[r.id for r in self.runs.values() if r.is_alive],
             ready=[r.id for r in self.runs.values() if r.is_ready],
             local=self.memory_local, global_=self.memory_global, key=self.key_store(),
+            reserved_ports=sorted(self.reserved_ports()), port_pool=list(port_pool),
         )
 
     def emit(self, run: Run, type_: str, data: Any = None, *, step: int | None = None,
@@ -355,9 +388,11 @@ class Runner:
         try:
             begin = await self.sidecar.call(
                 "run_begin", {"run_id": run.id, "path": str(run.path), "action": run.action,
-                              "context": self.context(envs).to_wire()}, subject=str(run.path))
+                              "context": self.context(envs, port_pool=self.port_pool(run.key)).to_wire()},
+                subject=str(run.path))
         except ScriptLoadError as exc:
             raise StepError(str(run.path), None, None, str(exc)) from exc
+        self.reserve_ports(begin.get("ports") or [], run.key)
         run.total = begin["total"]
         run.daemon = bool(begin["daemon"])
         run.step_ids = begin["ids"]
@@ -381,15 +416,19 @@ class Runner:
             memory = {
                 "input": value, "args": run.args, "local": self.memory_local.get(run.id, {}),
                 "global": self.memory_global.get(run.id, {}), "cwd": str(run.cwd), "dirname": str(run.path.parent),
-                "name": self._app_name(run.path), "uri": run.uri, "port": find_free_port(),
+                "name": self._app_name(run.path), "uri": run.uri,
             }
+            pool = self.port_pool(run.key)
+            memory["port"] = pool[0]
             self.emit(run, "memory", {**memory, "input": _sanitized(value)}, step=index, total=total)
             try:
                 rendered = await self.sidecar.call(
                     "run_step", {"run_id": cache_key, "path": str(run.path), "action": action, "index": index,
-                                 "vars": memory, "context": self.context(envs).to_wire()}, subject=str(run.path))
+                                 "vars": memory, "context": self.context(envs, port_pool=pool).to_wire()},
+                    subject=str(run.path))
             except ScriptLoadError as exc:
                 raise StepError(str(run.path), index, None, str(exc)) from exc
+            self.reserve_ports(rendered.get("ports") or [], run.key)
             total = rendered["total"]
             if finish:
                 run.total = total

@@ -28,6 +28,8 @@ class Snapshot {
     this.global = ctx.global || {}
     this.key = ctx.key || {}
     this.reservedPorts = new Set(ctx.reserved_ports || [])
+    this.handedPorts = [] // ports kernel.port()/ports() gave out during this call, reported back to Python
+    this.portPool = [...(ctx.port_pool || [])] // the run's own ports, set aside by Python
   }
 
   isRunning (file) {
@@ -80,11 +82,22 @@ function isPortFree (port) {
   })
 }
 
-async function freePorts (count, reserved) {
+// Free ports, skipping those Python reserved for other runs and those already handed out in this call,
+// so two scripts starting at the same moment do not both get 42003.
+async function freePorts (count, snap) {
   const found = []
-  for (let port = PORT_START; port < 65535 && found.length < count; port++) {
-    if (reserved.has(port)) continue
+  const own = new Set(snap.portPool)
+  while (snap.portPool.length && found.length < count) {
+    const port = snap.portPool.shift()
     if (await isPortFree(port)) found.push(port)
+  }
+  for (let port = PORT_START; port < 65535 && found.length < count; port++) {
+    if (snap.reservedPorts.has(port) || own.has(port) || found.includes(port)) continue
+    if (await isPortFree(port)) found.push(port)
+  }
+  for (const port of found) {
+    snap.reservedPorts.add(port)
+    snap.handedPorts.push(port)
   }
   return found
 }
@@ -147,8 +160,8 @@ function makeKernel (snap, loader) {
     bin: { path: (...p) => path.resolve(snap.home, 'bin', ...p) },
     exists: async (...p) => fs.existsSync(path.resolve(snap.home, ...p)),
     which: vals.which,
-    port: async () => (await freePorts(1, snap.reservedPorts))[0],
-    ports: async (n) => freePorts(n, snap.reservedPorts),
+    port: async () => (await freePorts(1, snap))[0],
+    ports: async (n) => freePorts(n, snap),
     running: (...p) => snap.isRunning(path.resolve(snap.home, ...p)),
     status: (p) => snap.isRunning(p),
     local: (...p) => snap.entry(snap.local, path.resolve(snap.home, ...p)) || {},

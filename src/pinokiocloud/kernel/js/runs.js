@@ -42,7 +42,7 @@ async function prepare (params) {
   const steps = await resolveSteps(script, action, kernel, snap, file)
   const entry = { path: file, action, steps, rendered: new Map() }
   runs.set(params.run_id, entry)
-  return { entry, script }
+  return { entry, script, ports: snap.handedPorts }
 }
 
 function describe (script, steps) {
@@ -60,13 +60,14 @@ function describe (script, steps) {
 
 // {run_id, path, action, context} → what the runner needs to know about the run's steps.
 async function begin (params) {
-  const { entry, script } = await prepare(params)
-  return describe(script, entry.steps)
+  const { entry, script, ports } = await prepare(params)
+  return { ...describe(script, entry.steps), ports }
 }
 
 // {run_id, path, action, index, vars, globals, context} → the rendered step and whether it runs.
 async function step (params) {
-  const entry = runs.get(params.run_id) || (await prepare(params)).entry
+  const prepared = runs.get(params.run_id) ? null : await prepare(params)
+  const entry = prepared ? prepared.entry : runs.get(params.run_id)
   const { snap, kernel } = context(params)
   const self = await loadScript(entry.path, kernel, snap)
   const i = params.index
@@ -83,7 +84,8 @@ async function step (params) {
     step: toData(rendered),
     runs: willRun,
     total,
-    inline: Boolean(rendered && typeof rendered.method === 'function')
+    inline: Boolean(rendered && typeof rendered.method === 'function'),
+    ports: [...(prepared ? prepared.ports : []), ...snap.handedPorts]
   }
 }
 
