@@ -237,7 +237,11 @@ class Client:
         except httpx.HTTPError as exc:
             raise DaemonUnavailableError(self.url, str(exc) or type(exc).__name__) from exc
         if response.status_code >= 400:
-            raise _rebuild(response.status_code, response.json())
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
+            raise _rebuild(response.status_code, body)
         return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
 
     def share_info(self, name: str) -> dict[str, Any]:

@@ -11,6 +11,9 @@ import streamlit as st
 from pinokiocloud.ui import common
 
 st.set_page_config(page_title="PinokioCloud", page_icon="☁️", layout="wide")
+# Errors PinokioCloud raises on purpose are caught on each page and shown as a message; a bug anywhere else
+# shows its type and a generic sentence, not a traceback (PINOKIOCLOUD_DEBUG=1 shows everything).
+st.set_option("client.showErrorDetails", "full" if common.is_debug() else "type")
 
 page = st.navigation([
     st.Page(common.PAGES["library"], title="Library", icon=":material/apps:", default=True),

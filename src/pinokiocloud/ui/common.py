@@ -37,6 +37,7 @@ __all__ = [
     "fmt_bytes",
     "fmt_duration",
     "fmt_gb",
+    "is_debug",
     "machine_summary",
     "open_app",
     "requirements_text",
@@ -101,6 +102,14 @@ def _client(home: str, port: int) -> Client:
     """One HTTP client per daemon for the whole UI process (building one costs ~25 ms)."""
     del home, port  # only the cache key: the settings come from the same environment
     return Client(Settings.from_env(), autostart=False)
+
+
+def is_debug() -> bool:
+    """``PINOKIOCLOUD_DEBUG=1``: show unexpected errors in full, traceback included."""
+    try:
+        return Settings.from_env().environ.get("PINOKIOCLOUD_DEBUG", "").strip() == "1"
+    except PinokioCloudError:
+        return False
 
 
 def client() -> Client:
