@@ -144,3 +144,17 @@ def test_settings_mask_tokens_and_write_the_hf_token_for_app_shells(api: TestCli
 def test_live_readings_for_charts(api: TestClient) -> None:
     live = api.get("/api/system/live").json()
     assert live["memory"]["total"] > 0 and live["disk"]["free"] > 0 and isinstance(live["gpus"], list)
+
+
+def test_every_run_keeps_its_own_final_state(api: TestClient, tmp_path: Path) -> None:
+    home = tmp_path / "pinokio"
+    _app(home, "d", {"serve.js": "module.exports = { daemon: true, run: [{ method: 'process.wait' }] }"})
+    first = api.post("/api/apps/d/run", json={"script": "serve.js"}).json()
+    api.post("/api/apps/d/stop", json={})
+    second = api.post("/api/apps/d/run", json={"script": "serve.js"}).json()
+    assert first["key"] != second["key"]
+    time.sleep(0.6)  # the store is written in batches
+    states = {r["key"]: r["state"] for r in api.get("/api/runs").json()["data"]}
+    assert states[first["key"]] == "stopped" and states[second["key"]] in ("running", "starting")
+    assert api.get(f"/api/runs/{first['key']}").json()["state"] == "stopped"
+    api.post("/api/apps/d/stop", json={})

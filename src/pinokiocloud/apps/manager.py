@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import shutil
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.3
 ORPHAN_GRACE_S = 5.0
+WEB_UI_CACHE_S = 60.0
 GIT_CLONE_TIMEOUT_S = 1800
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _INSTALL_SCRIPTS = ("install.js", "install.json")
@@ -128,6 +130,7 @@ class AppManager:
         self._persist_task: asyncio.Task[None] | None = None
         self._install_lock = asyncio.Lock()
         self._pending: list[RunEvent] = []
+        self._web_uis: dict[str, tuple[tuple[str | None, tuple[int, ...]], float, WebUI | None]] = {}
 
     # ---- lifecycle ----
 
@@ -184,9 +187,9 @@ class AppManager:
             return
         try:
             self.store.add_events((e.attempt, e.run_id, e.type, e.step, e.total, e.ts, e.data) for e in events)
-            touched = {e.run_id for e in events if e.type in ("state", "start", "stop", "error")}
-            for run_id in touched:
-                run = self.runner.runs.get(run_id)
+            touched = {e.attempt for e in events if e.type in ("state", "start", "stop", "error")}
+            for key in touched:  # by key: an older run of a script restarted meanwhile gets its end state too
+                run = self.runner.by_key.get(key)
                 if run is not None:
                     self.store.put_run(self._record(run))
             for run_id in {e.run_id for e in events}:
@@ -481,7 +484,7 @@ class AppManager:
                 totals["rss_bytes"] += u["rss_bytes"]
                 if u["gpu_memory_mb"] is not None:
                     totals["gpu_memory_mb"] = (totals["gpu_memory_mb"] or 0) + u["gpu_memory_mb"]
-        web_ui = await self.web_ui(name, ports=totals["ports"]) if usage and alive else None
+        web_ui = await self._cached_web_ui(name, totals["ports"]) if usage and alive else None
         return {
             "name": name, "path": str(folder), "source": record.source if record else None,
             "state": self.state(name).value, "ready_url": self.ready_url(name),
@@ -493,6 +496,17 @@ class AppManager:
 
     async def all_status(self) -> list[dict[str, Any]]:
         return [await self.status(n, usage=False) for n in self.names()]
+
+    async def _cached_web_ui(self, name: str, ports: list[int]) -> WebUI | None:
+        """Detection probes the server (up to a second): its answer is kept while the URL and ports stay."""
+        key = (self.ready_url(name), tuple(ports))
+        cached = self._web_uis.get(name)
+        now = time.monotonic()
+        if cached is not None and cached[0] == key and now - cached[1] < WEB_UI_CACHE_S:
+            return cached[2]
+        found = await self.web_ui(name, ports=ports)
+        self._web_uis[name] = (key, now, found)
+        return found
 
     async def web_ui(self, name: str, *, ports: list[int] | None = None) -> WebUI | None:
         """The app's web UI and what serves it (Gradio, ComfyUI, …), from ``local.url``, its output or the

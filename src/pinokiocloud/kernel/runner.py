@@ -158,6 +158,9 @@ class Runner:
         self.environ = dict(environ)
         self.events = events or EventLog()
         self.runs: dict[str, Run] = {}
+        """The latest run of each id."""
+        self.by_key: dict[str, Run] = {}
+        """Every run this daemon started, by its unique key (an id is reused when a script runs again)."""
         self.memory_local: dict[str, dict[str, Any]] = {}
         self.memory_global: dict[str, dict[str, Any]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
@@ -346,6 +349,7 @@ class Runner:
         elif answers is not None:
             run.answers.extend(answers)
         self.runs[id_] = run
+        self.by_key[run.key] = run
         self.emit(run, "start", {"path": str(path), "uri": run.uri, "args": run.args, "caller": caller})
         run.task = asyncio.create_task(self._execute(run), name=f"run {id_}")
         return run

@@ -38,15 +38,18 @@ class StdinIn(BaseModel):
 
 
 def _find(daemon: Daemon, key: str) -> Run:
+    run = daemon.runner.by_key.get(key)
+    if run is not None:
+        return run
     for run in daemon.runner.runs.values():
-        if run.key == key or run.id == key:
+        if run.id == key:
             return run
     raise RunNotFoundError(key)
 
 
 @router.get("")
 async def list_runs(daemon: DaemonDep) -> dict[str, Any]:
-    live = [r.summary() for r in daemon.runner.runs.values()]
+    live = [r.summary() for r in daemon.runner.by_key.values()]
     keys = {r["key"] for r in live}
     stored = [{"id": r.id, "key": r.key, "path": r.path, "state": r.state, "daemon": r.daemon, "error": r.error,
                "started_at": r.started_at, "ended_at": r.ended_at}
