@@ -10,10 +10,11 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
-
-import httpx
 
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError
@@ -51,15 +52,17 @@ def _rebuild(status: int, body: Any) -> PinokioCloudError:
 
 
 class Client:
+    """Talks JSON over HTTP with the standard library: the CLI has to answer within a second, and the
+    HTTP client the daemon uses (httpx) alone takes a third of that to import."""
+
     def __init__(self, settings: Settings | None = None, *, autostart: bool = True) -> None:
         self.settings = settings or Settings.from_env()
         self.url = self.settings.daemon_url
         self.autostart = autostart
-        self._http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT_S)
         self._token: str | None = None
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release (connections are not pooled); kept for ``with Client() as client``."""
 
     def __enter__(self) -> Client:
         return self
@@ -69,14 +72,23 @@ class Client:
 
     # ---- the daemon ----
 
+    def _open(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None,
+              headers: dict[str, str] | None = None, timeout: float | None = REQUEST_TIMEOUT_S) -> Any:
+        query = f"?{urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})}" if params else ""
+        data = None if body is None else json.dumps(body).encode()
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            all_headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path + query, data=data, headers=all_headers, method=method)
+        return urllib.request.urlopen(request, timeout=timeout)
+
     def is_up(self) -> bool:
         try:
-            response = self._http.get("/health", timeout=2)
-        except httpx.HTTPError:
+            with self._open("GET", "/health", timeout=2) as response:
+                answer = json.loads(response.read())
+        except (OSError, ValueError):
             return False
-        if response.status_code != 200:
-            return False
-        home = response.json().get("home")
+        home = answer.get("home")
         if home != str(self.settings.home):
             raise DaemonUnavailableError(self.url, f"port {self.settings.port} is used by a daemon for {home}; "
                                                    "set PINOKIOCLOUD_PORT to another port for this PINOKIO_HOME")
@@ -111,30 +123,32 @@ class Client:
                                                        f"{exc.strerror}") from exc
         return {"Authorization": f"Bearer {self._token}"}
 
-    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def _call(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None,
+              timeout: float | None = REQUEST_TIMEOUT_S) -> Any:
+        """Open a route; the daemon's error answers come back as the same error classes."""
         self.ensure_daemon()
         try:
-            response = self._http.request(method, path, json=json_body, params=params, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise DaemonUnavailableError(self.url, str(exc) or type(exc).__name__) from exc
-        if response.status_code >= 400:
+            return self._open(method, path, body=body, params=params, headers=self._headers(), timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
             try:
-                body = response.json()
+                answer: Any = json.loads(raw)
             except ValueError:
-                body = response.text
-            raise _rebuild(response.status_code, body)
-        return response.json()
+                answer = raw.decode(errors="replace")
+            raise _rebuild(exc.code, answer) from None
+        except OSError as exc:
+            raise DaemonUnavailableError(self.url, str(getattr(exc, "reason", exc))) from exc
+
+    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+        with self._call(method, path, body=json_body, params=params) as response:
+            return json.loads(response.read())
 
     def events(self, key: str, *, after: int = 0) -> Iterator[dict[str, Any]]:
         """A run's events, replayed then followed live until the run ends (server-sent events)."""
-        self.ensure_daemon()
-        with self._http.stream("GET", f"/api/runs/{key}/events", params={"after": after},
-                               headers=self._headers(), timeout=httpx.Timeout(None, connect=5)) as response:
-            if response.status_code >= 400:
-                response.read()
-                raise _rebuild(response.status_code, response.json())
+        with self._call("GET", f"/api/runs/{key}/events", params={"after": after}, timeout=None) as response:
             data: list[str] = []
-            for line in response.iter_lines():
+            for raw in response:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if line.startswith("data:"):
                     data.append(line[5:].strip())
                 elif not line and data:
@@ -230,19 +244,9 @@ class Client:
 
     def run_events(self, key: str, *, after: int = 0) -> list[dict[str, Any]]:
         """A run's events after ``after`` so far, without following (events() follows until the run ends)."""
-        self.ensure_daemon()
-        try:
-            response = self._http.get(f"/api/runs/{key}/events", params={"after": after, "follow": "false"},
-                                      headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise DaemonUnavailableError(self.url, str(exc) or type(exc).__name__) from exc
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = response.text
-            raise _rebuild(response.status_code, body)
-        return [json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")]
+        with self._call("GET", f"/api/runs/{key}/events", params={"after": after, "follow": "false"}) as response:
+            text = response.read().decode("utf-8", "replace")
+        return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
     def share_info(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/share")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,9 +13,10 @@ from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import BadParamError, NodeNotFoundError
-from pinokiocloud.kernel import find_node
 from pinokiocloud.platform.policy import GPU_VENDORS, Requirements
-from pinokiocloud.platform.report import MachineReport, build_report
+
+if TYPE_CHECKING:
+    from pinokiocloud.platform.report import MachineReport
 
 __all__ = ["doctor", "format_report"]
 
@@ -27,6 +28,8 @@ NeedGpuOpt = Annotated[
 
 
 def _known_tools(settings: Settings) -> dict[str, Path | None]:
+    from pinokiocloud.kernel import find_node
+
     """The Node the sidecar will really use and the uv installed beside this Python, which PATH may lack."""
     try:
         node: Path | None = find_node(settings.node, settings.environ.get("PATH"))
@@ -51,6 +54,8 @@ def doctor(
             raise BadParamError(f"--need-gpu must be one of {', '.join(GPU_VENDORS)}, got {need_gpu!r}")
         requirements = Requirements(vram_gb=need_vram, disk_gb=need_disk,
                                     gpu=need_gpu.lower() if need_gpu else None)
+    from pinokiocloud.platform.report import build_report
+
     report = build_report(
         settings.environ, home=settings.home, is_home_set=settings.is_home_set,
         platform_override=settings.cloud_platform, persist=settings.persist,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pinokiocloud.cli import output
-from pinokiocloud.cli.offline import run_with_kernel
 from pinokiocloud.cli.options import JsonOpt
-from pinokiocloud.config import Settings
 from pinokiocloud.errors import BadParamError
-from pinokiocloud.kernel import KernelContext, NodeSidecar, load_script, render_script
-from pinokiocloud.kernel.ports import find_free_port
+
+if TYPE_CHECKING:  # the kernel is imported when a script command runs, not for every CLI call
+    from pinokiocloud.config import Settings
+    from pinokiocloud.kernel import KernelContext, NodeSidecar
 
 __all__ = ["GLOBAL_NAMES", "app", "parse_vars"]
 
@@ -56,6 +56,8 @@ def parse_vars(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _script_memory(path: Path, settings: Settings) -> dict[str, Any]:
+    from pinokiocloud.kernel.ports import find_free_port
+
     folder = path.parent
     try:
         name = str(folder.relative_to(settings.api_dir))
@@ -68,6 +70,9 @@ def _script_memory(path: Path, settings: Settings) -> dict[str, Any]:
 @app.command("load")
 def load(file: FileArg, as_json: JsonOpt = False) -> None:
     """Print a loaded script as data (function exports are called; functions show as "[function]")."""
+    from pinokiocloud.cli.offline import run_with_kernel
+    from pinokiocloud.kernel import load_script
+
     path = file.resolve()
 
     async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, Any]:
@@ -86,6 +91,9 @@ def render(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the rendered step(s) of a script for the given variables."""
+    from pinokiocloud.cli.offline import run_with_kernel
+    from pinokiocloud.kernel import render_script
+
     path = file.resolve()
     memory, overrides = parse_vars(var or [])
 
