@@ -11,6 +11,7 @@ import pytest
 
 from pinokiocloud.errors import ScriptLoadError
 from pinokiocloud.kernel import KernelContext, load_script
+from pinokiocloud.kernel.ports import PORT_START, port_start
 from pinokiocloud.platform import GpuInfo, SystemFacts
 from tests.helpers.sidecar import SyncSidecar, make_context
 
@@ -75,24 +76,24 @@ def test_async_function_gets_the_kernel_facade(sidecar: SyncSidecar, home: Path)
         "exists": True, "missing": False, "sh": shutil.which("sh", path="/usr/bin:/bin"), "none": None,
         "path": str(home / "api" / "a"), "bin": str(home / "bin" / "miniforge"),
     }
-    assert port >= 42003 and len(set(ports)) == 3 and all(p >= 42003 for p in ports)
+    assert port >= PORT_START and len(set(ports)) == 3 and all(p >= PORT_START for p in ports)
     with socket.socket() as s:  # the port it handed out is really free
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("0.0.0.0", port))
 
 
 def test_kernel_port_skips_ports_in_use_and_reserved(sidecar: SyncSidecar, home: Path) -> None:
-    ctx = make_context(home, reserved_ports=[42003])
+    ctx = make_context(home, reserved_ports=[PORT_START])
     with socket.socket() as busy:
         busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            busy.bind(("0.0.0.0", 42004))
+            busy.bind(("0.0.0.0", PORT_START + 1))
         except OSError:
-            pytest.fail("test needs port 42004 free")
+            pytest.fail(f"test needs port {PORT_START + 1} free")
         busy.listen()
         f = _write(home / "api/a/p.js", "module.exports = async (k) => ({ run: [], p: await k.port() })")
         _, data = _load(sidecar, f, ctx)
-    assert data["p"] not in (42003, 42004) and data["p"] > 42004  # type: ignore[index]
+    assert data["p"] > PORT_START + 1  # type: ignore[index]
 
 
 def test_kernel_state_comes_from_the_snapshot(sidecar: SyncSidecar, home: Path) -> None:
@@ -214,3 +215,14 @@ def test_throwing_function_export_names_the_throw(sidecar: SyncSidecar, home: Pa
 def test_missing_file_is_a_clear_error(sidecar: SyncSidecar, home: Path, ctx: KernelContext) -> None:
     with pytest.raises(ScriptLoadError, match="no such file"):
         _load(sidecar, home / "api/a/nope.js", ctx)
+
+
+def test_the_port_search_starts_above_the_ephemeral_range_when_42003_is_inside_it(tmp_path: Path) -> None:
+    proc_file = tmp_path / "ip_local_port_range"
+    proc_file.write_text("32768\t60999\n")  # Linux's default
+    assert port_start(proc_file) == 61000
+    proc_file.write_text("49152 60999\n")  # 42003 below the range: the original's start
+    assert port_start(proc_file) == 42003
+    proc_file.write_text("1024 64999\n")  # no room above: keep the original's
+    assert port_start(proc_file) == 42003
+    assert port_start(tmp_path / "missing") == 42003

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pinokiocloud.kernel.ports import PORT_START
 from pinokiocloud.platform import SystemFacts
 
 __all__ = ["KernelContext"]
@@ -44,4 +45,5 @@ class KernelContext:
             "key": dict(self.key),
             "reserved_ports": list(self.reserved_ports),
             "port_pool": list(self.port_pool),
+            "port_start": PORT_START,
         }

@@ -190,8 +190,15 @@ class Runner:
             self._ports[int(port)] = (until, owner)
 
     def reserved_ports(self, *, except_owner: str | None = None) -> set[int]:
+        """Ports handed out in the last PORT_HOLD_S, and every port of a run that is still alive (its
+        server may be between a stop and a restart, or not listening yet)."""
         now = time.monotonic()
-        self._ports = {p: v for p, v in self._ports.items() if v[0] > now}
+
+        def held(until: float, owner: str) -> bool:
+            run = self.by_key.get(owner)
+            return until > now or (run is not None and run.is_alive)
+
+        self._ports = {p: v for p, v in self._ports.items() if held(*v)}
         return {p for p, (_, owner) in self._ports.items() if owner != except_owner or not owner}
 
     def port_pool(self, owner: str, size: int = PORT_POOL_SIZE) -> list[int]:

@@ -30,6 +30,7 @@ class Snapshot {
     this.reservedPorts = new Set(ctx.reserved_ports || [])
     this.handedPorts = [] // ports kernel.port()/ports() gave out during this call, reported back to Python
     this.portPool = [...(ctx.port_pool || [])] // the run's own ports, set aside by Python
+    this.portStart = ctx.port_start || PORT_START // Python decides where the search begins
   }
 
   isRunning (file) {
@@ -91,7 +92,7 @@ async function freePorts (count, snap) {
     const port = snap.portPool.shift()
     if (await isPortFree(port)) found.push(port)
   }
-  for (let port = PORT_START; port < 65535 && found.length < count; port++) {
+  for (let port = snap.portStart; port < 65535 && found.length < count; port++) {
     if (snap.reservedPorts.has(port) || own.has(port) || found.includes(port)) continue
     if (await isPortFree(port)) found.push(port)
   }

@@ -254,5 +254,9 @@ async def link(req: MethodRequest, ctx: MethodContext) -> None:
     if isinstance(params.get("drive"), dict):
         await _link_drive(req, ctx, params["drive"])
     if params.get("venv"):
+        # Pinokio moves each package into a shared drive and links it back. Packages installed with uv
+        # (what launchers use) are already hard links into uv's cache under PINOKIO_HOME, so apps share
+        # them on disk without moving anything (docs/compat.md).
         venv = ctx.resolve(str(params["venv"]))
-        ctx.print(f"[fs.link] venv {venv}: package deduplication is not available yet; the venv is left as is")
+        ctx.print(f"[fs.link] venv {venv}: left in place; packages installed with uv already share disk space "
+                  "through uv's cache")
