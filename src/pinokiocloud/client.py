@@ -141,7 +141,10 @@ class Client:
 
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
         with self._call(method, path, body=json_body, params=params) as response:
-            return json.loads(response.read())
+            try:
+                return json.loads(response.read())
+            except (OSError, ValueError) as exc:  # a read that timed out or broke off
+                raise DaemonUnavailableError(self.url, f"the answer to {method} {path} broke off: {exc}") from exc
 
     def events(self, key: str, *, after: int = 0) -> Iterator[dict[str, Any]]:
         """A run's events, replayed then followed live until the run ends (server-sent events)."""

@@ -45,6 +45,8 @@ def ui_env(daemon: Daemon, monkeypatch: pytest.MonkeyPatch) -> Daemon:
     """The dashboard (run in this process by AppTest) finds the daemon through the environment."""
     for key in ("PINOKIO_HOME", "PINOKIOCLOUD_PORT", "PINOKIOCLOUD_NODE_MODULES"):
         monkeypatch.setenv(key, daemon.env[key])
+    # an unexpected exception in a page then shows in full in the test's failure, not redacted
+    monkeypatch.setenv("PINOKIOCLOUD_DEBUG", "1")
     return daemon
 
 

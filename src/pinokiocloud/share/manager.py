@@ -465,6 +465,8 @@ class ShareManager:
             for task, provider in tasks.items():
                 if task in pending:
                     record.attempts.setdefault(provider.name, "another provider won the race")
+                    with contextlib.suppress(Exception):  # a start cut short may have spawned its client
+                        await provider.stop()
         if winner is not None:
             record.attempts[winner[0].name] = None
         return winner
