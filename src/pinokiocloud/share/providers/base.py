@@ -257,3 +257,22 @@ class TunnelProcess:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+class ProcessProvider(Provider):
+    """A provider whose tunnel is one local client process (cloudflared, ngrok, lt, ssh)."""
+
+    def __init__(self, ctx: ProviderContext) -> None:
+        super().__init__(ctx)
+        self._process: TunnelProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self._process.is_alive else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.is_alive
+
+    async def stop(self) -> None:
+        if self._process is not None:
+            await self._process.stop()

@@ -20,7 +20,13 @@ import httpx
 
 from pinokiocloud.downloads import download
 from pinokiocloud.errors import DownloadError, TunnelError
-from pinokiocloud.share.providers.base import Provider, ProviderContext, TunnelProcess, free_port, register
+from pinokiocloud.share.providers.base import (
+    ProcessProvider,
+    ProviderContext,
+    TunnelProcess,
+    free_port,
+    register,
+)
 
 __all__ = ["CLOUDFLARED_RELEASES", "CLOUDFLARED_VERSION", "CloudflareProvider", "ensure_cloudflared"]
 
@@ -77,13 +83,12 @@ def _fail(reason: str) -> TunnelError:
 
 
 @register
-class CloudflareProvider(Provider):
+class CloudflareProvider(ProcessProvider):
     name = "cloudflare"
 
     def __init__(self, ctx: ProviderContext, *, release: tuple[str, str] | None = None) -> None:
         super().__init__(ctx)
         self.release = release or CLOUDFLARED_RELEASES.get(platform.machine())
-        self._process: TunnelProcess | None = None
         self._metrics: str | None = None
 
     @property
@@ -146,13 +151,3 @@ class CloudflareProvider(Provider):
         except (httpx.HTTPError, ValueError, AttributeError, TypeError):
             return False
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_alive
-
-    async def stop(self) -> None:
-        if self._process is not None:
-            await self._process.stop()

@@ -23,7 +23,7 @@ import httpx
 from pinokiocloud.errors import NodeNotFoundError, TunnelError
 from pinokiocloud.kernel import find_node
 from pinokiocloud.kernel.node_packages import npm_command
-from pinokiocloud.share.providers.base import Provider, ProviderContext, TunnelProcess, register
+from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, TunnelProcess, register
 
 __all__ = ["CLIENT_PACKAGE", "LocaltunnelProvider", "ensure_client"]
 
@@ -70,13 +70,12 @@ async def ensure_client(folder: Path, node: Path) -> Path:
 
 
 @register
-class LocaltunnelProvider(Provider):
+class LocaltunnelProvider(ProcessProvider):
     name = "localtunnel"
     probe_headers: ClassVar[Mapping[str, str]] = {"bypass-tunnel-reminder": "1"}
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
-        self._process: TunnelProcess | None = None
         self._client_id: str | None = None
         self._node: Path | None = None
         self._node_problem: str | None = None
@@ -129,13 +128,3 @@ class LocaltunnelProvider(Provider):
         except (ValueError, AttributeError, TypeError):
             return False
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_alive
-
-    async def stop(self) -> None:
-        if self._process is not None:
-            await self._process.stop()

@@ -20,7 +20,13 @@ from typing import ClassVar
 
 import httpx
 
-from pinokiocloud.share.providers.base import Provider, ProviderContext, TunnelProcess, free_port, register
+from pinokiocloud.share.providers.base import (
+    ProcessProvider,
+    ProviderContext,
+    TunnelProcess,
+    free_port,
+    register,
+)
 
 __all__ = ["NgrokProvider"]
 
@@ -30,7 +36,7 @@ POLL_INTERVAL_S = 0.25
 
 
 @register
-class NgrokProvider(Provider):
+class NgrokProvider(ProcessProvider):
     name = "ngrok"
     probe_headers: ClassVar[Mapping[str, str]] = {"ngrok-skip-browser-warning": "1"}
 
@@ -39,7 +45,6 @@ class NgrokProvider(Provider):
         configured = self.settings.ngrok
         self._agent = str(configured) if configured is not None else shutil.which(
             "ngrok", path=self.settings.environ.get("PATH"))
-        self._process: TunnelProcess | None = None
         self._api: str | None = None
         self._config_dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -135,16 +140,8 @@ class NgrokProvider(Provider):
         except (httpx.HTTPError, ValueError, AttributeError):
             return False
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_alive
-
     async def stop(self) -> None:
-        if self._process is not None:
-            await self._process.stop()
+        await super().stop()
         if self._config_dir is not None:
             self._config_dir.cleanup()
             self._config_dir = None

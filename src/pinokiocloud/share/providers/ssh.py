@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pinokiocloud.share.providers.base import Provider, ProviderContext, TunnelProcess, register
+from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, TunnelProcess, register
 
 __all__ = ["PINGGY_LIFETIME_S", "SshProvider", "SshService", "ssh_service"]
 
@@ -58,7 +58,7 @@ def ssh_service(target: str) -> SshService:
 
 
 @register
-class SshProvider(Provider):
+class SshProvider(ProcessProvider):
     name = "ssh"
 
     def __init__(self, ctx: ProviderContext) -> None:
@@ -66,7 +66,6 @@ class SshProvider(Provider):
         self.service = ssh_service(self.settings.ssh_target)
         self.lifetime_s = self.settings.ssh_lifetime_s or self.service.lifetime_s
         self._ssh = shutil.which("ssh", path=self.settings.environ.get("PATH"))
-        self._process: TunnelProcess | None = None
 
     @property
     def reason(self) -> str | None:
@@ -123,13 +122,3 @@ class SshProvider(Provider):
     async def health(self) -> bool:
         return self._process is not None and self._process.is_alive
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive else None
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.is_alive
-
-    async def stop(self) -> None:
-        if self._process is not None:
-            await self._process.stop()
