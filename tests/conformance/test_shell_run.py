@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from pinokiocloud.kernel.runner import RestartPolicy, RunState
-from pinokiocloud.procs import TREE_TAG_ENV
+from pinokiocloud.procs.tree import tagged_under
 from tests.kernel.runner_helpers import Harness
 
 SERVER = """
@@ -24,29 +24,15 @@ with socketserver.TCPServer(("127.0.0.1", 0), H) as httpd:
 """
 
 
-def _tagged_processes(home: Path) -> list[psutil.Process]:
-    """Live processes started under a ManagedProcess (they carry its tag in their environment) in this
-    test's PINOKIO_HOME (every shell of a run works in a folder under it)."""
-    found = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if (proc.info["status"] != psutil.STATUS_ZOMBIE and TREE_TAG_ENV in proc.environ()
-                    and proc.cwd().startswith(str(home))):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_process_left(h: Harness) -> Iterator[None]:
     """After every test, once the runner is closed, no process of any run may be left (asserted)."""
     yield
     h.close()
     deadline = time.monotonic() + 5
-    while _tagged_processes(h.home) and time.monotonic() < deadline:
+    while tagged_under(h.home) and time.monotonic() < deadline:
         time.sleep(0.05)
-    left = _tagged_processes(h.home)
+    left = tagged_under(h.home)
     assert not left, [p.cmdline() for p in left]
 
 

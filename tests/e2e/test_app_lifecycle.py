@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pinokiocloud.procs import TREE_TAG_ENV
+from pinokiocloud.procs.tree import tagged_under
 
 pytestmark = pytest.mark.slow
 
@@ -88,18 +88,6 @@ def cli(tmp_path: Path, node_modules: Path) -> Iterator[Cli]:
             runner.kill_daemon(signal.SIGTERM)
 
 
-def _app_processes(home: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if (proc.info["status"] != psutil.STATUS_ZOMBIE and TREE_TAG_ENV in proc.environ()
-                    and proc.cwd().startswith(str(home))):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 def _wait_online(cli: Cli, name: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
     deadline = time.monotonic() + timeout
     while True:
@@ -146,17 +134,17 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
     stopped = cli("stop", "demo")
     assert stopped.returncode == 0, stopped.stderr
     assert cli.json("status", "demo")["state"] == "offline"
-    assert not _app_processes(cli.home)
+    assert not tagged_under(cli.home)
 
     # the daemon dies hard; the next command starts it again and the app comes back
     assert cli("start", "demo", "--detach").returncode == 0
     _wait_online(cli, "demo")
     old_pid = cli.daemon_pid()
-    old_app = {p.pid for p in _app_processes(cli.home)}
+    old_app = {p.pid for p in tagged_under(cli.home)}
     assert old_app
     cli.kill_daemon(signal.SIGKILL)  # the app's processes outlive it (as after an OOM kill of the daemon)
     status = _wait_online(cli, "demo")
-    assert not old_app & {p.pid for p in _app_processes(cli.home)}  # the orphans were stopped, not duplicated
+    assert not old_app & {p.pid for p in tagged_under(cli.home)}  # the orphans were stopped, not duplicated
     assert cli.daemon_pid() != old_pid
     with urllib.request.urlopen(status["ready_url"], timeout=10) as page:
         assert page.status == 200
@@ -164,7 +152,7 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
     assert runs[-1]["state"] == "idle"
 
     cli.kill_daemon(signal.SIGTERM)  # a clean stop takes the app down with it
-    assert not _app_processes(cli.home)
+    assert not tagged_under(cli.home)
 
 
 def test_bad_input_through_the_cli(cli: Cli, tmp_path: Path, launcher_url: str) -> None:

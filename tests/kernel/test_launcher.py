@@ -11,37 +11,8 @@ from pinokiocloud.errors import LauncherNotFoundError, ScriptLoadError, ScriptTi
 from pinokiocloud.kernel import Launcher, load_launcher
 from tests.helpers.sidecar import SyncSidecar, make_context
 
-# The canonical menu of current launchers (proto's template, app-patterns C5), written here in full.
-CANONICAL_MENU = """
-module.exports = {
-  version: "3.7",
-  title: "Canon",
-  description: "from pinokio.js",
-  menu: async (kernel, info) => {
-    let installed = info.exists("app", "env")
-    let running = { install: info.running("install.js"), start: info.running("start.js") }
-    if (running.install) {
-      return [{ default: true, icon: "fa-solid fa-plug", text: "Installing", href: "install.js" }]
-    } else if (installed) {
-      if (running.start) {
-        let local = info.local("start.js")
-        if (local && local.url) {
-          return [
-            { default: true, icon: "fa-solid fa-rocket", text: "Open Web UI", href: local.url, popout: true },
-            { icon: "fa-solid fa-terminal", text: "Terminal", href: "start.js" },
-          ]
-        }
-        return [{ default: true, icon: "fa-solid fa-terminal", text: "Terminal", href: "start.js" }]
-      }
-      return [
-        { default: true, icon: "fa-solid fa-power-off", text: "Start", href: "start.js" },
-        { icon: "fa-solid fa-plug", text: "Reset", href: "reset.js", confirm: "Are you sure?" },
-      ]
-    }
-    return [{ default: true, icon: "fa-solid fa-plug", text: "Install", href: "install.js" }]
-  }
-}
-"""
+# The canonical menu of current launchers (proto's template, app-patterns C5), as our fixture launcher has it.
+CANONICAL_MENU = (Path(__file__).resolve().parents[1] / "fixtures" / "launcher" / "pinokio.js").read_text()
 
 
 def _launcher(sidecar: SyncSidecar, folder: Path, **state: object) -> Launcher:

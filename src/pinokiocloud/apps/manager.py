@@ -28,8 +28,8 @@ from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
-from pinokiocloud.procs import TREE_TAG_ENV
 from pinokiocloud.procs.text import strip_ansi
+from pinokiocloud.procs.tree import tagged_under
 from pinokiocloud.share.detect import WebUI, detect_web_ui
 from pinokiocloud.store import RunRecord, Store
 
@@ -102,14 +102,7 @@ def reap_orphans(home: Path, grace_s: float = ORPHAN_GRACE_S) -> int:
     """Stop processes a dead daemon of this PINOKIO_HOME left behind (tagged by the supervisor, working
     under the home): their runs are restarted fresh, and duplicates would hold ports and GPU memory."""
     mine = {p.pid for p in psutil.Process().children(recursive=True)}
-    found: list[psutil.Process] = []
-    for proc in psutil.process_iter(["status"]):
-        try:
-            if (proc.pid not in mine and proc.info["status"] != psutil.STATUS_ZOMBIE
-                    and TREE_TAG_ENV in proc.environ() and Path(proc.cwd()).is_relative_to(home)):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
-            continue
+    found = [proc for proc in tagged_under(home) if proc.pid not in mine]
     for proc in found:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.terminate()

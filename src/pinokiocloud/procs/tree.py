@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 
 import psutil
 
-__all__ = ["TREE_TAG_ENV", "find_tree", "is_gone"]
+__all__ = ["TREE_TAG_ENV", "find_tree", "is_gone", "tagged_under"]
 
 TREE_TAG_ENV = "PINOKIOCLOUD_PROC_TAG"
 """Environment variable whose value marks every process started under one ``ManagedProcess``."""
@@ -76,3 +77,17 @@ def find_tree(root_pid: int, *, tag: str | None = None, include_root: bool = Tru
         except psutil.Error:
             continue
     return list(found.values())
+
+
+def tagged_under(folder: Path) -> list[psutil.Process]:
+    """Live processes started under any ManagedProcess (they carry ``TREE_TAG_ENV``) whose working folder
+    is inside ``folder``: every shell of a PINOKIO_HOME works under it, whichever daemon started it."""
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter(["status"]):
+        try:
+            if (proc.info["status"] != psutil.STATUS_ZOMBIE and TREE_TAG_ENV in proc.environ()
+                    and Path(proc.cwd()).is_relative_to(folder)):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, OSError):
+            continue
+    return found
