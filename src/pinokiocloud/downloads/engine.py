@@ -9,6 +9,12 @@ the file into place with ``os.replace``: a file at the target name is always com
 
 Errors from httpx never leave this module: they become a retry, or a :class:`DownloadError` that says
 what happened and what to do (STYLE §1.3, §6 "Downloads").
+
+Not every failure is worth ten retries. A dropped connection, a stall, a 5xx, 408 or 429 usually passes,
+so they get the full policy (and a server's ``Retry-After`` or Hugging Face's ``RateLimit`` wait is
+honoured). A host that was never reached at all (its name does not resolve, nothing listens on the port,
+there is no route, or a proxy refuses or cannot reach it) is how "offline" looks: that gets one quick
+second try and then an :class:`UnreachableError` that names the host, in seconds instead of minutes.
 """
 
 from __future__ import annotations
@@ -20,26 +26,34 @@ import os
 import random
 import re
 import shutil
+import socket
 import time
+import urllib.request
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from pinokiocloud.errors import BadParamError, DiskFullError, DownloadError
+from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError
 
 __all__ = [
     "BACKOFF_MAX_S",
     "MAX_RETRIES",
     "PARTIAL_SUFFIX",
     "PROGRESS_INTERVAL_S",
+    "RETRY_AFTER_MAX_S",
     "STALL_TIMEOUT_S",
+    "UNREACHABLE_BUDGET_S",
+    "UNREACHABLE_RETRIES",
     "DownloadProgress",
     "DownloadResult",
+    "UnreachableError",
     "download",
     "download_many",
     "human_bytes",
@@ -53,6 +67,12 @@ STALL_TIMEOUT_S = 60.0
 BACKOFF_FACTOR = 2
 BACKOFF_MAX_S = 60.0
 """Cap on one backoff sleep, so ten retries wait minutes, not the 17 minutes that 2**n would take."""
+RETRY_AFTER_MAX_S = 300.0
+"""Longest wait a server's ``Retry-After`` / ``RateLimit`` can ask for (Hugging Face's windows are 5 minutes)."""
+UNREACHABLE_RETRIES = 1
+"""Retries of a host that was never reached (DNS failure, refused connection, a proxy's refusal)."""
+UNREACHABLE_BUDGET_S = 15.0
+"""Time within which a never-reached host has failed for good; the second try is skipped if it cannot fit."""
 CONNECT_TIMEOUT_S = 30.0
 PROGRESS_INTERVAL_S = 0.5
 """At most one progress event per this many seconds (plus a final one), so a UI is not flooded."""
@@ -72,6 +92,24 @@ _PLATFORMS = (
     "Macintosh; Intel Mac OS X 10_15_7",
     "X11; Linux x86_64",
 )
+
+
+# --- the error of a host that cannot be reached ------------------------------------------------------------
+
+
+class UnreachableError(DownloadError):
+    """A download whose host was never reached: its name does not resolve, nothing accepts the connection,
+    there is no route to it, or a proxy refused the request or could not reach the host itself.
+
+    Raised after at most two attempts (``UNREACHABLE_RETRIES``), so a machine that is offline says so in
+    seconds. ``host`` is the host of the URL; ``proxy`` is the proxy in between (``host:port``), if one was
+    used. It lives next to the engine because only the engine raises it; it is still a ``DownloadError``.
+    """
+
+    def __init__(self, url: str, bytes_done: int, reason: str, *, host: str, proxy: str | None, hint: str) -> None:
+        self.host = host
+        self.proxy = proxy
+        super().__init__(url, bytes_done, reason, hint=hint)
 
 
 # --- values -------------------------------------------------------------------------------------------------
@@ -158,7 +196,10 @@ async def download(
     from the response's Content-Disposition, so one GET is sent and closed unread once the name is known
     (the original decides the same way, from the response). A failed attempt (connection error, timeout,
     stall, 5xx, 408, 429) is retried ``retries`` times, sleeping ``backoff_s * 2**n`` (at most
-    ``BACKOFF_MAX_S``) and resuming from the bytes already written; other 4xx fail at once.
+    ``BACKOFF_MAX_S``) and resuming from the bytes already written, or as long as a 5xx/429's
+    ``Retry-After`` or ``RateLimit`` header asks (at most ``RETRY_AFTER_MAX_S``); other 4xx fail at once.
+    A host that was never reached (DNS failure, refused connection, no route, a proxy's refusal) is tried
+    at most ``UNREACHABLE_RETRIES`` more time, within ``UNREACHABLE_BUDGET_S``, then :class:`UnreachableError`.
     Raises :class:`DownloadError` (``DiskFullError`` when the known size does not fit), or
     :class:`BadParamError` for a call that names neither or both of ``dir`` and ``path``.
     """
@@ -217,16 +258,28 @@ async def download_many(
 
 
 class _AttemptFailed(Exception):
-    """Why one attempt ended; ``retryable`` decides between another attempt and a DownloadError."""
+    """Why one attempt ended; ``retryable`` decides between another attempt and a DownloadError.
+
+    ``unreachable`` marks a host (or proxy) that could not be reached at all: retried only
+    ``UNREACHABLE_RETRIES`` times while the job has not yet reached the host, and raised as
+    :class:`UnreachableError`.
+    """
 
     def __init__(
-        self, reason: str, *, retryable: bool, hint: str | None = None, retry_after_s: float | None = None
+        self,
+        reason: str,
+        *,
+        retryable: bool,
+        hint: str | None = None,
+        retry_after_s: float | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.hint = hint
         self.retry_after_s = retry_after_s
+        self.unreachable = unreachable
 
 
 class _Job:
@@ -255,7 +308,10 @@ class _Job:
             self.headers["User-Agent"] = random_user_agent()
         # Range offsets count bytes on the wire; a compressed body would make them meaningless.
         self.headers.setdefault("Accept-Encoding", "identity")
+        self.route = _Route.of(url, http)
         self.failures = 0
+        self.reached = False
+        """True once the host (not a proxy in between) has answered: after that, "unreachable" is a blip."""
         self.announced = False
         self.target = Path()
         self.partial = Path()
@@ -269,29 +325,49 @@ class _Job:
     # retries ----------------------------------------------------------------------------------------------
 
     async def retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
-        """Run ``attempt`` until it succeeds, sleeping with backoff between failures; raise at the end."""
+        """Run ``attempt`` until it succeeds, sleeping with backoff between failures; raise at the end.
+
+        A host never reached gets ``UNREACHABLE_RETRIES`` retries, and only while they fit in
+        ``UNREACHABLE_BUDGET_S`` (a resolver that takes 10 s to fail is not asked twice); everything else
+        gets ``retries``.
+        """
+        first_at = time.monotonic()
         while True:
+            began = time.monotonic()
             try:
                 return await attempt()
             except _AttemptFailed as exc:
                 if not exc.retryable:
                     self._fail(exc.reason, exc, hint=exc.hint)
                 self.failures += 1
-                if self.failures > self.retries:
-                    tries = self.failures
-                    self._fail(f"{exc.reason} (gave up after {tries} attempt{'s' if tries > 1 else ''})", exc)
                 delay = min(self.backoff_s * BACKOFF_FACTOR ** (self.failures - 1), BACKOFF_MAX_S)
                 if exc.retry_after_s is not None:
-                    delay = max(delay, min(exc.retry_after_s, BACKOFF_MAX_S))
-                self.log(f"[Retrying] {self.failures}/{self.retries} in {delay:g} s: {exc.reason}")
+                    delay = max(delay, min(exc.retry_after_s, RETRY_AFTER_MAX_S))
+                limit = self.retries
+                if exc.unreachable and not self.reached:
+                    limit = min(self.retries, UNREACHABLE_RETRIES)
+                    now = time.monotonic()
+                    if (now - first_at) + delay + (now - began) > UNREACHABLE_BUDGET_S:
+                        limit = self.failures - 1  # another try would end past the budget
+                if self.failures > limit:
+                    tries = self.failures
+                    self._fail(
+                        f"{exc.reason} (gave up after {tries} attempt{'s' if tries > 1 else ''})", exc, hint=exc.hint
+                    )
+                self.log(f"[Retrying] {self.failures}/{limit} in {delay:g} s: {exc.reason}")
                 await asyncio.sleep(delay)
 
-    def _fail(self, reason: str, cause: BaseException, *, hint: str | None = None) -> NoReturn:
+    def _fail(self, reason: str, cause: _AttemptFailed, *, hint: str | None = None) -> NoReturn:
         """The one place that turns a failed attempt into the error the user sees (hf 2.4)."""
         kept = self._partial_size() if self.partial != Path() else 0
+        origin = cause.__cause__ or cause
+        if cause.unreachable:
+            raise UnreachableError(
+                self.url, kept, reason, host=self.route.host, proxy=self.route.proxy, hint=hint or DOWNLOAD_RETRY_HINT
+            ) from origin
         if hint is None:
-            raise DownloadError(self.url, kept, reason) from cause.__cause__ or cause
-        raise DownloadError(self.url, kept, reason, hint=hint) from cause.__cause__ or cause
+            raise DownloadError(self.url, kept, reason) from origin
+        raise DownloadError(self.url, kept, reason, hint=hint) from origin
 
     # the dir form: learn the name ------------------------------------------------------------------------------
 
@@ -351,7 +427,7 @@ class _Job:
         headers = httpx.Headers(self.headers)
         if offset:
             headers["Range"] = f"bytes={offset}-"
-        with _httpx_errors(self.stall_timeout_s):
+        with _httpx_errors(self.stall_timeout_s, self.route):
             request = self.http.build_request("GET", self.url, headers=headers, timeout=_timeout(self.stall_timeout_s))
             return await asyncio.wait_for(
                 self.http.send(request, stream=True, follow_redirects=True), self.stall_timeout_s
@@ -399,11 +475,19 @@ class _Job:
 
     def _raise_for_status(self, response: httpx.Response, offset: int) -> None:
         status = response.status_code
+        reason = f"HTTP {status} {response.reason_phrase}".rstrip()
+        if status >= 400:
+            refusal = _proxy_refusal(response, self.route, reason)
+            if refusal is not None:
+                raise refusal  # the proxy answered, not the host: it was not reached
+        self.reached = True
         if status in (200, 206) or (status == 416 and offset):
             return
-        reason = f"HTTP {status} {response.reason_phrase}".rstrip()
         if status in _RETRY_STATUSES or status >= 500:
-            raise _AttemptFailed(reason, retryable=True, retry_after_s=_retry_after_s(response))
+            wait = _retry_after_s(response)
+            if wait is not None:
+                reason = f"{reason} (the server asked to wait {wait:g} s)"
+            raise _AttemptFailed(reason, retryable=True, retry_after_s=wait)
         raise _AttemptFailed(reason, retryable=False, hint=_hint_for_status(status))
 
     async def _receive(self, response: httpx.Response, offset: int) -> None:
@@ -417,7 +501,7 @@ class _Job:
                 file.seek(offset)
                 file.truncate()
                 try:
-                    with _httpx_errors(self.stall_timeout_s):
+                    with _httpx_errors(self.stall_timeout_s, self.route):
                         while True:
                             chunk = await asyncio.wait_for(anext(chunks, None), self.stall_timeout_s)
                             if chunk is None:
@@ -544,7 +628,7 @@ async def _client_or(client: httpx.AsyncClient | None, stall_timeout_s: float) -
 
 
 @contextlib.contextmanager
-def _httpx_errors(stall_timeout_s: float) -> Iterator[None]:
+def _httpx_errors(stall_timeout_s: float, route: _Route) -> Iterator[None]:
     """Translate httpx's (and the watchdog's) errors into attempt failures, at the module edge."""
     try:
         yield
@@ -556,6 +640,13 @@ def _httpx_errors(stall_timeout_s: float) -> Iterator[None]:
         raise _AttemptFailed("too many redirects", retryable=False, hint="check the URL in a browser") from exc
     except httpx.TimeoutException as exc:
         raise _AttemptFailed(f"timed out ({type(exc).__name__})", retryable=True) from exc
+    except httpx.ProxyError as exc:
+        raise _tunnel_refusal(str(exc), route) from exc
+    except httpx.ConnectError as exc:
+        unreachable = _unreachable(exc, route)
+        if unreachable is not None:
+            raise unreachable from exc
+        raise _AttemptFailed(f"connection failed: {exc or type(exc).__name__}", retryable=True) from exc
     except httpx.TransportError as exc:
         detail = str(exc) or type(exc).__name__
         raise _AttemptFailed(f"connection failed: {detail}", retryable=True) from exc
@@ -663,8 +754,237 @@ def _int_header(response: httpx.Response, name: str) -> int | None:
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
-    value = _int_header(response, "retry-after")
-    return float(value) if value is not None else None
+    """How long the server asks us to wait: ``Retry-After`` (seconds or an HTTP date) and, on a 429,
+    the ``RateLimit`` header Hugging Face sends (``"api";r=0;t=55``: no requests left, reset in 55 s)."""
+    waits: list[float] = []
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        waits.append(float(value))
+    elif value:
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            when = parsedate_to_datetime(value)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=timezone.utc)
+            waits.append(max(0.0, (when - datetime.now(timezone.utc)).total_seconds()))
+    if response.status_code == 429:
+        reset = _ratelimit_reset_s(response.headers.get("ratelimit", ""))
+        if reset is not None:
+            waits.append(reset)
+    return max(waits) if waits else None
+
+
+_RATELIMIT_PARAM = re.compile(r";\s*([A-Za-z]+)\s*=\s*(\d+)")
+
+
+def _ratelimit_reset_s(header: str) -> float | None:
+    """The wait a ``RateLimit`` header (IETF draft, as Hugging Face sends it) asks for, or None.
+
+    Only the first item counts; ``t`` is the seconds until the window resets, and it is a wait only when
+    ``r`` (requests remaining) is 0 or absent. One second is added, as huggingface_hub does, because ``t``
+    is rounded down.
+    """
+    first = header.split(",", 1)[0]
+    params = {key.lower(): int(number) for key, number in _RATELIMIT_PARAM.findall(first)}
+    if "t" not in params or params.get("r", 0) != 0:
+        return None
+    return float(params["t"] + 1)
+
+
+# --- hosts that cannot be reached ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where one URL's requests go: its host and, when the environment names one for it, the proxy."""
+
+    hostname: str
+    """The host name alone (``example.com``), as a DNS failure names it."""
+    host: str
+    """``hostname:port`` when the URL gives a port, else the host name."""
+    proxy: str | None
+    """The proxy's ``host:port`` (never its credentials), or None when requests go direct."""
+
+    @classmethod
+    def of(cls, url: str, http: httpx.AsyncClient) -> _Route:
+        parts = urlsplit(url)
+        hostname = parts.hostname or ""
+        shown = f"[{hostname}]" if ":" in hostname else hostname
+        try:
+            port = parts.port
+        except ValueError:  # httpx refuses the URL itself, with its own message
+            port = None
+        host = f"{shown}:{port}" if port is not None else shown
+        proxy = _environment_proxy(parts.scheme.lower(), hostname) if http.trust_env else None
+        return cls(hostname=hostname, host=host, proxy=proxy)
+
+
+def _environment_proxy(scheme: str, hostname: str) -> str | None:
+    """The proxy httpx takes from HTTP(S)_PROXY / ALL_PROXY for this host unless NO_PROXY exempts it,
+    shown as ``host:port``; read through the same stdlib call, with httpx's NO_PROXY rules."""
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy or _no_proxy_exempts(hostname.lower(), proxies.get("no", "")):
+        return None
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    name = parts.hostname or proxy
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{name}:{port}" if port is not None else name
+
+
+def _no_proxy_exempts(hostname: str, no_proxy: str) -> bool:
+    """httpx's reading of NO_PROXY (curl's): ``*``; an exact address or ``localhost``; ``.example.com``
+    for subdomains only; ``example.com`` for it and its subdomains."""
+    for raw in no_proxy.split(","):
+        entry = raw.strip().lower()
+        if entry == "*":
+            return True
+        if not entry:
+            continue
+        if "://" in entry:
+            entry = urlsplit(entry).hostname or ""
+            if entry == hostname:
+                return True
+        elif entry.startswith("."):
+            if hostname.endswith(entry):
+                return True
+        elif hostname == entry.strip("[]") or hostname.endswith(f".{entry}"):
+            return True
+    return False
+
+
+_DNS_ERRORS = "dns"
+_REFUSED = "refused"
+_NO_ROUTE = "no route"
+_NO_ROUTE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH})
+
+
+def _unreachable_kind(exc: BaseException) -> tuple[str, str] | None:
+    """(kind, detail) when a connect error says the address itself cannot be reached, else None
+    (a TLS failure, a reset during the handshake: those may pass, and keep the full retry policy)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return _DNS_ERRORS, cause.strerror or str(cause)
+        if isinstance(cause, ConnectionRefusedError):
+            return _REFUSED, "connection refused"
+        if isinstance(cause, OSError) and cause.errno in _NO_ROUTE_ERRNOS:
+            return _NO_ROUTE, cause.strerror or os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | None:
+    """The attempt failure for a host (or proxy) that cannot be reached; None for other connect errors."""
+    found = _unreachable_kind(exc)
+    if found is None:
+        return None
+    kind, detail = found
+    if route.proxy is not None:  # with a proxy, httpx connects to the proxy only
+        return _AttemptFailed(
+            f"cannot reach the proxy {route.proxy} to fetch from {route.host}: {detail}",
+            retryable=True,
+            unreachable=True,
+            hint="check HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and that the proxy is running",
+        )
+    if kind == _DNS_ERRORS:
+        return _AttemptFailed(
+            f"cannot resolve the host name {route.hostname}: {detail}",
+            retryable=True,
+            unreachable=True,
+            hint="check the host name in the URL, and that this machine is online and its DNS answers",
+        )
+    if kind == _REFUSED:
+        return _AttemptFailed(
+            f"{route.host} refused the connection: nothing is listening there",
+            retryable=True,
+            unreachable=True,
+            hint="check the host and port in the URL, and that the server is up",
+        )
+    return _AttemptFailed(
+        f"cannot reach {route.host}: {detail}",
+        retryable=True,
+        unreachable=True,
+        hint="check that this machine is online and the address in the URL is right",
+    )
+
+
+_PROXY_AUTH_HINT = "put the proxy's user and password in HTTPS_PROXY / HTTP_PROXY (http://user:password@host:port)"
+_PROXY_DENIED_HINT = (
+    "the proxy does not allow this host: ask whoever runs it, or add the host to NO_PROXY if this machine "
+    "can reach it directly"
+)
+_PROXY_CANNOT_REACH_HINT = "check the host name in the URL, and that the proxy's own network is up"
+
+
+def _tunnel_refusal(message: str, route: _Route) -> _AttemptFailed:
+    """A proxy that answered our CONNECT (an https:// URL through a proxy) with something other than 2xx:
+    httpx gives only ``"403 Forbidden"``, and every such answer is the proxy's, never the host's."""
+    who = f"the proxy {route.proxy}" if route.proxy is not None else "the proxy"
+    match = re.match(r"\s*(\d{3})\b", message)
+    status = int(match.group(1)) if match else 0
+    said = f"HTTP {message.strip()}" if match else message.strip() or "no reason given"
+    if status == 407:
+        return _AttemptFailed(
+            f"{who} wants credentials before it connects to {route.host} ({said})",
+            retryable=False,
+            unreachable=True,
+            hint=_PROXY_AUTH_HINT,
+        )
+    if 400 <= status < 500:
+        return _AttemptFailed(
+            f"{who} refused to connect to {route.host} ({said})", retryable=False, unreachable=True,
+            hint=_PROXY_DENIED_HINT,
+        )
+    return _AttemptFailed(
+        f"{who} could not connect to {route.host} ({said})", retryable=True, unreachable=True,
+        hint=_PROXY_CANNOT_REACH_HINT,
+    )
+
+
+# Proxy-Status error types (RFC 9209) and Squid's X-Squid-Error codes that say the proxy, not the host, answered.
+_PROXY_DENIED = frozenset(
+    {"http_request_denied", "destination_ip_prohibited", "proxy_configuration_error", "proxy_loop_detected",
+     "ERR_ACCESS_DENIED", "ERR_CACHE_ACCESS_DENIED"}
+)
+_PROXY_CANNOT_REACH = frozenset(
+    {"dns_error", "dns_timeout", "destination_not_found", "destination_unavailable", "destination_ip_unroutable",
+     "connection_refused", "ERR_DNS_FAIL", "ERR_CONNECT_FAIL"}
+)
+_PROXY_STATUS_ERROR = re.compile(r";\s*error\s*=\s*\"?([A-Za-z0-9_-]+)")
+
+
+def _proxy_refusal(response: httpx.Response, route: _Route, reason: str) -> _AttemptFailed | None:
+    """A 4xx/5xx that a proxy made itself (an http:// URL through a proxy): 407, or a ``Proxy-Status``
+    / ``X-Squid-Error`` header saying the proxy refused or could not reach the host. None for an answer
+    the host sent, even one relayed through a proxy (a ``Via`` header alone proves nothing)."""
+    codes = _PROXY_STATUS_ERROR.findall(response.headers.get("proxy-status", ""))
+    squid = response.headers.get("x-squid-error", "").split()
+    codes += squid[:1]
+    shown = f"{reason}, {codes[0]}" if codes else reason
+    who = f"the proxy {route.proxy}" if route.proxy is not None else "a proxy on the way"
+    if response.status_code == 407 or "ERR_CACHE_ACCESS_DENIED" in codes:
+        return _AttemptFailed(
+            f"{who} wants credentials before it fetches from {route.host} ({shown})",
+            retryable=False,
+            unreachable=True,
+            hint=_PROXY_AUTH_HINT,
+        )
+    if any(code in _PROXY_DENIED for code in codes):
+        return _AttemptFailed(
+            f"{who} refused the request for {route.host} ({shown})", retryable=False, unreachable=True,
+            hint=_PROXY_DENIED_HINT,
+        )
+    if any(code in _PROXY_CANNOT_REACH for code in codes):
+        return _AttemptFailed(
+            f"{who} could not reach {route.host} ({shown})", retryable=True, unreachable=True,
+            hint=_PROXY_CANNOT_REACH_HINT,
+        )
+    return None
 
 
 def _hint_for_status(status: int) -> str:
