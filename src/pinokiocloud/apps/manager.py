@@ -41,7 +41,8 @@ FLUSH_INTERVAL_S = 0.3
 ORPHAN_GRACE_S = 5.0
 WEB_UI_CACHE_S = 60.0
 GIT_CLONE_TIMEOUT_S = 1800
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# \Z, not $: `$` also matches before a trailing newline, and "app\n" is no folder name anyone meant
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _INSTALL_SCRIPTS = ("install.js", "install.json")
 
 
@@ -252,37 +253,73 @@ class AppManager:
         return merged
 
     def _source(self, src: str) -> tuple[str, str]:
-        """("git", url) | ("folder", path) | ("catalog", url)."""
-        if re.match(r"^(https?|git|ssh|file)://", src) or src.startswith("git@"):
+        """("git", url) | ("folder", path) | ("catalog", url), decided before anything is copied.
+
+        A folder must be given as an absolute path (the daemon's working folder means nothing to its
+        caller; the CLI resolves folders itself), must hold a launcher, and must not be the home, one of its
+        parents or anything under ``api/``: copying the home into its own ``api/`` once filled a disk.
+        """
+        if not src.strip():
+            raise InstallError("the install source is empty; give a git URL, the absolute path of a launcher "
+                               "folder, or a catalog id")
+        if any(ord(c) < 0x20 for c in src):
+            raise InstallError("the install source contains a control character (a newline or NUL); give a git "
+                               "URL, the absolute path of a launcher folder, or a catalog id")
+        if re.match(r"(https?|git|ssh|file)://", src) or src.startswith("git@"):
             return "git", src
-        folder = Path(src).expanduser()
-        if folder.is_dir():
-            return "folder", str(folder.resolve())
         if self.catalog is not None:
             entry = self.catalog.get(src)
             if entry is not None:
                 return "catalog", str(entry.url)
-        raise InstallError(f"{src!r} is not a git URL, a launcher folder or a catalog id; "
-                           "see `pinokiocloud search` for catalog ids")
+        given = Path(src).expanduser()
+        if not given.is_absolute():
+            raise InstallError(f"{src!r} is not a git URL, a catalog id or an absolute folder path; give a "
+                               "launcher folder as an absolute path (see `pinokiocloud search` for catalog ids)")
+        try:
+            folder = given.resolve()
+            is_dir = folder.is_dir()
+        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the system allows
+            raise InstallError(f"{src[:200]!r} is not a usable folder path ({exc})") from exc
+        if not is_dir:
+            raise InstallError(f"{src} is not a folder on the daemon's machine; give a git URL, an existing "
+                               "launcher folder or a catalog id")
+        home = self.home.resolve()
+        if folder == home or folder in home.parents:
+            raise InstallError(f"{src} holds PINOKIO_HOME ({home}) and cannot be installed into it; give the "
+                               "launcher's own folder")
+        if folder.is_relative_to(home / "api"):
+            raise InstallError(f"{src} is inside {home / 'api'}, where installed apps live; give a launcher "
+                               "folder outside it")
+        if find_launcher_root(folder) is None and not any((folder / s).is_file() for s in _INSTALL_SCRIPTS):
+            raise InstallError(f"{src} is not a Pinokio launcher: it has no pinokio.js and no install script")
+        return "folder", str(folder)
 
     @staticmethod
     def default_name(location: str) -> str:
+        """The last part of a URL or path, cut to a valid app name (``_NAME``)."""
         base = location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
-        base = re.sub(r"\.git$", "", base)
-        base = re.sub(r"[^A-Za-z0-9._-]", "-", base).strip("-.") or "app"
+        base = re.sub(r"\.git\Z", "", base)
+        base = re.sub(r"[^A-Za-z0-9._-]", "-", base).strip("-._") or "app"
         return base[:100]
 
-    async def _clone(self, url: str, target: Path) -> None:
+    async def _clone(self, url: str, target: Path, timeout_s: float = GIT_CLONE_TIMEOUT_S) -> None:
+        """``git clone --depth 1``; a clone that fails, times out or is cancelled leaves no folder behind."""
         proc = await asyncio.create_subprocess_exec(
-            "git", "clone", "--depth", "1", url, str(target), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            "git", "clone", "--depth", "1", "--", url, str(target), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), GIT_CLONE_TIMEOUT_S)
-        except asyncio.TimeoutError as exc:
-            proc.kill()
-            raise InstallError(f"cloning {url} took longer than {GIT_CLONE_TIMEOUT_S} s") from exc
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()  # git is gone before its folder is removed, so nothing writes into it again
+            await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise InstallError(f"cloning {url} took longer than {timeout_s:g} s; check the URL and the "
+                               "network, then install again") from exc
         if proc.returncode != 0:
-            shutil.rmtree(target, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)
             lines = out.decode(errors="replace").strip().splitlines()
             raise InstallError(f"git could not clone {url}: {lines[-1] if lines else 'unknown error'}")
 
@@ -299,13 +336,13 @@ class AppManager:
             if target.exists():
                 raise AppExistsError(name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if kind == "folder":
-                shutil.copytree(location, target, symlinks=True)
+            if kind == "folder":  # off the event loop: a launcher folder can hold a venv's worth of files
+                await asyncio.to_thread(shutil.copytree, location, target, symlinks=True)
             else:
                 await self._clone(location, target)
             root = find_launcher_root(target)
             if root is None and not any((target / s).is_file() for s in _INSTALL_SCRIPTS):
-                shutil.rmtree(target, ignore_errors=True)
+                await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)
                 raise InstallError(f"{src} is not a Pinokio launcher: it has no pinokio.js and no install script")
             meta: dict[str, Any] = {"kind": kind}
             with contextlib.suppress(PinokioCloudError):
@@ -337,7 +374,7 @@ class AppManager:
     async def remove(self, name: str) -> None:
         folder = self.app_dir(name)
         await self.stop(name)
-        shutil.rmtree(folder)
+        await asyncio.to_thread(shutil.rmtree, folder)
         self.store.delete_app(name)
 
     # ---- menus ----

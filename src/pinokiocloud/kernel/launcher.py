@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.errors import LauncherNotFoundError
+from pinokiocloud.errors import LauncherNotFoundError, ScriptLoadError
 from pinokiocloud.kernel.bridge import NodeSidecar
 from pinokiocloud.kernel.context import KernelContext
 
@@ -46,4 +46,20 @@ async def load_launcher(sidecar: NodeSidecar, folder: Path, ctx: KernelContext) 
     result = await sidecar.call(
         "launcher", {"dir": str(folder), "context": ctx.to_wire()}, subject=str(root / "pinokio.js")
     )
-    return Launcher(folder, Path(result["root"]), [Path(f) for f in result["files"]], result["meta"], result["menu"])
+    menu = result["menu"]
+    if menu is not None and not isinstance(menu, list):
+        raise ScriptLoadError(str(Path(result["root"]) / "pinokio.js"),
+                              f"its menu function returned {_kind(menu)}, not a list of menu items",
+                              kind="MenuError")
+    return Launcher(folder, Path(result["root"]), [Path(f) for f in result["files"]], result["meta"], menu)
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in a sentence: ``a number (5)``, ``an object``."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"

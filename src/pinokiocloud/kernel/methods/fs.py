@@ -1,7 +1,12 @@
-"""``fs.*`` (spec §3.3) and the virtual drive of ``fs.link``/``fs.share`` (spec §3.5)."""
+"""``fs.*`` (spec §3.3) and the virtual drive of ``fs.link``/``fs.share`` (spec §3.5).
+
+Every touch of the disk runs in a worker thread (``asyncio.to_thread``): a tree copy or delete takes
+seconds, and on the daemon's event loop it would stall every request and every other run meanwhile.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import shutil
@@ -45,34 +50,41 @@ def _content(req: MethodRequest) -> bytes | None:
     return None
 
 
-@method("fs.write")
-async def write(req: MethodRequest, ctx: MethodContext) -> None:
-    """params: {path, json | json2 | text | buffer} → replace the file (parents created)."""
-    target = _path(req, ctx, "path")
+def _replace_file(target: Path, data: bytes | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_file() or target.is_symlink():
         target.unlink()
-    data = _content(req)
     if data is not None:  # QUIRK kept: `text: ""` writes nothing and leaves no file
         target.write_bytes(data)
 
 
-@method("fs.append")
-async def append(req: MethodRequest, ctx: MethodContext) -> None:
-    """params: {path, json | json2 | text | buffer} → append to the file."""
-    target = _path(req, ctx, "path")
+def _append_file(target: Path, data: bytes | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = _content(req)
     if data is not None:
         with target.open("ab") as fh:
             fh.write(data)
 
 
+@method("fs.write")
+async def write(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path, json | json2 | text | buffer} → replace the file (parents created)."""
+    await asyncio.to_thread(_replace_file, _path(req, ctx, "path"), _content(req))
+
+
+@method("fs.append")
+async def append(req: MethodRequest, ctx: MethodContext) -> None:
+    """params: {path, json | json2 | text | buffer} → append to the file."""
+    await asyncio.to_thread(_append_file, _path(req, ctx, "path"), _content(req))
+
+
 @method("fs.read")
 async def read(req: MethodRequest, ctx: MethodContext) -> Any:
     """params: {path, encoding?} → text in that encoding, or a Buffer ({type, data}) without one."""
-    data = _path(req, ctx, "path").read_bytes()
-    encoding = req.param("encoding")
+    return await asyncio.to_thread(_read, _path(req, ctx, "path"), req.param("encoding"))
+
+
+def _read(path: Path, encoding: Any) -> Any:
+    data = path.read_bytes()
     if not encoding:
         return {"type": "Buffer", "data": list(data)}
     encoding = str(encoding).lower()
@@ -90,13 +102,16 @@ async def read(req: MethodRequest, ctx: MethodContext) -> Any:
 @method("fs.cat")
 async def cat(req: MethodRequest, ctx: MethodContext) -> None:
     """params: {path} → print the file into the run's terminal."""
-    ctx.print(_path(req, ctx, "path").read_text(errors="replace"))
+    ctx.print(await asyncio.to_thread(_path(req, ctx, "path").read_text, errors="replace"))
 
 
 @method("fs.rm", "fs.remove")
 async def rm(req: MethodRequest, ctx: MethodContext) -> None:
     """params: {path} → delete a file or a folder tree; a missing path is fine (no globbing)."""
-    target = _path(req, ctx, "path")
+    await asyncio.to_thread(_remove, _path(req, ctx, "path"))
+
+
+def _remove(target: Path) -> None:
     if target.is_symlink() or target.is_file():
         target.unlink()
     elif target.is_dir():
@@ -106,7 +121,7 @@ async def rm(req: MethodRequest, ctx: MethodContext) -> None:
 @method("fs.make")
 async def make(req: MethodRequest, ctx: MethodContext) -> None:
     """params: {path} → mkdir -p."""
-    _path(req, ctx, "path").mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_path(req, ctx, "path").mkdir, parents=True, exist_ok=True)
 
 
 @method("fs.copy")
@@ -114,10 +129,14 @@ async def copy(req: MethodRequest, ctx: MethodContext) -> None:
     """params: {src, dest, options?} → Node's fs.cp: a folder needs options.recursive (spec §3.3 MUST)."""
     src, dest = _path(req, ctx, "src"), _path(req, ctx, "dest")
     options = req.param("options", default={}) or {}
+    await asyncio.to_thread(_copy, src, dest, isinstance(options, dict) and bool(options.get("recursive")))
+
+
+def _copy(src: Path, dest: Path, recursive: bool) -> None:
     if not src.exists():
         raise MethodError(f"fs.copy: {src} does not exist")
     if src.is_dir():
-        if not (isinstance(options, dict) and options.get("recursive")):
+        if not recursive:
             raise MethodError(f"ERR_FS_EISDIR: Recursive option is required to copy a directory: {src}; "
                               'add "options": {"recursive": true}')
         shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
@@ -209,10 +228,7 @@ def _pick_folder(registry: dict[str, dict[str, str]], candidates: list[str], rou
 async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, Any]) -> None:
     home = _drive_home(ctx)
     registry_file = home / "drives.json"
-    try:
-        registry: dict[str, dict[str, str]] = json.loads(registry_file.read_text())
-    except (OSError, ValueError):
-        registry = {}
+    registry = await asyncio.to_thread(_read_registry, registry_file)
     peers = [str(p) for p in (req.param("peers", default=[]) or []) if p]
     root = app_root(ctx.run.path, ctx.home)
     uri = git_origin(root) if root else None
@@ -222,29 +238,47 @@ async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, A
             ctx.print(f"[fs.link] invalid route {route!r}: routes must be relative names; stopping here")
             break  # QUIRK kept (spec §3.5): an invalid route ends the processing of the rest
         folder = _pick_folder(registry, candidates, str(route), home / "drives")
-        folder.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         for link in links if isinstance(links, list) else [links]:
             if not isinstance(link, str) or not _valid_relative(link):
                 ctx.print(f"[fs.link] skipping invalid link path {link!r}")
                 continue
-            where = ctx.resolve(link)
-            if where.is_symlink():
-                continue
-            try:
-                if where.exists():
-                    _move_into(where, folder)
-                where.parent.mkdir(parents=True, exist_ok=True)
-                where.symlink_to(folder, target_is_directory=True)
-                ctx.print(f"[fs.link] {where} -> {folder}")
-            except OSError as exc:  # the original logs link errors and goes on
-                ctx.print(f"[fs.link] could not link {where}: {exc}")
+            said = await asyncio.to_thread(_link_folder, ctx.resolve(link), folder)
+            if said:
+                ctx.print(said)
         if uri:
             registry.setdefault(uri, {})[str(route)] = str(folder)
             for peer in peers:
                 registry.setdefault(peer, {})[str(route)] = str(folder)
     if uri:
-        home.mkdir(parents=True, exist_ok=True)
-        registry_file.write_text(json.dumps(registry, indent=2))
+        await asyncio.to_thread(_write_registry, registry_file, registry)
+
+
+def _read_registry(file: Path) -> dict[str, dict[str, str]]:
+    try:
+        registry: dict[str, dict[str, str]] = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return registry
+
+
+def _write_registry(file: Path, registry: dict[str, dict[str, str]]) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(registry, indent=2))
+
+
+def _link_folder(where: Path, folder: Path) -> str | None:
+    """Move what is at ``where`` into the drive folder and link it back; the line to print, if any."""
+    if where.is_symlink():
+        return None
+    try:
+        if where.exists():
+            _move_into(where, folder)
+        where.parent.mkdir(parents=True, exist_ok=True)
+        where.symlink_to(folder, target_is_directory=True)
+    except OSError as exc:  # the original logs link errors and goes on
+        return f"[fs.link] could not link {where}: {exc}"
+    return f"[fs.link] {where} -> {folder}"
 
 
 @method("fs.link", "fs.share")

@@ -1,35 +1,94 @@
-"""``/api/apps``: install, list, status, menu, run, start, stop, logs, remove."""
+"""``/api/apps``: install, list, status, menu, run, start, stop, logs, remove.
+
+Bodies are bounded twice: the whole request by ``MAX_BODY_BYTES`` (413, read no further), and each
+string field by a length and a ban on control characters (422), so a stray 10 MB ``src`` or a NUL in a
+script name is the caller's error with a sentence, never a 500 from deep inside the daemon.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, Field
 
 from pinokiocloud.server.deps import AuthDep, DaemonDep
 
-router = APIRouter(prefix="/api/apps", tags=["apps"], dependencies=[AuthDep])
+MAX_BODY_BYTES = 1024 * 1024
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: no longer file name or git URL can be used anyway
+MAX_NAME_CHARS = 100
+
+
+class _BoundedRequest(Request):
+    """A request whose body is read only up to MAX_BODY_BYTES: a bigger one is refused, not buffered."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                raise _too_large()
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(status_code=413, detail=f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB; "
+                                                 "send the values themselves, not file contents")
+
+
+class BoundedBodyRoute(APIRoute):
+    """Route class for routers that take JSON bodies (FastAPI's custom-request pattern)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            return await handler(_BoundedRequest(request.scope, request.receive))
+
+        return bounded
+
+
+def _printable(value: str) -> str:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise ValueError("must not contain control characters (a NUL, a newline, a tab)")
+    return value
+
+
+PathText = Annotated[str, Field(max_length=MAX_PATH_CHARS), AfterValidator(_printable)]
+"""A file name, script href, folder path or git URL."""
+NameText = Annotated[str, Field(max_length=MAX_NAME_CHARS), AfterValidator(_printable)]
+
+router = APIRouter(prefix="/api/apps", tags=["apps"], dependencies=[AuthDep], route_class=BoundedBodyRoute)
 
 
 class InstallIn(BaseModel):
-    src: str = Field(description="a git URL, a launcher folder on the daemon's machine, or a catalog id")
-    name: str | None = None
-    script: str | None = Field(None, description="the install script, instead of the menu's default item")
+    src: PathText = Field(description="a git URL, the absolute path of a launcher folder on the daemon's machine, "
+                                      "or a catalog id")
+    name: NameText | None = None
+    script: PathText | None = Field(None, description="the install script, instead of the menu's default item")
     params: dict[str, Any] = Field(default_factory=dict)
     answers: list[dict[str, Any]] | dict[str, Any] | None = None
     interactive: bool = False
 
 
 class RunIn(BaseModel):
-    script: str | None = None
+    script: PathText | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     answers: list[dict[str, Any]] | dict[str, Any] | None = None
     interactive: bool = False
 
 
 class StopIn(BaseModel):
-    script: str | None = None
+    script: PathText | None = None
 
 
 class AppSettingsIn(BaseModel):

@@ -16,8 +16,10 @@ from pinokiocloud.errors import BadParamError, UserError
 from pinokiocloud.kernel.runner import Run
 from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.deps import AuthDep, DaemonDep
+from pinokiocloud.server.routes.apps import BoundedBodyRoute, PathText
 
-router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[AuthDep])
+# bodies bounded as in routes/apps.py: answers and typed input are small
+router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[AuthDep], route_class=BoundedBodyRoute)
 
 KEEPALIVE_S = 15.0
 END_TYPES = frozenset({"stop"})
@@ -33,8 +35,8 @@ class AnswerIn(BaseModel):
 
 
 class StdinIn(BaseModel):
-    data: str
-    shell: str | None = None
+    data: str  # control characters are the point here (Enter, Ctrl-C): only the body size bounds it
+    shell: PathText | None = None
 
 
 def _find(daemon: Daemon, key: str) -> Run:
