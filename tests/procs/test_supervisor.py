@@ -139,7 +139,9 @@ def test_write_reaches_a_child_reading_stdin(spawn: Spawn) -> None:
 
 def test_terminal_size_is_set_and_resize_reaches_the_child(spawn: Spawn) -> None:
     child = ("import os, signal, sys\n"
-             "signal.signal(signal.SIGWINCH, lambda *a: print('size', *os.get_terminal_size(0), flush=True))\n"
+             # os.write, not print: the signal can land while the first print is still flushing, and a
+             # print inside print fails ("reentrant call")
+             "signal.signal(signal.SIGWINCH, lambda *a: os.write(1, b'size %d %d\\n' % os.get_terminal_size(0)))\n"
              "print('size', *os.get_terminal_size(0), flush=True)\n"
              "sys.stdin.readline()\n")
 

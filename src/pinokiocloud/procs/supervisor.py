@@ -17,6 +17,7 @@ import contextlib
 import enum
 import errno
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -27,10 +28,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 import psutil
 
+from pinokiocloud.errors import BadParamError
+from pinokiocloud.procs import cgroups, logfiles
+from pinokiocloud.procs.cgroups import Cgroup
+from pinokiocloud.procs.logfiles import RotatingLog
 from pinokiocloud.procs.states import ALIVE, FINISHED, ProcState, can_move
 from pinokiocloud.procs.text import TextDecoder
 from pinokiocloud.procs.tree import TREE_TAG_ENV, find_tree, is_gone
@@ -149,6 +154,22 @@ def _take_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
+def _enter_cgroup(group: Cgroup) -> None:
+    """Runs in the child between fork and exec: join the command's cgroup before anything of the command
+    runs, so nothing it starts can be outside it. A failure is noticed by the parent (``contains``)."""
+    with contextlib.suppress(OSError):
+        group.join()
+    _take_terminal()
+
+
+def _default_log_cap() -> int:
+    try:
+        return logfiles.log_max_bytes()
+    except BadParamError as exc:
+        log.warning("%s; using the default", exc)
+        return logfiles.log_max_bytes({})
+
+
 def _trim(ring: collections.deque[_Piece], size: int, limit: int) -> int:
     """Drop the oldest output of ``ring`` (whose pieces add up to ``size``) beyond ``limit``; new size."""
     while size > limit:
@@ -193,7 +214,9 @@ class ManagedProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._pid = 0
         self._master = -1
-        self._log: BinaryIO | None = None
+        self._log: RotatingLog | None = None
+        self.cgroup: Cgroup | None = None
+        """The command's own cgroup, where the machine allows one (``cgroups.probe``)."""
         self._decoder = TextDecoder()
         self._ring: collections.deque[bytes] = collections.deque()
         self._ring_size = 0
@@ -228,11 +251,15 @@ class ManagedProcess:
         rows: int = 30,
         on_event: Callable[[ProcEvent], None] | None = None,
         name: str = "",
+        log_max_bytes: int | None = None,
     ) -> ManagedProcess:
         """Start ``argv`` in ``cwd`` with exactly ``env`` (plus ``TREE_TAG_ENV``, and ``TERM`` when
         missing) in a new PTY of ``cols`` x ``rows``. Raw output is appended to ``log_path`` (parent
-        folders created). Returns once the process runs. A command or ``cwd`` that does not exist raises
-        the ``OSError`` from exec (``FileNotFoundError``, ``PermissionError``) and leaves nothing behind.
+        folders created), rotated so that the log's folder stays within ``log_max_bytes`` (default
+        ``PINOKIOCLOUD_LOG_MAX_MB``; see ``logfiles.RotatingLog``). Where cgroups work the command starts
+        in a cgroup of its own (``self.cgroup``). Returns once the process runs. A command or ``cwd`` that
+        does not exist raises the ``OSError`` from exec (``FileNotFoundError``, ``PermissionError``) and
+        leaves nothing behind.
         """
         if not argv:
             raise ValueError("argv is empty: there is no command to run")
@@ -242,25 +269,36 @@ class ManagedProcess:
         child_env.setdefault("TERM", DEFAULT_TERM)
         child_env[TREE_TAG_ENV] = self.tag
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed in _release
+            cap = log_max_bytes if log_max_bytes is not None else _default_log_cap()
+            self._log = RotatingLog(self.log_path, cap)
+        group = await asyncio.to_thread(self._make_cgroup)
         master, slave = os.openpty()
         try:
             _set_size(slave, cols, rows)
             os.set_blocking(master, False)
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=child_env,
-                start_new_session=True, preexec_fn=_take_terminal,
+                start_new_session=True,
+                preexec_fn=_take_terminal if group is None else functools.partial(_enter_cgroup, group),
             )
         except BaseException:
             os.close(master)
             if self._log is not None:
                 self._log.close()
+            if group is not None:
+                group.remove()
             raise
         finally:
             os.close(slave)
         self._master = master
         self._pid = self._proc.pid
+        if group is not None:
+            if group.contains(self._pid):
+                self.cgroup = group
+            else:
+                log.warning("%s (pid %d) did not join its cgroup %s; stop falls back to its process group "
+                            "and tag", self.name, self._pid, group.path)
+                group.remove()
         self._started_wall, self._started = time.time(), time.monotonic()
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._on_readable)
@@ -269,6 +307,18 @@ class ManagedProcess:
         self._emit(ProcEvent(EventKind.STARTED, self.name, self._pid, self._started_wall))
         self._watch_task = loop.create_task(self._watch(), name=f"watch {self.name} ({self._pid})")
         return self
+
+    def _make_cgroup(self) -> Cgroup | None:
+        """A new cgroup for this command, or ``None`` where the machine has none to give (blocking)."""
+        support = cgroups.probe()
+        if not support.available or support.parent is None:
+            return None
+        try:
+            return Cgroup.create(support.parent, self.tag)
+        except OSError as exc:
+            log.warning("could not create a cgroup for %s: %s; stop falls back to its process group and tag",
+                        self.name, exc)
+            return None
 
     # --- what callers read ----------------------------------------------------------------------------------
 
@@ -330,7 +380,7 @@ class ManagedProcess:
     async def usage(self, *, gpu: bool = False) -> Usage:
         """Resources of the whole tree now (see ``usage.UsageSampler``); CPU % is since the last call."""
         if self._sampler is None:
-            self._sampler = UsageSampler(self._pid, tag=self.tag)
+            self._sampler = UsageSampler(self._pid, tag=self.tag, cgroup=self.cgroup)
         return await asyncio.to_thread(self._sampler.sample, gpu=gpu)
 
     # --- talking to it --------------------------------------------------------------------------------------
@@ -478,6 +528,8 @@ class ManagedProcess:
             self._set_state(ProcState.KILLED if killed else ProcState.STOPPED)
         else:
             self._set_state(ProcState.EXITED if code == 0 else ProcState.CRASHED)
+        if not self._stop_requested:
+            self._drop_cgroup()  # empty unless children outlived the command; then stop() removes it
         self._done.set()
 
     def _release(self) -> None:
@@ -510,13 +562,19 @@ class ManagedProcess:
                 proc.send_signal(sig)  # psutil checks the PID still names the same process
 
     def _others(self) -> list[psutil.Process]:
-        return find_tree(self._pid, tag=self.tag, include_root=False)
+        """Every process of the tree but the command: group, session, tag, and the cgroup's members."""
+        members = self.cgroup.pids() if self.cgroup is not None else ()
+        return find_tree(self._pid, tag=self.tag, include_root=False, also=members)
+
+    def _group_busy(self) -> bool:
+        """Whether the cgroup still has a member besides the command (blocking read of one small file)."""
+        return self.cgroup is not None and any(pid != self._pid for pid in self.cgroup.pids())
 
     async def _terminate(self, grace_s: float) -> None:
         others = await asyncio.to_thread(self._others)
         self._signal(signal.SIGTERM, others)
         deadline = time.monotonic() + grace_s
-        while self._main_alive() or not all(is_gone(p) for p in others):
+        while self._main_alive() or not all(is_gone(p) for p in others) or self._group_busy():
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(STOP_POLL_S)
@@ -525,6 +583,8 @@ class ManagedProcess:
         if self._main_alive() or left:
             self._sent_kill = self._main_alive()
             self._signal(signal.SIGKILL, list(left.values()))
+            if self.cgroup is not None and not await asyncio.to_thread(self.cgroup.kill, KILL_WAIT_S):
+                log.warning("%s: the cgroup %s still has members after a kill", self.name, self.cgroup.path)
             deadline = time.monotonic() + KILL_WAIT_S
             while any(not is_gone(p) for p in left.values()) and time.monotonic() < deadline:
                 await asyncio.sleep(STOP_POLL_S)
@@ -532,3 +592,9 @@ class ManagedProcess:
             await asyncio.wait_for(self._done.wait(), KILL_WAIT_S + EXIT_DRAIN_S)
         except asyncio.TimeoutError:
             log.warning("%s (pid %d) did not go away after SIGKILL", self.name, self._pid)
+        self._drop_cgroup()
+
+    def _drop_cgroup(self) -> None:
+        """Remove the cgroup once empty; one with leftover members stays for a later ``stop()``."""
+        if self.cgroup is not None and self.cgroup.remove():
+            self.cgroup = None

@@ -5,13 +5,15 @@ Children that call ``setsid`` or double-fork leave the group, and a double-forke
 away, so it is no longer in ``children(recursive=True)`` either. Every command therefore gets a unique
 value in ``TREE_TAG_ENV``; descendants inherit it, and a scan of the process table finds them wherever
 they went (the way Jenkins' ProcessTreeKiller finds a build's leftovers). A descendant that wipes its
-environment can only be found while it is still a descendant.
+environment can only be found while it is still a descendant; where cgroups work (``cgroups``), its
+cgroup still holds it, and callers pass the cgroup's members in ``also``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import psutil
@@ -40,9 +42,11 @@ def _tagged(proc: psutil.Process, tag: str) -> bool:
         return False
 
 
-def find_tree(root_pid: int, *, tag: str | None = None, include_root: bool = True) -> list[psutil.Process]:
+def find_tree(root_pid: int, *, tag: str | None = None, include_root: bool = True,
+              also: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes of the tree rooted at ``root_pid``: its descendants, members of its process group
-    and session (both ``root_pid`` for a supervised command), and processes carrying ``tag``.
+    and session (both ``root_pid`` for a supervised command), processes carrying ``tag``, and the
+    processes ``also`` names (the members of the command's cgroup) with their descendants.
 
     Blocking (it reads ``/proc``), so async callers run it in a thread. Zombies are left out.
     """
@@ -59,6 +63,14 @@ def find_tree(root_pid: int, *, tag: str | None = None, include_root: bool = Tru
             add(root)
         for child in root.children(recursive=True):
             add(child)
+    for pid in also:
+        if pid in found or pid in (me, root_pid):
+            continue
+        with contextlib.suppress(psutil.Error):
+            member = psutil.Process(pid)
+            add(member)
+            for child in member.children(recursive=True):
+                add(child)
     uid = os.getuid()
     for pid in psutil.pids():
         if pid in found or pid in (me, root_pid):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psutil
 
 from pinokiocloud.platform.gpu import GpuProbe, GpuProcess, GpuReading, probe_gpus
+from pinokiocloud.procs.cgroups import Cgroup
 from pinokiocloud.procs.tree import find_tree
 
 __all__ = ["Listener", "Usage", "UsageSampler", "gpu_processes_for", "listeners_for"]
@@ -87,10 +88,12 @@ class UsageSampler:
     """Repeated readings of one tree. CPU % is a difference of CPU times, so the sampler remembers the
     previous reading; a process born since then counts from its start."""
 
-    def __init__(self, root_pid: int, *, tag: str | None = None,
+    def __init__(self, root_pid: int, *, tag: str | None = None, cgroup: Cgroup | None = None,
                  gpu_probe: Callable[[], GpuProbe] = probe_gpus) -> None:
         self.root_pid = root_pid
         self.tag = tag
+        self.cgroup = cgroup
+        """The tree's cgroup: its members count even when they left the group and cleared the tag."""
         self._gpu_probe = gpu_probe
         self._cpu_s: dict[tuple[int, float], float] = {}
         self._last_wall: float | None = None
@@ -99,7 +102,7 @@ class UsageSampler:
     def sample(self, *, gpu: bool = False) -> Usage:
         """Read the tree now. Blocking (``/proc``, and with ``gpu`` NVML or a GPU tool): async callers
         use a thread. ``gpu`` is off by default because ``nvidia-smi`` can take a second."""
-        procs = find_tree(self.root_pid, tag=self.tag)
+        procs = find_tree(self.root_pid, tag=self.tag, also=self.cgroup.pids() if self.cgroup is not None else ())
         wall, mono = time.time(), time.monotonic()
         cpu_s: dict[tuple[int, float], float] = {}
         rss = 0

@@ -240,6 +240,27 @@ class Store:
                 db.execute("DELETE FROM events WHERE run_key=? AND seq <= (SELECT seq FROM events WHERE run_key=? "
                            "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (key, key, EVENTS_KEPT_PER_RUN))
 
+    def add_numbered_events(self, events: Iterable[tuple[int, str, str, str, int | None, int | None, float, Any]]
+                            ) -> None:
+        """Like ``add_events``, each row led by the ``seq`` the daemon's event log gave it (seq, run_key,
+        run_id, type, step, total, ts, data), so a replay can join stored and in-memory events. A row whose
+        seq is already stored is left as it was."""
+        rows = [(q, k, i, t, s, n, ts, _dumps(d)) for q, k, i, t, s, n, ts, d in events]
+        if not rows:
+            return
+        with self._tx() as db:
+            db.executemany("INSERT OR IGNORE INTO events(seq, run_key, run_id, type, step, total, ts, data) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for key in {r[1] for r in rows}:
+                db.execute("DELETE FROM events WHERE run_key=? AND seq <= (SELECT seq FROM events WHERE run_key=? "
+                           "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (key, key, EVENTS_KEPT_PER_RUN))
+
+    def last_event_seq(self) -> int:
+        """The highest event ``seq`` ever given out in this file (deleted rows count: AUTOINCREMENT never
+        reuses them), so a new daemon numbers its events above every stored one."""
+        rows = self._rows("SELECT seq FROM sqlite_sequence WHERE name='events'", ())
+        return int(rows[0][0]) if rows else 0
+
     def events(self, run_key: str, *, after: int = 0, types: Iterable[str] | None = None,
                limit: int = EVENTS_KEPT_PER_RUN) -> list[dict[str, Any]]:
         query = "SELECT seq, run_key, run_id, type, step, total, ts, data FROM events WHERE run_key=? AND seq>?"
