@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import re
+import time
 from pathlib import Path
 
 import aiohttp
 
 from pinokiocloud.share.gateway import GATEWAY_PREFIX, SESSION_COOKIE, AccessRecord, Gateway, generate_passcode
+from pinokiocloud.share.limiter import GuessLimiter
 from tests.share.checks import check_through
 from tests.share.conftest import run
 from tests.share.origin import PAGE, Origin
@@ -27,14 +30,15 @@ def test_generated_passcode_is_readable_and_random() -> None:
     codes = {generate_passcode() for _ in range(50)}
     assert len(codes) == 50
     for code in codes:
-        assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", code)
+        assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", code)  # 31^16: ~79 bits
         assert not set(code) & set("01lio")
 
 
 def test_gateway_without_passcode_generates_one() -> None:
     gateway = Gateway("http://127.0.0.1:9")
-    assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", gateway.passcode)
-    assert len(gateway.token) >= 24
+    assert re.fullmatch(r"[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}", gateway.passcode or "")
+    assert len(base64.urlsafe_b64decode(gateway.token)) * 8 >= 128  # the link token
+    assert gateway.cookie_name.startswith(SESSION_COOKIE) and gateway.cookie_name != Gateway("http://x:9").cookie_name
 
 
 def test_wrong_passcode_gets_401_page_without_details() -> None:
@@ -44,7 +48,7 @@ def test_wrong_passcode_gets_401_page_without_details() -> None:
                                  allow_redirects=False) as response:
                 body = await response.text()
                 assert response.status == 401
-                assert SESSION_COOKIE not in response.cookies
+                assert not response.cookies
             assert "Wrong passcode." in body
             for secret in (PASSCODE, gw.token, origin.url, str(origin.port), "Traceback"):
                 assert secret not in body
@@ -67,9 +71,10 @@ def test_login_sets_a_session_cookie_that_opens_the_app() -> None:
                                  allow_redirects=False) as response:
                 assert response.status == 303
                 assert response.headers["Location"] == "/headers"
-                cookie = response.cookies[SESSION_COOKIE]
+                cookie = response.cookies[gw.cookie_name]
                 assert cookie["httponly"] and cookie["samesite"] == "Lax"
-            jar = {SESSION_COOKIE: cookie.value, "app_cookie": "kept"}
+            # another gateway's session on the same host is not passed on either
+            jar = {gw.cookie_name: cookie.value, "app_cookie": "kept", f"{SESSION_COOKIE}_other": "x"}
             async with http.get(gw.url + "/headers", headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}) as response:
                 assert response.status == 200
                 seen = (await response.json())["headers"]
@@ -78,7 +83,7 @@ def test_login_sets_a_session_cookie_that_opens_the_app() -> None:
             assert seen["Host"] == f"127.0.0.1:{origin.port}"
             # a forged or tampered cookie is refused
             tampered = cookie.value[:-1] + ("0" if cookie.value[-1] != "0" else "1")
-            async with http.get(gw.url + "/", headers={"Cookie": f"{SESSION_COOKIE}={tampered}"}) as response:
+            async with http.get(gw.url + "/", headers={"Cookie": f"{gw.cookie_name}={tampered}"}) as response:
                 assert response.status == 401
             # an open redirect through ?next= is not possible
             async with http.post(gw.url + f"{GATEWAY_PREFIX}/login", data={"passcode": PASSCODE,
@@ -108,8 +113,8 @@ def test_token_link_logs_in_and_drops_the_token_from_the_url() -> None:
                 async with http.get(gw.url + f"/headers?a=1&token={gw.token}", allow_redirects=False) as response:
                     assert response.status == 303
                     assert response.headers["Location"] == "/headers?a=1"
-                    cookie = response.cookies[SESSION_COOKIE].value
-                async with http.get(gw.url + "/headers?a=1", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}) as response:
+                    cookie = response.cookies[gw.cookie_name].value
+                async with http.get(gw.url + "/headers?a=1", headers={"Cookie": f"{gw.cookie_name}={cookie}"}) as response:
                     assert response.status == 200
             # with a cookie jar, as a browser does, one click lands on the page (unsafe=True: cookies for an IP)
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser, \
@@ -142,16 +147,31 @@ def test_bearer_and_basic_auth_for_api_clients() -> None:
     run(scenario())
 
 
-def test_repeated_failures_are_slowed_down() -> None:
+def test_repeated_failures_are_delayed_then_refused_with_retry_after() -> None:
+    # small numbers so the test is quick: 2 free misses, then 0.2 s, 0.4 s, 0.8 s...; nothing waits over 0.5 s
+    limiter = GuessLimiter(free_failures=2, first_delay_s=0.2, max_delay_s=5, max_wait_s=0.5)
+
     async def scenario() -> None:
-        async with Origin() as origin, Gateway(origin.url, passcode=PASSCODE) as gw, _session() as http:
-            statuses = []
-            for _ in range(12):
+        async with Origin() as origin, Gateway(origin.url, passcode=PASSCODE, limiter=limiter) as gw, \
+                _session() as http:
+            seen: list[tuple[int, float]] = []
+            for _ in range(6):
+                started = time.monotonic()
                 async with http.post(gw.url + f"{GATEWAY_PREFIX}/login", data={"passcode": "guess"},
                                      allow_redirects=False) as response:
-                    statuses.append(response.status)
-            assert statuses[:10] == [401] * 10
-            assert statuses[10:] == [429, 429]
+                    seen.append((response.status, time.monotonic() - started))
+                    retry_after = response.headers.get("Retry-After")
+            statuses = [s for s, _ in seen]
+            # misses 1-3 answer at once, 4 waits 0.2 s, 5 waits 0.4 s; the 6th would wait 0.8 s: refused
+            assert statuses == [401, 401, 401, 401, 401, 429], seen
+            assert all(took < 0.15 for _, took in seen[:3]), seen
+            assert 0.15 < seen[3][1] < 0.5 and 0.35 < seen[4][1] < 0.8, seen
+            assert retry_after is not None and int(retry_after) >= 1
+            # the right passcode is delayed like any check from this address, never refused for good
+            await asyncio.sleep(0.9)
+            async with http.post(gw.url + f"{GATEWAY_PREFIX}/login", data={"passcode": PASSCODE},
+                                 allow_redirects=False) as response:
+                assert response.status == 303
 
     run(scenario())
 
@@ -204,10 +224,21 @@ def test_redirects_to_the_app_origin_are_rewritten_and_origin_checks_pass() -> N
             async with http.get(gw.url + "/redirect", headers=auth, allow_redirects=False) as response:
                 assert response.status == 302
                 assert response.headers["Location"] == "/target"
-            async with http.get(gw.url + "/headers", headers={**auth, "Origin": "https://x.trycloudflare.com"}) as response:
+            # the page's own origin (as the browser reached the gateway) becomes the app's origin, so apps
+            # that compare Origin with Host (Jupyter, Gradio) accept it ...
+            async with http.get(gw.url + "/headers", headers={**auth, "Origin": "https://x.trycloudflare.com",
+                                                              "Host": "x.trycloudflare.com"}) as response:
                 seen = (await response.json())["headers"]
             assert seen["Origin"] == origin.url
-            assert seen["X-Forwarded-Host"] == f"127.0.0.1:{gw.port}"
+            assert seen["X-Forwarded-Host"] == "x.trycloudflare.com"
+            async with http.get(gw.url + "/headers", headers={**auth, "Origin": gw.url}) as response:
+                assert (await response.json())["headers"]["Origin"] == origin.url
+            # ... and a foreign page's Origin reaches the app as it came, so the app's CSRF check still works
+            for foreign in ("https://evil.example", "null", f"http://127.0.0.1:{gw.port + 1}"):
+                async with http.post(gw.url + "/upload", data=b"x", headers={**auth, "Origin": foreign}) as response:
+                    assert response.status == 200
+                async with http.get(gw.url + "/headers", headers={**auth, "Origin": foreign}) as response:
+                    assert (await response.json())["headers"]["Origin"] == foreign
 
     run(scenario())
 

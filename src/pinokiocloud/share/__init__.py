@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pinokiocloud.share.config import DEFAULT_PROVIDERS, ShareSettings
 from pinokiocloud.share.detect import WebUI, detect_web_ui, detect_web_uis, fingerprint
-from pinokiocloud.share.gateway import AccessRecord, Gateway, generate_passcode
+from pinokiocloud.share.gateway import AccessRecord, Gateway
+from pinokiocloud.share.limiter import GuessLimiter, TooManyAttempts
 from pinokiocloud.share.localset import LocalSetShare, local_share_value, share_request_for_local_set
 from pinokiocloud.share.manager import (
     PROBE_INTERVAL_S,
@@ -18,6 +19,14 @@ from pinokiocloud.share.manager import (
     ShareManager,
     ShareState,
 )
+from pinokiocloud.share.passcodes import (
+    WeakPasscodeError,
+    check_passcode_strength,
+    generate_link_token,
+    generate_passcode,
+    hash_passcode,
+    verify_passcode,
+)
 from pinokiocloud.share.providers import PROVIDERS, Provider, ProviderContext, create_provider, gradio_share_env
 from pinokiocloud.share.qr import qr_png, qr_text
 
@@ -27,6 +36,7 @@ __all__ = [
     "PROVIDERS",
     "AccessRecord",
     "Gateway",
+    "GuessLimiter",
     "LocalSetShare",
     "Provider",
     "ProviderAttempt",
@@ -37,15 +47,21 @@ __all__ = [
     "ShareManager",
     "ShareSettings",
     "ShareState",
+    "TooManyAttempts",
+    "WeakPasscodeError",
     "WebUI",
+    "check_passcode_strength",
     "create_provider",
     "detect_web_ui",
     "detect_web_uis",
     "fingerprint",
+    "generate_link_token",
     "generate_passcode",
     "gradio_share_env",
+    "hash_passcode",
     "local_share_value",
     "qr_png",
     "qr_text",
     "share_request_for_local_set",
+    "verify_passcode",
 ]
