@@ -1,12 +1,17 @@
 """``Client``: the one way the CLI, the UI and notebooks talk to the daemon (DESIGN §1 rule 1).
 
-It finds the daemon through the settings (port, token file), starts it detached when it is not up,
-and raises the daemon's errors again as the same classes, so callers handle one family of errors.
+It finds the daemon through the home's lock (which process owns the home, and its port), checks that
+process is the one listening before it sends the token, starts a daemon (under the watchdog) only when no
+process owns the home, and raises the daemon's errors again as the same classes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -14,14 +19,19 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError
+from pinokiocloud.home_lock import START_REPORT_ENV, LockHolder, lock_holder
 
 __all__ = ["START_TIMEOUT_S", "Client"]
 
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0
+"""How long a daemon that owns the home may stay silent before the client gives up (it is never duplicated)."""
+SLOW_NOTICE_S = 5.0
+HEALTH_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 120.0
 
 
@@ -83,36 +93,114 @@ class Client:
         return urllib.request.urlopen(request, timeout=timeout)
 
     def is_up(self) -> bool:
-        try:
-            with self._open("GET", "/health", timeout=2) as response:
-                answer = json.loads(response.read())
-        except (OSError, ValueError):
-            return False
-        home = answer.get("home")
-        if home != str(self.settings.home):
-            raise DaemonUnavailableError(self.url, f"port {self.settings.port} is used by a daemon for {home}; "
-                                                   "set PINOKIOCLOUD_PORT to another port for this PINOKIO_HOME")
-        return True
+        """Whether a daemon owns this home. Decided by the home's lock, never by a timeout: a daemon that is
+        slow to answer (a busy machine, a stopped process) is up, and must not get a twin."""
+        return lock_holder(self.settings.home) is not None
 
     def ensure_daemon(self) -> None:
-        """Start ``pinokiocloud serve`` in the background (logging to PINOKIO_HOME/logs/daemon.log)."""
-        if self.is_up():
-            return
-        if not self.autostart:
-            raise DaemonUnavailableError(self.url, "it is not running")
+        """Wait until the home's daemon answers; start one (under the watchdog) when no process owns the home."""
+        proc: subprocess.Popen[bytes] | None = None
+        report: Path | None = None
+        if lock_holder(self.settings.home) is None:
+            if not self.autostart:
+                raise DaemonUnavailableError(self.url, "it is not running; start it with `pinokiocloud up`")
+            proc, report = self._spawn()
+        try:
+            self._wait_until_answering(proc, report)
+        finally:
+            if report is not None:
+                report.unlink(missing_ok=True)
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], Path]:
+        """``python -m pinokiocloud.watchdog`` (which runs ``serve``), detached, logging to logs/daemon.log."""
         logs = self.settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        report = logs / f"start-{os.getpid()}-{secrets.token_hex(4)}.json"
         env = {**self.settings.environ, "PINOKIO_HOME": str(self.settings.home),
-               "PINOKIOCLOUD_PORT": str(self.settings.port), "PINOKIOCLOUD_UI_PORT": str(self.settings.ui_port)}
+               "PINOKIOCLOUD_PORT": str(self.settings.port), "PINOKIOCLOUD_UI_PORT": str(self.settings.ui_port),
+               START_REPORT_ENV: str(report)}
         with open(logs / "daemon.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "pinokiocloud.cli.main", "serve"], stdout=log, stderr=log,
-                             stdin=subprocess.DEVNULL, env=env, start_new_session=True, cwd=str(self.settings.home))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.is_up():
-                return
-            time.sleep(0.1)
-        raise DaemonUnavailableError(self.url, f"it did not start within {START_TIMEOUT_S:g} s")
+            proc = subprocess.Popen([sys.executable, "-m", "pinokiocloud.watchdog"], stdout=log, stderr=log,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                    cwd=str(self.settings.home))
+        return proc, report
+
+    def _wait_until_answering(self, proc: subprocess.Popen[bytes] | None, report: Path | None) -> None:
+        started = time.monotonic()
+        told = False
+        while True:
+            holder = lock_holder(self.settings.home)
+            if holder is None:
+                if proc is not None and proc.poll() is not None:
+                    raise self._start_failure(proc, report)
+                if proc is None:  # the daemon we waited for has ended meanwhile
+                    if not self.autostart:
+                        raise DaemonUnavailableError(self.url, "it stopped")
+                    proc, report = self._spawn()
+            elif holder.ready and holder.port is not None:
+                url = holder.url or self.url
+                if not self._listens(holder):
+                    raise DaemonUnavailableError(url, f"port {holder.port} is not held by the daemon (pid "
+                                                      f"{holder.pid}) that owns {self.settings.home}; the token "
+                                                      "is not sent to it")
+                if self._answers(url):
+                    self.url = url
+                    return
+            waited = time.monotonic() - started
+            if not told and waited > SLOW_NOTICE_S and holder is not None:
+                print(f"waiting for the PinokioCloud daemon (pid {holder.pid}) to answer …", file=sys.stderr)
+                told = True
+            if waited > START_TIMEOUT_S:
+                who = f"pid {holder.pid}" if holder is not None else "the one just started"
+                raise DaemonUnavailableError(self.url, f"the daemon ({who}) has not answered for "
+                                                       f"{START_TIMEOUT_S:g} s; it may be stuck")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _listens(holder: LockHolder) -> bool:
+        """The lock's holder is the process listening on its port (so the token goes to our own daemon, not
+        to a program that took the port while the daemon was down)."""
+        import psutil
+
+        if holder.pid is None or holder.port is None:
+            return False
+        try:
+            connections = psutil.Process(holder.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == holder.port for c in connections)
+
+    def _answers(self, url: str) -> bool:
+        request = urllib.request.Request(url + "/health", headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=HEALTH_TIMEOUT_S) as response:
+                return bool(response.status == 200)
+        except (OSError, ValueError):
+            return False
+
+    def _start_failure(self, proc: subprocess.Popen[bytes], report: Path | None) -> PinokioCloudError:
+        """The daemon's own reason for not starting (its report), else the end of its log."""
+        data: Any = None
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads(report.read_text()) if report is not None else None
+        if isinstance(data, dict) and data.get("message"):
+            cls = _error_classes().get(str(data.get("type")))
+            if cls is None:
+                cls = UserError if data.get("user_error") else PinokioCloudError
+            exc = cls.__new__(cls)
+            Exception.__init__(exc, str(data["message"]))
+            exc.hint = str(data.get("hint") or "")
+            return exc
+        tail = ""
+        with contextlib.suppress(OSError):
+            lines = (self.settings.home / "logs" / "daemon.log").read_text(errors="replace").strip().splitlines()
+            tail = lines[-1] if lines else ""
+        free = shutil.disk_usage(self.settings.home).free
+        if free < 32 * 1024 * 1024:
+            return DaemonUnavailableError(self.url, f"it could not start: the disk holding {self.settings.home} "
+                                                    f"is full ({free // (1024 * 1024)} MB free)")
+        return DaemonUnavailableError(self.url, f"it exited with code {proc.returncode} before answering"
+                                                + (f": {tail}" if tail else ""))
 
     def _headers(self) -> dict[str, str]:
         if self._token is None:

@@ -5,6 +5,8 @@
     │   ├── BadParamError         a flag or value that makes no sense
     │   ├── CatalogError          an app catalog file or entry that cannot be used (file, entry, reason)
     │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
+    │   ├── DaemonRunningError    a second daemon for a PINOKIO_HOME that already has one (pid, url)
+    │   ├── PortInUseError        the daemon's port is held by another program (port, holder)
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
     │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
     ├── StepError                 a step of a run failed (script, step index, method, cause)
@@ -26,6 +28,7 @@ import errno
 __all__ = [
     "BadParamError",
     "CatalogError",
+    "DaemonRunningError",
     "DaemonUnavailableError",
     "DiskFullError",
     "DownloadError",
@@ -33,6 +36,7 @@ __all__ = [
     "LauncherNotFoundError",
     "NodeNotFoundError",
     "PinokioCloudError",
+    "PortInUseError",
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
@@ -222,4 +226,27 @@ class DaemonUnavailableError(PinokioCloudError, ConnectionError):
         self.url = url
         self.reason = reason
         super().__init__(f"the PinokioCloud daemon at {url} is not reachable: {reason}")
-        self.hint = "start it with `pinokiocloud serve`, or see PINOKIO_HOME/logs/daemon.log"
+        self.hint = "see PINOKIO_HOME/logs/daemon.log"
+
+
+class DaemonRunningError(UserError):
+    """A daemon already owns this PINOKIO_HOME (it holds ``daemon.lock``); a second one would fight it."""
+
+    def __init__(self, home: str, pid: int | None, url: str | None) -> None:
+        self.home = home
+        self.pid = pid
+        self.url = url
+        who = f"pid {pid}" if pid else "another process"
+        where = f" at {url}" if url else ""
+        super().__init__(f"a PinokioCloud daemon for {home} is already running ({who}{where})")
+        self.hint = "use it as it is, or stop it with `pinokiocloud down`"
+
+
+class PortInUseError(UserError):
+    """The daemon's port on 127.0.0.1 is held by a program that is not a PinokioCloud daemon of this home."""
+
+    def __init__(self, port: int, holder: str | None = None) -> None:
+        self.port = port
+        self.holder = holder
+        by = f" ({holder})" if holder else ""
+        super().__init__(f"port {port} is in use by another program{by}; set PINOKIOCLOUD_PORT to a free port")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -13,7 +12,7 @@ import typer
 
 from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
-from pinokiocloud.errors import BadParamError
+from pinokiocloud.errors import BadParamError, DaemonUnavailableError
 
 __all__ = ["register"]
 
@@ -26,7 +25,7 @@ ParamOpt = Annotated[list[str] | None, typer.Option("--param", help="NAME=VALUE 
                                                                      "(repeatable).")]
 
 FINISHED_OK = frozenset({"done", "idle"})
-SHUTDOWN_GRACE_S = 5
+DOWN_TIMEOUT_S = 60.0
 FINISHED_BAD = frozenset({"failed", "crashed", "stopped", "interrupted"})
 
 
@@ -60,8 +59,18 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _follow(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
-    """Print the run's output until it finishes (a daemon: until it is up); exit 1 when it fails."""
+def _follow(client: Any, run: dict[str, Any], *, name: str, what: str, as_json: bool) -> None:
+    """Print the run's output until it finishes (a daemon: until it is up); exit 1 when it fails.
+    Ctrl-C stops following, not the run: the daemon owns it, and the user is told how to find it again."""
+    try:
+        _follow_events(client, run, as_json=as_json)
+    except KeyboardInterrupt:
+        output.info(f"\nthe {what} of {name} goes on in the background: `pinokiocloud logs {name} -f` follows it, "
+                    f"`pinokiocloud stop {name}` stops it")
+        raise typer.Exit(130) from None
+
+
+def _follow_events(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
     interactive = sys.stdin.isatty()
     state = run.get("state")
     # a run that is already up (a second `start`) or over has nothing more to follow
@@ -97,28 +106,12 @@ def _reasons(info: dict[str, Any]) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 42000).")] = None) -> None:
-        """Run the daemon in the foreground."""
-        import dataclasses
+        """Run the daemon in the foreground (one per PINOKIO_HOME: a second one refuses)."""
+        from pinokiocloud.server.serve import main as serve_main
 
-        import uvicorn
-
-        from pinokiocloud.config import Settings
-        from pinokiocloud.server import create_app
-
-        settings = Settings.from_env()
-        if port is not None:
-            settings = dataclasses.replace(settings, port=port)
-        pid_file = settings.home / "daemon.pid"
-        settings.home.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(f"{os.getpid()}\n")
-        try:
-            # open event streams (a dashboard following a run) must not hold a shutdown forever
-            uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning",
-                        timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
-        finally:
-            with contextlib.suppress(OSError):
-                if pid_file.read_text().strip() == str(os.getpid()):
-                    pid_file.unlink()
+        code = serve_main(port)
+        if code:
+            raise typer.Exit(code)
 
     @app.command("up")
     def up(share: Annotated[bool, typer.Option("--share", help="Also publish the dashboard (behind its "
@@ -141,16 +134,26 @@ def register(app: typer.Typer) -> None:
 
     @app.command("down")
     def down(as_json: JsonOpt = False) -> None:
-        """Stop the apps, the dashboard and the daemon."""
+        """Stop the apps, the dashboard and the daemon (and its watchdog); returns once they are gone."""
+        import time
+
         from pinokiocloud.client import Client
+        from pinokiocloud.home_lock import lock_holder
 
         client = Client(autostart=False)
         if not client.is_up():
-            output.result({"stopping": False, "reason": "not running"} if as_json else "the daemon is not running",
+            output.result({"stopped": False, "reason": "not running"} if as_json else "the daemon is not running",
                           as_json=as_json)
             return
-        answer = client.request("POST", "/api/shutdown")
-        output.result(answer if as_json else "stopping the apps, the dashboard and the daemon …", as_json=as_json)
+        client.request("POST", "/api/shutdown")
+        deadline = time.monotonic() + DOWN_TIMEOUT_S
+        while lock_holder(client.settings.home) is not None:
+            if time.monotonic() > deadline:
+                raise DaemonUnavailableError(client.url, f"it was asked to stop and is still running after "
+                                                         f"{DOWN_TIMEOUT_S:g} s; see PINOKIO_HOME/logs/daemon.log")
+            time.sleep(0.1)
+        output.result({"stopped": True} if as_json else "stopped the apps, the dashboard and the daemon",
+                      as_json=as_json)
 
     @app.command("install")
     def install(src: Annotated[str, typer.Argument(help="A git URL, a launcher folder, or a catalog id.")],
@@ -166,7 +169,7 @@ def register(app: typer.Typer) -> None:
             return
         if not as_json:
             output.info(f"installing {result['name']} …")
-        _follow(client, result["run"], as_json=as_json)
+        _follow(client, result["run"], name=result["name"], what="install", as_json=as_json)
         if not as_json:
             output.info(f"{result['name']} is installed; start it with `pinokiocloud start {result['name']}`")
 
@@ -181,7 +184,7 @@ def register(app: typer.Typer) -> None:
         if detach:
             output.result(started, as_json=as_json)
             return
-        _follow(client, started, as_json=as_json)
+        _follow(client, started, name=name, what="run", as_json=as_json)
 
     @app.command("start")
     def start(name: AppArg, detach: DetachOpt = False, as_json: JsonOpt = False) -> None:
@@ -191,7 +194,7 @@ def register(app: typer.Typer) -> None:
         if detach:
             output.result(started, as_json=as_json)
             return
-        _follow(client, started, as_json=as_json)
+        _follow(client, started, name=name, what="start", as_json=as_json)
         if not as_json:
             status = client.status(name)
             url = f" at {status['ready_url']}" if status.get("ready_url") else ""

@@ -1,7 +1,8 @@
-"""Everything one daemon owns, opened and closed together: sidecar, store, runner, apps, token."""
+"""Everything one daemon owns, opened and closed together: the home's lock, sidecar, store, runner, apps, token."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -10,14 +11,17 @@ from typing import Any
 from pinokiocloud.apps import AppManager
 from pinokiocloud.apps.catalog import load_catalog
 from pinokiocloud.config import Settings
+from pinokiocloud.home_lock import HomeLock
 from pinokiocloud.kernel import NodeSidecar
 from pinokiocloud.kernel.runner import RestartPolicy, Runner
 from pinokiocloud.platform import detect_system
 from pinokiocloud.server.shares import ShareService
 from pinokiocloud.server.ui_service import UiService
-from pinokiocloud.store import Store
+from pinokiocloud.store.recover import open_store
 
 __all__ = ["Daemon", "read_or_create_token"]
+
+log = logging.getLogger(__name__)
 
 
 def read_or_create_token(path: Path) -> str:
@@ -38,20 +42,36 @@ def read_or_create_token(path: Path) -> str:
 
 
 class Daemon:
+    """One PINOKIO_HOME's owner. Its first act is to take the home's lock (``serve`` takes it earlier still and
+    passes it in): nothing below, orphan reaping included, may run for a home another daemon owns."""
+
     def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
-                 catalog: Any = None) -> None:
+                 catalog: Any = None, lock: HomeLock | None = None) -> None:
         self.settings = settings
-        self.token = read_or_create_token(settings.token_file)
-        self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
-                                   call_timeout_s=settings.call_timeout_s)
-        self.store = Store(settings.home / "pinokiocloud.db")
-        self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
-                             restart_policy=restart_policy)
-        self.catalog = catalog if catalog is not None else load_catalog(settings.home)
-        self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
-        self.shares = ShareService(settings, self.runner, self.apps)
-        self.ui = UiService(home=settings.home, environ=dict(settings.environ), daemon_port=settings.port,
-                            ui_port=settings.ui_port, passcode=self.store.setting("ui_passcode"), token=self.token)
+        self._own_lock = lock is None
+        self.lock = lock or HomeLock(settings.home)
+        if not self.lock.held:
+            self.lock.acquire()
+        try:
+            self.token = read_or_create_token(settings.token_file)
+            self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
+                                       call_timeout_s=settings.call_timeout_s)
+            opened = open_store(settings.home / "pinokiocloud.db", settings.api_dir)
+            self.store = opened.store
+            self.startup_notice = opened.notice
+            if opened.notice:
+                log.warning("%s", opened.notice)
+            self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
+                                 restart_policy=restart_policy)
+            self.catalog = catalog if catalog is not None else load_catalog(settings.home)
+            self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
+            self.shares = ShareService(settings, self.runner, self.apps)
+            self.ui = UiService(home=settings.home, environ=dict(settings.environ), daemon_port=settings.port,
+                                ui_port=settings.ui_port, passcode=self.store.setting("ui_passcode"), token=self.token)
+        except BaseException:
+            if self._own_lock:
+                self.lock.release()
+            raise
 
     async def open(self) -> None:
         await self.sidecar.start()
@@ -64,4 +84,6 @@ class Daemon:
         await self.apps.close()
         await self.sidecar.close()
         self.store.close()
+        if self._own_lock:
+            self.lock.release()
 

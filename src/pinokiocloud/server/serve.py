@@ -1,0 +1,157 @@
+"""``pinokiocloud serve``: start one daemon for one ``PINOKIO_HOME``, in an order that can hurt nothing.
+
+1. Take ``daemon.lock`` (a second daemon for the home stops here, having touched nothing).
+2. Bind the port ourselves (a port held by another program is named at once, not after a blind wait).
+3. Only then: make new files private, open the store, reap the orphans of a dead predecessor, restore apps.
+
+A start-up failure is one sentence on stderr and, when a client started us, in the report file it named
+(``PINOKIOCLOUD_START_REPORT``), so the client can quote the daemon's own reason within a second or two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import psutil
+
+from pinokiocloud.config import Settings
+from pinokiocloud.errors import PinokioCloudError, PortInUseError, UserError
+from pinokiocloud.home_lock import START_REPORT_ENV, HomeLock
+
+__all__ = ["STARTUP_FAILED_EXIT", "bind_port", "main", "serve", "write_start_report"]
+
+
+STARTUP_FAILED_EXIT = 2
+"""The exit code of a daemon that could not start (the watchdog does not retry it)."""
+SHUTDOWN_GRACE_S = 5
+_PRIVATE = ("pinokiocloud.db", "pinokiocloud.db-wal", "pinokiocloud.db-shm", "daemon.token", "key.json",
+            "daemon.lock", "daemon.pid")
+
+log = logging.getLogger(__name__)
+
+
+def _port_holder(port: int) -> str | None:
+    """Which program listens on ``port`` (as far as this user may see), for the error message."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(conn.pid)
+                command = " ".join(" ".join(proc.cmdline()).split())[:80] or proc.name()
+                return f"pid {conn.pid}: {command}"
+    return None
+
+
+def bind_port(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port``, or :class:`PortInUseError` naming who holds the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a TIME_WAIT from our last run is no obstacle
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(port, _port_holder(port)) from exc
+        raise
+    sock.set_inheritable(False)
+    return sock
+
+
+def _make_private(home: Path) -> None:
+    """Everything the daemon writes from now on is 0600/0700; what an older version left is fixed too."""
+    os.umask(0o077)
+    with contextlib.suppress(OSError):
+        os.chmod(home, 0o700)
+    for name in _PRIVATE:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(home / name, 0o600)
+    logs = home / "logs"
+    if logs.is_dir():
+        with contextlib.suppress(OSError):
+            os.chmod(logs, 0o700)
+        for path in logs.rglob("*"):
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+def write_start_report(error: PinokioCloudError | OSError) -> None:
+    """Tell the client that started us why we could not start (one JSON object)."""
+    target = os.environ.get(START_REPORT_ENV)
+    if not target:
+        return
+    if isinstance(error, PinokioCloudError):
+        data = {"type": type(error).__name__, "message": str(error), "hint": error.hint,
+                "user_error": isinstance(error, UserError)}
+    else:
+        data = {"type": type(error).__name__, "message": f"{error.strerror or error} ({error.filename or ''})",
+                "hint": "", "user_error": False}
+    with contextlib.suppress(OSError):
+        Path(target).write_text(json.dumps(data))
+
+
+def serve(settings: Settings, *, port: int | None = None) -> None:
+    """Run the daemon in the foreground until it is stopped (SIGTERM, SIGINT, `pinokiocloud down`)."""
+    if port is not None:
+        settings = dataclasses.replace(settings, port=port)
+    lock = HomeLock(settings.home)
+    lock.acquire()
+    try:
+        sock = bind_port(settings.port)
+        lock.announce(settings.port)
+        _make_private(settings.home)
+        import uvicorn  # the heavy imports come after the checks, so a refusal is quick
+
+        from pinokiocloud.server.app import create_app
+        from pinokiocloud.server.daemon import Daemon
+
+        pid_file = settings.home / "daemon.pid"
+        pid_file.write_text(f"{os.getpid()}\n")
+        app = create_app(settings, Daemon(settings, lock=lock),
+                         on_ready=lambda: lock.announce(settings.port, ready=True))
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+                                lifespan="on")
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            sock.close()
+            with contextlib.suppress(OSError):
+                if pid_file.read_text().strip() == str(os.getpid()):
+                    pid_file.unlink()
+        failed = app.state.startup_error
+        if failed is not None:
+            raise failed
+    finally:
+        lock.release()
+
+
+def main(port: int | None = None) -> int:
+    """``serve`` with its start-up errors as one sentence and exit code 2 (no CLI machinery imported: the
+    watchdog runs ``python -m pinokiocloud.server.serve`` so that a refusal comes back within a second)."""
+    try:
+        serve(Settings.from_env(), port=port)
+    except (PinokioCloudError, OSError) as exc:
+        write_start_report(exc)
+        if os.environ.get("PINOKIOCLOUD_DEBUG") == "1":
+            raise
+        message = str(exc) if isinstance(exc, PinokioCloudError) else f"the daemon could not start: {exc}"
+        hint = getattr(exc, "hint", "")
+        print(f"error: {message}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr, flush=True)
+        return STARTUP_FAILED_EXIT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
