@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinokiocloud.errors import BadParamError
 
-__all__ = ["DEFAULT_CALL_TIMEOUT_S", "DEFAULT_PORT", "Settings"]
+__all__ = ["DAEMON_ONLY_VARIABLES", "DEFAULT_CALL_TIMEOUT_S", "DEFAULT_PORT", "Settings"]
 
 DEFAULT_CALL_TIMEOUT_S = 10.0
 DEFAULT_PORT = 42000
 DEFAULT_UI_PORT = 8501
+DAEMON_ONLY_VARIABLES: frozenset[str] = frozenset({"NGROK_AUTHTOKEN", "PINOKIOCLOUD_BORE_SECRET"})
+"""Secrets for the daemon's own tunnel clients. They are kept out of :attr:`Settings.environ`, so no
+launcher, app shell, Node sidecar or dashboard process inherits them; the share layer hands each one to
+the one client that needs it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,8 @@ class Settings:
     call_timeout_s: float
     """``PINOKIOCLOUD_CALL_TIMEOUT_S``: how long launcher code (a menu, a function export) may run."""
     environ: Mapping[str, str]
-    """The process environment launchers see as ``envs`` (layered ENVIRONMENT files come later)."""
+    """The process environment launchers see as ``envs`` (layered ENVIRONMENT files come later), without
+    :data:`DAEMON_ONLY_VARIABLES`."""
     cloud_platform: str | None = None
     """``PINOKIOCLOUD_PLATFORM``: the cloud to assume instead of detecting it (``colab``, ``runpod`` …).
     Checked by ``platform.detect_cloud``, where an unknown name is a warning, not an error."""
@@ -44,6 +49,13 @@ class Settings:
     """``PINOKIOCLOUD_PORT``: the daemon's port on 127.0.0.1."""
     ui_port: int = DEFAULT_UI_PORT
     """``PINOKIOCLOUD_UI_PORT``: the dashboard's port (its auth gateway) on 127.0.0.1."""
+    daemon_only: Mapping[str, str] = field(default_factory=dict)
+    """The :data:`DAEMON_ONLY_VARIABLES` that were set (``NGROK_AUTHTOKEN`` …), apart from ``environ``."""
+
+    @property
+    def process_environ(self) -> dict[str, str]:
+        """The whole environment, secrets included: what a daemon started for these settings must inherit."""
+        return {**self.environ, **self.daemon_only}
 
     @property
     def token_file(self) -> Path:
@@ -81,10 +93,11 @@ class Settings:
             node=Path(node).expanduser() if node else None,
             node_modules=Path(modules).expanduser().resolve() if modules else home / "bin" / "sidecar" / "node_modules",
             call_timeout_s=call_timeout_s,
-            environ=env,
+            environ={k: v for k, v in env.items() if k not in DAEMON_ONLY_VARIABLES},
             cloud_platform=env.get("PINOKIOCLOUD_PLATFORM", "").strip() or None,
             persist=Path(persist).expanduser().absolute() if (persist := env.get("PINOKIOCLOUD_PERSIST")) else None,
             is_home_set=bool(env.get("PINOKIO_HOME")),
             port=int(port_text) if port_text else DEFAULT_PORT,
             ui_port=int(ui_port_text) if ui_port_text else DEFAULT_UI_PORT,
+            daemon_only={k: v for k, v in env.items() if k in DAEMON_ONLY_VARIABLES},
         )

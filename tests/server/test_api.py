@@ -23,7 +23,7 @@ def api(tmp_path: Path, node_modules: Path) -> Iterator[TestClient]:
     home = tmp_path / "pinokio"
     settings = dataclasses.replace(Settings.from_env({"PINOKIO_HOME": str(home), "PATH": "/usr/bin:/bin",
                                                       "PINOKIOCLOUD_NODE_MODULES": str(node_modules)}))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=f"http://127.0.0.1:{settings.port}") as client:
         client.headers["Authorization"] = f"Bearer {settings.token_file.read_text().strip()}"
         yield client
 

@@ -54,7 +54,7 @@ def api(tmp_path: Path, node_modules: Path) -> Iterator[TestClient]:
            "PINOKIOCLOUD_SHARE_PROVIDERS": "ssh", "PINOKIOCLOUD_SSH_TARGET": "nobody@127.0.0.1",
            "PINOKIOCLOUD_SSH_PORT": str(_closed_port())}
     settings = dataclasses.replace(Settings.from_env(env))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=f"http://127.0.0.1:{settings.port}") as client:
         client.headers["Authorization"] = f"Bearer {settings.token_file.read_text().strip()}"
         yield client
 

@@ -9,7 +9,9 @@ from fastapi import Depends, HTTPException, Request
 
 from pinokiocloud.server.daemon import Daemon
 
-__all__ = ["AuthDep", "DaemonDep"]
+__all__ = ["TOKEN_MISSING", "AuthDep", "DaemonDep", "has_token"]
+
+TOKEN_MISSING = "missing or wrong token; the token is in PINOKIO_HOME/daemon.token"
 
 
 def get_daemon(request: Request) -> Daemon:
@@ -17,11 +19,16 @@ def get_daemon(request: Request) -> Daemon:
     return daemon
 
 
-def check_token(request: Request, daemon: Annotated[Daemon, Depends(get_daemon)]) -> None:
+def has_token(request: Request, daemon: Daemon) -> bool:
+    """Whether the request carries the daemon's token (``Authorization: Bearer`` or ``?token=``)."""
     header = request.headers.get("authorization", "")
     given = header[7:] if header.lower().startswith("bearer ") else request.query_params.get("token", "")
-    if not given or not secrets.compare_digest(given, daemon.token):
-        raise HTTPException(status_code=401, detail="missing or wrong token; the token is in PINOKIO_HOME/daemon.token")
+    return bool(given) and secrets.compare_digest(given.encode(), daemon.token.encode())
+
+
+def check_token(request: Request, daemon: Annotated[Daemon, Depends(get_daemon)]) -> None:
+    if not has_token(request, daemon):
+        raise HTTPException(status_code=401, detail=TOKEN_MISSING)
 
 
 DaemonDep = Annotated[Daemon, Depends(get_daemon)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 from collections import deque
 from pathlib import Path
@@ -21,7 +22,7 @@ from pinokiocloud.share.localset import local_share_value, share_request_for_loc
 from pinokiocloud.share.manager import ShareEvent, ShareInfo, ShareManager
 from pinokiocloud.share.qr import qr_png
 
-__all__ = ["DASHBOARD", "NotSharedError", "ShareService"]
+__all__ = ["DASHBOARD", "MASK", "NotSharedError", "ShareService", "mask_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,16 @@ DASHBOARD = "pinokiocloud-dashboard"
 """The share name of the dashboard (not an app name: apps cannot contain this and run under api/)."""
 EVENTS_KEPT = 200
 RESTORE_WAIT_S = 180.0
+MASK = "***"
+SECRET_FIELDS = ("passcode", "token", "token_url")
+"""What a share listing or an app's status shows as ``***``: only the share's own endpoint shows them."""
+
+
+def mask_secrets(share: dict[str, Any]) -> dict[str, Any]:
+    """A share as status listings show it: passcode, token and token link masked, so a pasted ``status
+    --json`` gives nobody the way in (``GET /api/apps/{name}/share`` still shows them to the owner)."""
+    hidden = (*SECRET_FIELDS, "target_url") if share.get("app") == DASHBOARD else SECRET_FIELDS  # its secret path
+    return {k: (MASK if k in hidden and v else v) for k, v in share.items()}
 
 
 class NotSharedError(UserError):
@@ -41,8 +52,23 @@ class ShareService:
         self.runner = runner
         self.apps = apps
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
-        self.manager = ShareManager(ShareSettings.from_settings(settings), on_event=self._on_event,
-                                    state_file=settings.home / "shares.json")
+        # the daemon-only secrets (NGROK_AUTHTOKEN …) are parsed into their fields, while the environment
+        # every tunnel client inherits stays without them: ngrok's provider adds its token for its agent only
+        parsed = ShareSettings.from_mapping(settings.process_environ, home=settings.home, node=settings.node,
+                                            cloud_platform=settings.cloud_platform)
+        self._base = dataclasses.replace(parsed, environ=dict(settings.environ))
+        self.manager = ShareManager(self._base, on_event=self._on_event, state_file=settings.home / "shares.json")
+        self.apply_settings(provider=apps.store.setting("share_provider"),
+                            ngrok_authtoken=apps.store.setting("ngrok_authtoken"))
+
+    def apply_settings(self, *, provider: str | None, ngrok_authtoken: str | None) -> None:
+        """The dashboard's settings, in force for every share started from now on: ``provider`` is tried
+        first (the others keep their order), a saved ngrok token replaces ``NGROK_AUTHTOKEN``."""
+        order = list(self._base.providers)
+        if provider:
+            order = [provider, *(n for n in order if n != provider)]
+        self.manager.settings = dataclasses.replace(self._base, providers=tuple(order),
+                                                    ngrok_authtoken=ngrok_authtoken or self._base.ngrok_authtoken)
         self._watch: asyncio.Task[None] | None = None
         self._restore: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[RunEvent] | None = None
@@ -76,7 +102,13 @@ class ShareService:
         return self._payload(found)
 
     def all(self) -> list[dict[str, Any]]:
-        return [self._payload(i) for i in self.manager.shares()]
+        """Every share, with passcodes and tokens masked (see :func:`mask_secrets`)."""
+        return [mask_secrets(self._payload(i)) for i in self.manager.shares()]
+
+    def summary(self, name: str) -> dict[str, Any] | None:
+        """The share of ``name`` as an app's status shows it (secrets masked), or ``None``."""
+        found = self.manager.get(name)
+        return mask_secrets(found.to_dict()) if found is not None else None
 
     @staticmethod
     def _payload(info: ShareInfo) -> dict[str, Any]:

@@ -1,30 +1,133 @@
-"""The dashboard as the daemon runs it: Streamlit on a private port, behind an auth gateway on the UI port.
+"""The dashboard as the daemon runs it: Streamlit behind an auth gateway on the UI port, and no other door.
 
 The daemon owns the Streamlit process like any other (DESIGN §1 rule 1): `pinokiocloud up` asks for it,
 `down` or a daemon stop takes it away. Visitors meet the same passcode/token gateway as shared apps.
+
+Streamlit itself (``pinokiocloud.ui.server``) listens on a loopback port but answers only under a secret
+path made for each start, which only the gateway's target URL knows; its XSRF and CORS protection are on
+and it refuses WebSockets from other origins. Before the dashboard is announced, :func:`open_doors` lists
+every listening socket of the daemon and of the dashboard's processes and knocks without credentials; any
+that answers stops the start (fail closed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import socket
+import stat
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.kernel.ports import find_free_port
 from pinokiocloud.procs import ManagedProcess
-from pinokiocloud.share import Gateway
+from pinokiocloud.share import Gateway, generate_passcode
+from pinokiocloud.ui.server import SECRET_ENV
 
-__all__ = ["DEFAULT_UI_PORT", "UI_APP", "UiService", "UiUnavailableError"]
+__all__ = ["DEFAULT_UI_PORT", "UI_APP", "OpenDoor", "UiService", "UiUnavailableError", "open_doors"]
 
 DEFAULT_UI_PORT = 8501
 UI_APP = Path(__file__).resolve().parents[1] / "ui" / "app.py"
 START_TIMEOUT_S = 60.0
+KNOCK_TIMEOUT_S = 2.0
+KNOCK_PATHS = ("/", "/_stcore/health", "/openapi.json", "/docs")
+"""What a visitor without credentials tries on each listening port: pages, Streamlit's health, API docs."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDoor:
+    """A listening socket of ours that answered without credentials (or a Unix socket others may open)."""
+
+    address: str
+    pid: int
+    process: str
+    answer: str
+
+    def sentence(self) -> str:
+        return (f"{self.address} (pid {self.pid}, {self.process}) {self.answer} without authentication; "
+                "stop whatever serves it, then start the dashboard again")
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            found[pid] = proc
+            found.update({c.pid: c for c in proc.children(recursive=True)})
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def _listening(pids: list[int]) -> tuple[list[tuple[str, int, int, str]], list[OpenDoor]]:
+    """(host to knock on, port, pid, process name) of every listening TCP socket, and Unix sockets whose
+    folder others may enter. Blocking (/proc reads): run it in a thread."""
+    tcp: list[tuple[str, int, int, str]] = []
+    doors: list[OpenDoor] = []
+    for proc in _processes(pids):
+        try:
+            name = proc.name()
+            connections = proc.net_connections(kind="all")
+        except psutil.Error:
+            continue
+        for conn in connections:
+            if conn.family == socket.AF_UNIX:
+                path = conn.laddr if isinstance(conn.laddr, str) else ""
+                if path and conn.status in (psutil.CONN_LISTEN, psutil.CONN_NONE) and _others_may_open(Path(path)):
+                    doors.append(OpenDoor(path, proc.pid, name, "is a Unix socket other users may open, and "
+                                                               "it answers"))
+                continue
+            if conn.status != psutil.CONN_LISTEN or not conn.laddr:
+                continue
+            ip = conn.laddr.ip
+            host = ("[::1]" if ip in ("::", "::1") else f"[{ip}]") if ":" in ip else (
+                "127.0.0.1" if ip == "0.0.0.0" else ip)
+            tcp.append((host, conn.laddr.port, proc.pid, name))
+    return tcp, doors
+
+
+def _others_may_open(path: Path) -> bool:
+    try:
+        folder = path.parent.stat()
+    except OSError:
+        return False
+    return bool(stat.S_IMODE(folder.st_mode) & 0o077)
+
+
+async def _knock(http: httpx.AsyncClient, host: str, port: int) -> str | None:
+    """What an unauthenticated visitor gets, when it is more than a refusal."""
+    for path in KNOCK_PATHS:
+        try:
+            response = await http.get(f"http://{host}:{port}{path}", headers={"Host": f"127.0.0.1:{port}"})
+        except (httpx.HTTPError, OSError):
+            return None  # not HTTP, or not answering: nothing for a visitor either
+        if response.status_code < 400:
+            return f"answers {path} with HTTP {response.status_code}"
+    return None
+
+
+async def open_doors(pids: list[int]) -> list[OpenDoor]:
+    """Every listening socket of ``pids`` and their children that lets a visitor in without credentials.
+
+    The daemon's API (401 without its token, ``/health`` aside, which says only that it is alive), the
+    gateways (401 or a login page with 401) and the guarded Streamlit (404 off its secret path) all
+    refuse; anything else that answers a page is a side entrance.
+    """
+    tcp, doors = await asyncio.to_thread(_listening, pids)
+    async with httpx.AsyncClient(timeout=KNOCK_TIMEOUT_S, trust_env=False, follow_redirects=False) as http:
+        answers = await asyncio.gather(*(_knock(http, host, port) for host, port, _, _ in tcp))
+    doors.extend(OpenDoor(f"{host}:{port}", pid, name, answer)
+                 for (host, port, pid, name), answer in zip(tcp, answers, strict=True) if answer is not None)
+    return doors
 
 
 class UiUnavailableError(PinokioCloudError):
@@ -66,17 +169,16 @@ class UiService:
             if not UI_APP.is_file():
                 raise UiUnavailableError(f"{UI_APP} is missing from this installation")
             port = find_free_port(start=self.ui_port + 1000)
-            env = {**self.environ, "PINOKIO_HOME": str(self.home), "PINOKIOCLOUD_PORT": str(self.daemon_port)}
-            argv = [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.headless=true",
-                    "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-                    "--server.fileWatcherType=none", "--server.enableXsrfProtection=false",
-                    "--server.enableCORS=false"]
+            secret = secrets.token_urlsafe(24)  # in the environment only: `ps` shows argv to every user
+            env = {**self.environ, "PINOKIO_HOME": str(self.home), "PINOKIOCLOUD_PORT": str(self.daemon_port),
+                   SECRET_ENV: secret}
+            argv = [sys.executable, "-m", "pinokiocloud.ui.server", f"--port={port}"]
             log_path = self.home / "logs" / "ui.log"
             self._proc = await ManagedProcess.spawn(argv, cwd=self.home, env=env, log_path=log_path, name="dashboard")
-            target = f"http://127.0.0.1:{port}"
+            target = f"http://127.0.0.1:{port}/{secret}"
             await self._wait_healthy(target)
             self.internal_url = target
-            self._gateway = Gateway(target, passcode=self.passcode or secrets.token_hex(3), token=self.token,
+            self._gateway = Gateway(target, passcode=self.passcode or generate_passcode(), token=self.token,
                                     port=self.ui_port, name="dashboard",
                                     access_log=self.home / "logs" / "ui-access.log")
             try:
@@ -85,6 +187,10 @@ class UiService:
                 await self._stop()
                 raise UiUnavailableError(f"port {self.ui_port} is taken ({exc.strerror}); "
                                          "set PINOKIOCLOUD_UI_PORT") from exc
+            doors = await open_doors([os.getpid(), self._proc.pid])
+            if doors:
+                await self._stop()
+                raise UiUnavailableError(doors[0].sentence())
             return self.info()
 
     async def _wait_healthy(self, target: str) -> None:

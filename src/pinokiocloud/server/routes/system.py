@@ -1,28 +1,42 @@
-"""``/health`` (no token) and ``/api/system`` (the doctor report) and ``/api/search``."""
+"""``/health`` (liveness for anyone, identity for the token's holder), ``/api/system`` (the doctor
+report), ``/api/search`` and ``/api/settings``."""
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import hashlib
+import hmac
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from pinokiocloud import __version__
 from pinokiocloud.errors import BadParamError
 from pinokiocloud.platform.gpu import probe_gpus
 from pinokiocloud.platform.report import build_report, to_jsonable
-from pinokiocloud.server.deps import AuthDep, DaemonDep
+from pinokiocloud.server.deps import AuthDep, DaemonDep, has_token
+from pinokiocloud.share.providers import PROVIDERS
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/health")
-async def health(daemon: DaemonDep) -> dict[str, Any]:
-    return {"ok": True, "version": __version__, "home": str(daemon.settings.home)}
+async def health(request: Request, daemon: DaemonDep, challenge: str = "") -> dict[str, Any]:
+    """Liveness for anyone: ``{"ok", "version"}``; ``?challenge=<nonce>`` adds ``proof`` =
+    hex(HMAC-SHA256(token, nonce)), so a client can tell its own daemon from a program on the port without
+    sending the token. With ``Authorization: Bearer <token>`` it adds ``home`` and ``pid``."""
+    answer: dict[str, Any] = {"ok": True, "version": __version__}
+    if challenge:
+        answer["proof"] = hmac.new(daemon.token.encode(), challenge.encode(), hashlib.sha256).hexdigest()
+    if has_token(request, daemon):
+        answer.update(home=str(daemon.settings.home), pid=os.getpid())
+    return answer
 
 
 @router.get("/api/search", dependencies=[AuthDep])
@@ -40,11 +54,16 @@ async def catalog(daemon: DaemonDep) -> dict[str, Any]:
 
 
 class SettingsIn(BaseModel):
-    autorestore: bool | None = Field(None, description="restore running apps after a daemon restart (all apps)")
-    hf_token: str | None = Field(None, description="Hugging Face token, written where app shells read it")
-    ngrok_authtoken: str | None = Field(None, description="ngrok token for the ngrok share provider")
-    share_provider: str | None = Field(None, description="the share provider to try first")
-    persist: str | None = Field(None, description="a persistent folder (Drive, a volume) for models and backups")
+    autorestore: bool | None = Field(None, description="restore running apps after a daemon restart (all apps); "
+                                                       "read when the daemon starts")
+    hf_token: str | None = Field(None, description="Hugging Face token, written to the file `hf` and "
+                                                    "huggingface_hub in every app shell read (HF_TOKEN_PATH)")
+    ngrok_authtoken: str | None = Field(None, description="ngrok token, given to the ngrok agent of each new share "
+                                                          "(never to apps)")
+    share_provider: str | None = Field(None, description="the share provider each new share tries first "
+                                                         "(empty: the configured order)")
+    persist: str | None = Field(None, description="a persistent folder (Drive, a volume); saved, NOT YET USED: "
+                                                  "nothing is stored there yet")
 
 
 def _mask(secret: str | None) -> str | None:
@@ -57,8 +76,10 @@ async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
     store = daemon.store
     return {"autorestore": bool(store.setting("autorestore", True)),
             "hf_token": _mask(store.setting("hf_token")), "ngrok_authtoken": _mask(store.setting("ngrok_authtoken")),
-            "share_provider": store.setting("share_provider"),
-            "persist": store.setting("persist") or (str(daemon.settings.persist) if daemon.settings.persist else None)}
+            "share_provider": store.setting("share_provider") or None,
+            "share_order": list(daemon.shares.manager.settings.providers),
+            "persist": store.setting("persist") or (str(daemon.settings.persist) if daemon.settings.persist else None),
+            "persist_in_use": False}
 
 
 @router.patch("/api/settings", dependencies=[AuthDep])
@@ -67,17 +88,31 @@ async def put_settings(body: SettingsIn, daemon: DaemonDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_none=True)
     if "persist" in changes and changes["persist"] and not Path(changes["persist"]).is_dir():
         raise BadParamError(f"{changes['persist']} is not a folder; create it (or mount the drive) first")
+    provider = (body.share_provider or "").strip().lower()
+    if provider and provider not in PROVIDERS:
+        close = difflib.get_close_matches(provider, PROVIDERS, n=1)
+        raise BadParamError(f"unknown share provider {provider!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+                            + f" (one of {', '.join(sorted(PROVIDERS))})")
+    if body.share_provider is not None:
+        changes["share_provider"] = provider
     for key, value in changes.items():
         store.put_setting(key, value)
     if body.hf_token is not None:
         # where `hf` and huggingface_hub in every app shell look (HF_TOKEN_PATH, spec §3.1.4)
-        token_file = daemon.settings.home / "cache" / "HF_AUTH" / "token"
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(body.hf_token)
-        token_file.chmod(0o600)
-    if body.ngrok_authtoken is not None:
-        daemon.runner.environ["NGROK_AUTHTOKEN"] = body.ngrok_authtoken
+        await asyncio.to_thread(_write_private, daemon.settings.home / "cache" / "HF_AUTH" / "token", body.hf_token)
+    if body.share_provider is not None or body.ngrok_authtoken is not None:
+        daemon.shares.apply_settings(provider=store.setting("share_provider"),
+                                     ngrok_authtoken=store.setting("ngrok_authtoken"))
     return await get_settings(daemon)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A secret file, mode 0600 from its creation (no moment where others can read it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
 
 
 @router.get("/api/system/live", dependencies=[AuthDep])
