@@ -10,7 +10,7 @@ start a new race with the failed provider first (a restart) and the others behin
 With the default timings a broken share is replaced within 60 s, and a ``url-changed`` event says so.
 
 When no provider works the share stays up on the gateway's local URL, reports each provider's
-reason, and keeps trying. Shares are remembered in ``PINOKIO_HOME/share/shares.json`` (passcode and
+reason, and keeps trying. Shares are remembered in ``PINOKIO_HOME/share/shares.json`` (passcode, session key and
 token included, mode 0600), so :meth:`ShareManager.restore` brings them back after a daemon restart.
 """
 
@@ -33,6 +33,7 @@ from pinokiocloud.errors import BadParamError, TunnelError
 from pinokiocloud.platform import detect_cloud
 from pinokiocloud.share.config import ShareSettings
 from pinokiocloud.share.gateway import GATEWAY_PREFIX, Gateway
+from pinokiocloud.share.passcodes import check_passcode_strength
 from pinokiocloud.share.probe import answers, probe
 from pinokiocloud.share.providers import Provider, ProviderContext, create_provider
 
@@ -164,6 +165,8 @@ class RememberedShare:
     use_gateway: bool = True
     public_url: str | None = None
     provider: str | None = None
+    session_key: str | None = None
+    """Signs the gateway's session cookies, so browsers stay logged in across a restart."""
 
 
 EventCallback = Callable[[ShareEvent], object]
@@ -245,8 +248,18 @@ class ShareManager:
         are otherwise skipped (a tunnel on a platform that forbids them, a Gradio link that bypasses
         the gateway). ``passcode`` ``None`` generates one. ``gateway_port`` pins the gateway's port
         (default: ``PINOKIOCLOUD_SHARE_PORT`` and up, else any free port). Raises :class:`BadParamError` when nothing
-        answers at ``target_url`` (the app is not running) or a provider name is unknown.
+        answers at ``target_url`` (the app is not running) or a provider name is unknown, and
+        :class:`WeakPasscodeError` for a ``passcode`` that guessing would find.
         """
+        if passcode is not None:
+            check_passcode_strength(passcode)
+        return await self._share_locked(app, target_url, providers=providers, passcode=passcode, token=token,
+                                        use_gateway=use_gateway, app_output=app_output, gateway_port=gateway_port)
+
+    async def _share_locked(self, app: str, target_url: str, *, providers: Sequence[str] | None,
+                            passcode: str | None, token: str | None, use_gateway: bool,
+                            app_output: Callable[[], str] | None, gateway_port: int | None,
+                            session_key: str | None = None) -> ShareInfo:
         lock = self._locks.setdefault(app, asyncio.Lock())
         async with lock:
             current = self._shares.get(app)
@@ -256,7 +269,8 @@ class ShareManager:
                 await self._stop(current)
                 del self._shares[app]
             return await self._share(app, target_url, providers=providers, passcode=passcode, token=token,
-                                     use_gateway=use_gateway, app_output=app_output, gateway_port=gateway_port)
+                                     use_gateway=use_gateway, app_output=app_output, gateway_port=gateway_port,
+                                     session_key=session_key)
 
     async def unshare(self, app: str) -> bool:
         """Stop sharing ``app`` and forget it; ``False`` when it was not shared."""
@@ -299,8 +313,10 @@ class ShareManager:
                 continue
             if not await answers(target, timeout_s=self.probe_timeout_s):
                 continue
-            restored.append(await self.share(entry.app, target, providers=entry.providers, passcode=entry.passcode,
-                                             token=entry.token, use_gateway=entry.use_gateway))
+            # a passcode accepted when the share was made is not judged again (older rules were laxer)
+            restored.append(await self._share_locked(
+                entry.app, target, providers=entry.providers, passcode=entry.passcode, token=entry.token,
+                use_gateway=entry.use_gateway, app_output=None, gateway_port=None, session_key=entry.session_key))
         return restored
 
     async def close(self) -> None:
@@ -313,7 +329,7 @@ class ShareManager:
 
     async def _share(self, app: str, target_url: str, *, providers: Sequence[str] | None, passcode: str | None,
                      token: str | None, use_gateway: bool, app_output: Callable[[], str] | None,
-                     gateway_port: int | None) -> ShareInfo:
+                     gateway_port: int | None, session_key: str | None = None) -> ShareInfo:
         target_url = target_url.rstrip("/")
         if not target_url.startswith(("http://", "https://")):
             raise BadParamError(f"cannot share {target_url!r}: not an http:// or https:// URL")
@@ -325,7 +341,7 @@ class ShareManager:
             create_provider(name, ctx)  # unknown names fail now, before anything starts
         gateway = None
         if use_gateway:
-            gateway = Gateway(target_url, passcode=passcode, token=token, name=app,
+            gateway = Gateway(target_url, passcode=passcode, token=token, session_key=session_key, name=app,
                               host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1",
                               port=self._gateway_port(gateway_port),
                               access_log=self.settings.home / "logs" / "share" / f"{_safe(app)}.access.log")
@@ -488,6 +504,8 @@ class ShareManager:
 
     def _switch(self, record: _Share, provider: Provider, url: str) -> None:
         record.provider = provider
+        if record.gateway is not None:
+            record.gateway.set_front(provider.name, url)
         if url != record.public_url:
             record.changed_at = time.time()
         record.public_url = url
@@ -501,6 +519,8 @@ class ShareManager:
         record.provider = None
         record.public_url = None
         record.state = ShareState.LOCAL_ONLY
+        if record.gateway is not None:
+            record.gateway.set_front(None)
 
     # monitoring --------------------------------------------------------------------------------------------
 
@@ -642,6 +662,7 @@ class ShareManager:
             use_gateway=gateway is not None,
             public_url=record.public_url,
             provider=record.provider.name if record.provider else None,
+            session_key=gateway.session_key if gateway else None,
         )
         self._save_all(entries)
 
@@ -663,7 +684,8 @@ class ShareManager:
                     providers=tuple(providers) if isinstance(providers, list) else None,
                     passcode=raw.get("passcode"), token=raw.get("token"),
                     use_gateway=bool(raw.get("use_gateway", True)),
-                    public_url=raw.get("public_url"), provider=raw.get("provider"))
+                    public_url=raw.get("public_url"), provider=raw.get("provider"),
+                    session_key=raw.get("session_key"))
             except (KeyError, TypeError, AttributeError):
                 log.warning("ignoring a broken remembered share %r in %s", app, self.state_file)
         return entries
