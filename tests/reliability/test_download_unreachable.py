@@ -353,3 +353,32 @@ def test_a_host_that_was_reached_keeps_its_retries_while_it_restarts(tmp_path: P
     refusals = [line for line in logs if "refused the connection" in line]
     assert len(refusals) >= 2  # more than the never-reached limit allows: the full policy applied
     assert all(line.split(" in ")[0].endswith("/10") for line in logs if line.startswith("[Retrying]"))
+
+
+def test_a_host_that_hangs_up_before_answering_keeps_the_full_policy(tmp_path: Path, no_proxy_env: object) -> None:
+    # The connection is accepted, so the host is there: closing before the answer is a blip, even at first.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
+    hangups = 3
+
+    def serve() -> None:
+        for n in range(hangups + 1):
+            conn, _ = listener.accept()
+            with conn:
+                if n < hangups:
+                    continue  # close without a byte
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    logs: list[str] = []
+    try:
+        result = asyncio.run(download(f"http://127.0.0.1:{port}/f", path=tmp_path / "f", on_log=logs.append,
+                                      backoff_s=QUICK_BACKOFF_S))
+    finally:
+        thread.join(timeout=5)
+        listener.close()
+    assert result.path.read_bytes() == b"ok"
+    assert attempts(logs) == hangups + 1
+    assert all("/10 in " in line for line in logs if line.startswith("[Retrying]"))
