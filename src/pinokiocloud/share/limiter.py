@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 __all__ = ["Attempt", "GuessLimiter", "LimiterStats", "TooManyAttempts"]
 
 RATE_PER_S = 10.0
-BURST = 10
+BURST = 5
 FREE_FAILURES = 5
 FIRST_DELAY_S = 0.5
 MAX_DELAY_S = 30.0
