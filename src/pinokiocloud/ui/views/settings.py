@@ -1,6 +1,6 @@
 """Settings: Hugging Face token, ngrok token, the default share provider, the persistent root and
 auto-restore, saved in the daemon (``PATCH /api/settings``). Tokens come back masked and are only sent
-when a new one is typed."""
+when a new one is typed. Each one says when it takes effect; the persistent root says it is not used yet."""
 
 from __future__ import annotations
 
@@ -40,15 +40,18 @@ def _form(the_client: Client, current: Mapping[str, Any]) -> None:
         ngrok = st.text_input("ngrok authtoken", type="password", key=f"ngrok:{generation}",
                               placeholder=f"set ({current['ngrok_authtoken']}); type a new one to replace it"
                               if current.get("ngrok_authtoken") else "not set",
-                              help="needed by the ngrok share provider")
+                              help="given to the ngrok agent of every share started from now on (never to apps)")
         provider = st.selectbox("Default share provider", providers, key=f"provider:{generation}",
-                                index=providers.index(provider_now) if provider_now in providers else 0)
+                                index=providers.index(provider_now) if provider_now in providers else 0,
+                                help="tried first by every share started from now on; then the others in order ("
+                                     + " → ".join(current.get("share_order") or ()) + ")")
         persist = st.text_input("Persistent root", value=str(current.get("persist") or ""),
                                 key=f"persist:{generation}",
-                                help="a folder on a disk that outlives this machine (Google Drive, a volume) "
-                                     "for models, settings and backups; it must exist")
+                                help="a folder on a disk that outlives this machine (Google Drive, a volume); it "
+                                     "must exist. Saved, but not used yet: nothing is stored there so far")
         autorestore = st.checkbox("Restore running apps after a daemon restart",
-                                  value=bool(current.get("autorestore", True)), key=f"autorestore:{generation}")
+                                  value=bool(current.get("autorestore", True)), key=f"autorestore:{generation}",
+                                  help="read when the daemon starts: the next restart follows it")
         submitted = st.form_submit_button("Save", type="primary")
     if not submitted:
         return
