@@ -54,12 +54,15 @@ def doctor(
             raise BadParamError(f"--need-gpu must be one of {', '.join(GPU_VENDORS)}, got {need_gpu!r}")
         requirements = Requirements(vram_gb=need_vram, disk_gb=need_disk,
                                     gpu=need_gpu.lower() if need_gpu else None)
-    from pinokiocloud.platform.report import build_report
+    from pinokiocloud.platform.report import ProcessTracking, build_report
+    from pinokiocloud.procs.cgroups import probe
 
+    support = probe()
     report = build_report(
         settings.environ, home=settings.home, is_home_set=settings.is_home_set,
         platform_override=settings.cloud_platform, persist=settings.persist,
         known_tools=_known_tools(settings), requirements=requirements,
+        processes=ProcessTracking(support.available, support.describe()),
     )
     if as_json:
         output.result(report.to_dict(), as_json=True)
@@ -131,6 +134,9 @@ def format_report(report: MachineReport) -> str:
     for name, tool in data["tools"].items():
         where = f"{tool['version'] or '?'}  {tool['path']}" if tool["path"] else "not found"
         lines.append(f"Tool       {name:<7}{where}")
+    if system["processes"]:
+        procs = system["processes"]
+        lines += ["", f"Processes  {'cgroups' if procs['cgroups'] else 'NO cgroups'}: {procs['how']}"]
     if data["requirements"]:
         req = data["requirements"]
         lines += ["", "Fits       yes" if req["fits"] else "Fits       NO", *[f"  - {r}" for r in req["reasons"]]]

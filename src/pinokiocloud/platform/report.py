@@ -32,7 +32,16 @@ from pinokiocloud.platform.system import (
     read_mounts,
 )
 
-__all__ = ["MachineReport", "build_report", "to_jsonable"]
+__all__ = ["MachineReport", "ProcessTracking", "build_report", "to_jsonable"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessTracking:
+    """Whether each app command gets its own cgroup, in words. Found by ``procs.cgroups.probe`` (a layer
+    above this one), so callers pass it in."""
+
+    cgroups: bool
+    how: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,8 @@ class MachineReport:
     requirements: Requirements | None
     warnings: tuple[str, ...]
     """Everything the user should read: the platform's policy first, then problems found."""
+    processes: ProcessTracking | None = None
+    """How a stop finds an app's processes here (``procs.cgroups``), when the caller checked."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``doctor --json`` shape."""
@@ -88,6 +99,7 @@ class MachineReport:
                 "cpu": to_jsonable(self.cpu),
                 "memory": to_jsonable(self.memory),
                 "network": to_jsonable(self.network),
+                "processes": to_jsonable(self.processes),
             },
             "tools": {t.name: {"path": t.path, "version": t.version} for t in self.tools},
             "requirements": None if self.requirements is None else {
@@ -120,6 +132,7 @@ def build_report(
     known_tools: Mapping[str, Path | None] | None = None,
     requirements: Requirements | None = None,
     use_nvml: bool = True,
+    processes: ProcessTracking | None = None,
 ) -> MachineReport:
     """Detect everything for ``doctor``. Never raises for what it finds: problems become ``warnings``.
 
@@ -148,10 +161,12 @@ def build_report(
     advice = review(cloud, home=str(home), is_home_set=is_home_set, home_disk=home_disk,
                     home_fs_type=home_disk.fs_type, gpus=facts.gpus, memory=memory)
     missing = [f"{t.name} not found" for t in tools if t.path is None and t.name in ("git", "node")]
+    escapable = (processes.how,) if processes is not None and not processes.cgroups else ()
     return MachineReport(
         cloud=cloud, home=str(home), is_home_set=is_home_set, home_disk=home_disk, persist_disk=persist_disk,
         facts=facts, gpu_source=probe.source, gpu_readings=probe.readings, cpu=cpu, memory=memory,
         network=network, tools=tools, fit=fit, requirements=requirements,
         warnings=(*cloud.policy, *cloud.warnings, *probe.warnings, *warnings, *advice,
-                  *(f"{m}: launchers that need it will fail" for m in missing)),
+                  *(f"{m}: launchers that need it will fail" for m in missing), *escapable),
+        processes=processes,
     )

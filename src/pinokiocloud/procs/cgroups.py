@@ -36,6 +36,8 @@ CGROUP_FOLDER = "pinokiocloud"
 OFF_ENV = "PINOKIOCLOUD_CGROUPS"
 """Set to ``0``/``off`` to keep the group + tag method even where cgroups would work."""
 KILL_POLL_S = 0.01
+STALE_AFTER_S = 60.0
+"""An empty group this old is left over (a new one is joined within milliseconds), so ``sweep`` removes it."""
 """How often ``Cgroup.kill`` looks whether the group has emptied."""
 
 
@@ -182,6 +184,21 @@ class Cgroup:
         return True
 
 
+def sweep(parent: Path, min_age_s: float = STALE_AFTER_S) -> int:
+    """Remove empty groups under ``parent`` older than ``min_age_s`` (left by a daemon that was killed, or
+    whose leftovers someone else killed); a group in use has a member, and a new one is not old yet."""
+    removed = 0
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(parent) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False) and now - entry.stat().st_mtime >= min_age_s:
+                    group = Cgroup(Path(entry.path))
+                    if not group.pids() and group.remove():
+                        removed += 1
+    return removed
+
+
 @functools.cache
 def probe() -> CgroupSupport:
     """Find out once per process whether commands can get their own cgroup: make a test group, move a
@@ -220,6 +237,7 @@ def probe_now() -> CgroupSupport:
         has_kill = (group.path / "cgroup.kill").exists()
         if not group.kill():
             return CgroupSupport(False, None, False, f"a process in {group.path} survived a kill of the group")
+        sweep(parent)
         return CgroupSupport(True, parent, has_kill, f"cgroup v2 at {mount}")
     except OSError as exc:
         return CgroupSupport(False, None, False, f"testing a cgroup under {parent} failed: {exc}")

@@ -520,6 +520,7 @@ class ManagedProcess:
             # Also on cancellation (the event loop is closing): the descriptors must not leak. The
             # process itself is left alone; whoever closes the loop stops what it started first.
             self._release()
+            self._drop_cgroup()  # empty unless children outlived the command; then stop() removes it
         self._exit_code = code
         self._emit(ProcEvent(EventKind.EXITED, self.name, self._pid, time.time(), exit_code=code,
                              signal=-code if code < 0 else None))
@@ -528,8 +529,6 @@ class ManagedProcess:
             self._set_state(ProcState.KILLED if killed else ProcState.STOPPED)
         else:
             self._set_state(ProcState.EXITED if code == 0 else ProcState.CRASHED)
-        if not self._stop_requested:
-            self._drop_cgroup()  # empty unless children outlived the command; then stop() removes it
         self._done.set()
 
     def _release(self) -> None:
