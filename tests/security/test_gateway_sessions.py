@@ -90,10 +90,10 @@ def test_a_stopped_gateway_takes_its_sessions_with_it() -> None:
                 cookie = await _login(first)
                 assert cookie
                 port = first.port
-            async with Gateway(origin.url, passcode=PASSCODE, port=port) as second:
-                async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http, \
-                        http.get(second.url + "/", headers={"Cookie": f"{first.cookie_name}={cookie}"}) as response:
-                    assert response.status == 401
+            async with Gateway(origin.url, passcode=PASSCODE, port=port) as second, \
+                    aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http, \
+                    http.get(second.url + "/", headers={"Cookie": f"{first.cookie_name}={cookie}"}) as response:
+                assert response.status == 401
 
     run(scenario())
 

@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -195,7 +196,7 @@ def test_large_upload_streams_to_the_app() -> None:
     size = 64 * 1024 * 1024
     block = os.urandom(1 << 20)
 
-    async def body():  # type: ignore[no-untyped-def]
+    async def body() -> AsyncIterator[bytes]:
         for _ in range(size // len(block)):
             yield block
 
