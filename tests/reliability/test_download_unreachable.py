@@ -382,3 +382,16 @@ def test_a_host_that_hangs_up_before_answering_keeps_the_full_policy(tmp_path: P
     assert result.path.read_bytes() == b"ok"
     assert attempts(logs) == hangups + 1
     assert all("/10 in " in line for line in logs if line.startswith("[Retrying]"))
+
+
+def test_a_redirect_to_an_unreachable_host_names_that_host(tmp_path: Path, no_proxy_env: object) -> None:
+    # Hugging Face answers /resolve/ with a redirect to its CDN: the CDN is the host that failed.
+    cdn = f"cdn.{UNRESOLVABLE}"
+    hub = Scripted([], last=Answer(302, {"Location": f"http://{cdn}/blobs/8f3a"}))
+    try:
+        error, elapsed, _logs = fail_timed(hub.url("/org/model/resolve/main/model.bin"), tmp_path)
+    finally:
+        hub.stop()
+    assert elapsed <= FAIL_FAST_S
+    assert isinstance(error, UnreachableError) and error.host == cdn
+    assert f"cannot resolve the host name {cdn}: " in str(error)

@@ -273,6 +273,7 @@ class _AttemptFailed(Exception):
         hint: str | None = None,
         retry_after_s: float | None = None,
         unreachable: bool = False,
+        where: _Route | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -280,6 +281,8 @@ class _AttemptFailed(Exception):
         self.hint = hint
         self.retry_after_s = retry_after_s
         self.unreachable = unreachable
+        self.where = where
+        """The host that failed: after a redirect it is not the one in the URL asked for."""
 
 
 class _Job:
@@ -308,7 +311,7 @@ class _Job:
             self.headers["User-Agent"] = random_user_agent()
         # Range offsets count bytes on the wire; a compressed body would make them meaningless.
         self.headers.setdefault("Accept-Encoding", "identity")
-        self.route = _Route.of(url, http)
+        self.route = _Route.of(url, trust_env=http.trust_env)
         self.failures = 0
         self.reached = False
         """True once the host (not a proxy in between) has answered: after that, "unreachable" is a blip."""
@@ -362,8 +365,9 @@ class _Job:
         kept = self._partial_size() if self.partial != Path() else 0
         origin = cause.__cause__ or cause
         if cause.unreachable:
+            where = cause.where or self.route
             raise UnreachableError(
-                self.url, kept, reason, host=self.route.host, proxy=self.route.proxy, hint=hint or DOWNLOAD_RETRY_HINT
+                self.url, kept, reason, host=where.host, proxy=where.proxy, hint=hint or DOWNLOAD_RETRY_HINT
             ) from origin
         if hint is None:
             raise DownloadError(self.url, kept, reason) from origin
@@ -477,7 +481,7 @@ class _Job:
         status = response.status_code
         reason = f"HTTP {status} {response.reason_phrase}".rstrip()
         if status >= 400:
-            refusal = _proxy_refusal(response, self.route, reason)
+            refusal = _proxy_refusal(response, self.route.to(str(response.url)), reason)
             if refusal is not None:
                 raise refusal  # the proxy answered, not the host: it was not reached
         self.reached = True
@@ -641,9 +645,9 @@ def _httpx_errors(stall_timeout_s: float, route: _Route) -> Iterator[None]:
     except httpx.TimeoutException as exc:
         raise _AttemptFailed(f"timed out ({type(exc).__name__})", retryable=True) from exc
     except httpx.ProxyError as exc:
-        raise _tunnel_refusal(str(exc), route) from exc
+        raise _tunnel_refusal(str(exc), route.failed(exc)) from exc
     except httpx.ConnectError as exc:
-        unreachable = _unreachable(exc, route)
+        unreachable = _unreachable(exc, route.failed(exc))
         if unreachable is not None:
             raise unreachable from exc
         raise _AttemptFailed(f"connection failed: {exc or type(exc).__name__}", retryable=True) from exc
@@ -803,9 +807,11 @@ class _Route:
     """``hostname:port`` when the URL gives a port, else the host name."""
     proxy: str | None
     """The proxy's ``host:port`` (never its credentials), or None when requests go direct."""
+    trust_env: bool
+    """Whether the client takes its proxy from the environment (httpx's default)."""
 
     @classmethod
-    def of(cls, url: str, http: httpx.AsyncClient) -> _Route:
+    def of(cls, url: str, *, trust_env: bool) -> _Route:
         parts = urlsplit(url)
         hostname = parts.hostname or ""
         shown = f"[{hostname}]" if ":" in hostname else hostname
@@ -814,8 +820,19 @@ class _Route:
         except ValueError:  # httpx refuses the URL itself, with its own message
             port = None
         host = f"{shown}:{port}" if port is not None else shown
-        proxy = _environment_proxy(parts.scheme.lower(), hostname) if http.trust_env else None
-        return cls(hostname=hostname, host=host, proxy=proxy)
+        proxy = _environment_proxy(parts.scheme.lower(), hostname) if trust_env else None
+        return cls(hostname=hostname, host=host, proxy=proxy, trust_env=trust_env)
+
+    def to(self, url: str) -> _Route:
+        """The route of another URL (where a redirect led), from the same client."""
+        return _Route.of(url, trust_env=self.trust_env)
+
+    def failed(self, exc: httpx.RequestError) -> _Route:
+        """The route of the request that failed, which follows redirects; this one if httpx did not say."""
+        try:
+            return self.to(str(exc.request.url))
+        except RuntimeError:  # httpx raises this when the error has no request
+            return self
 
 
 def _environment_proxy(scheme: str, hostname: str) -> str | None:
@@ -889,6 +906,7 @@ def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | Non
             f"cannot reach the proxy {route.proxy} to fetch from {route.host}: {detail}",
             retryable=True,
             unreachable=True,
+            where=route,
             hint="check HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and that the proxy is running",
         )
     if kind == _DNS_ERRORS:
@@ -896,6 +914,7 @@ def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | Non
             f"cannot resolve the host name {route.hostname}: {detail}",
             retryable=True,
             unreachable=True,
+            where=route,
             hint="check the host name in the URL, and that this machine is online and its DNS answers",
         )
     if kind == _REFUSED:
@@ -903,12 +922,14 @@ def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | Non
             f"{route.host} refused the connection: nothing is listening there",
             retryable=True,
             unreachable=True,
+            where=route,
             hint="check the host and port in the URL, and that the server is up",
         )
     return _AttemptFailed(
         f"cannot reach {route.host}: {detail}",
         retryable=True,
         unreachable=True,
+        where=route,
         hint="check that this machine is online and the address in the URL is right",
     )
 
@@ -933,15 +954,16 @@ def _tunnel_refusal(message: str, route: _Route) -> _AttemptFailed:
             f"{who} wants credentials before it connects to {route.host} ({said})",
             retryable=False,
             unreachable=True,
+            where=route,
             hint=_PROXY_AUTH_HINT,
         )
     if 400 <= status < 500:
         return _AttemptFailed(
-            f"{who} refused to connect to {route.host} ({said})", retryable=False, unreachable=True,
+            f"{who} refused to connect to {route.host} ({said})", retryable=False, unreachable=True, where=route,
             hint=_PROXY_DENIED_HINT,
         )
     return _AttemptFailed(
-        f"{who} could not connect to {route.host} ({said})", retryable=True, unreachable=True,
+        f"{who} could not connect to {route.host} ({said})", retryable=True, unreachable=True, where=route,
         hint=_PROXY_CANNOT_REACH_HINT,
     )
 
@@ -972,16 +994,17 @@ def _proxy_refusal(response: httpx.Response, route: _Route, reason: str) -> _Att
             f"{who} wants credentials before it fetches from {route.host} ({shown})",
             retryable=False,
             unreachable=True,
+            where=route,
             hint=_PROXY_AUTH_HINT,
         )
     if any(code in _PROXY_DENIED for code in codes):
         return _AttemptFailed(
-            f"{who} refused the request for {route.host} ({shown})", retryable=False, unreachable=True,
+            f"{who} refused the request for {route.host} ({shown})", retryable=False, unreachable=True, where=route,
             hint=_PROXY_DENIED_HINT,
         )
     if any(code in _PROXY_CANNOT_REACH for code in codes):
         return _AttemptFailed(
-            f"{who} could not reach {route.host} ({shown})", retryable=True, unreachable=True,
+            f"{who} could not reach {route.host} ({shown})", retryable=True, unreachable=True, where=route,
             hint=_PROXY_CANNOT_REACH_HINT,
         )
     return None
