@@ -87,3 +87,13 @@ def test_the_dashboard_secret_path_is_not_listed(running: Running) -> None:
     assert dashboard["target_url"] == "***" and dashboard["passcode"] == "***"
     path = Path(str(shared["target_url"]).split("/", 3)[-1])
     assert str(path) and str(path) not in str(listing)
+
+
+def test_the_dashboard_link_and_the_api_token_open_only_their_own_door(running: Running) -> None:
+    ui_port = int(running.daemon.env["PINOKIOCLOUD_UI_PORT"])
+    link_token = str(running.ui["token_url"]).split("token=", 1)[1]
+    assert link_token != running.token and running.token not in str(running.ui)
+    assert httpx.get(f"http://127.0.0.1:{ui_port}/?token={running.token}", timeout=10).status_code == 401
+    assert httpx.get(str(running.ui["token_url"]), timeout=10).status_code == 303  # the link itself logs in
+    assert httpx.get(f"{running.url}/api/apps", headers={"Authorization": f"Bearer {link_token}"},
+                     timeout=10).status_code == 401

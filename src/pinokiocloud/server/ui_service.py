@@ -13,6 +13,8 @@ that answers stops the start (fail closed).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import secrets
 import socket
@@ -145,11 +147,21 @@ class UiService:
         self.ui_port = ui_port
         self.passcode = passcode
         self.token = token
+        """The daemon's API token. It never opens the dashboard: the gateway's link token and session key
+        are derived from it (stable across restarts, so links and logins keep working) but reveal nothing of it."""
         self._proc: ManagedProcess | None = None
         self._gateway: Gateway | None = None
         self._lock = asyncio.Lock()
         self.internal_url: str | None = None
         """Streamlit's own address (what a public share of the dashboard points at)."""
+
+    def _derived(self, purpose: str) -> str:
+        return hmac.new(self.token.encode(), f"pinokiocloud-dashboard-{purpose}".encode(), hashlib.sha256).hexdigest()
+
+    @property
+    def link_token(self) -> str:
+        """The secret of the dashboard's one-click link (``?token=``), not the daemon's API token."""
+        return self._derived("link")
 
     @property
     def is_running(self) -> bool:
@@ -178,8 +190,8 @@ class UiService:
             target = f"http://127.0.0.1:{port}/{secret}"
             await self._wait_healthy(target)
             self.internal_url = target
-            self._gateway = Gateway(target, passcode=self.passcode or generate_passcode(), token=self.token,
-                                    port=self.ui_port, name="dashboard",
+            self._gateway = Gateway(target, passcode=self.passcode or generate_passcode(), token=self.link_token,
+                                    session_key=self._derived("session"), port=self.ui_port, name="dashboard",
                                     access_log=self.home / "logs" / "ui-access.log")
             try:
                 await self._gateway.start()

@@ -47,7 +47,9 @@ async def unshare(name: str, daemon: DaemonDep) -> dict[str, Any]:
 
 @router.post("/api/ui/share")
 async def share_dashboard(daemon: DaemonDep) -> dict[str, Any]:
-    """Publish the dashboard itself, behind the same passcode and token as its local gateway."""
+    """Publish the dashboard itself, behind the same passcode and link token as its local gateway (never the
+    daemon's API token)."""
     ui = await daemon.ui.start()
     assert daemon.ui.internal_url is not None
-    return await daemon.shares.share_dashboard(daemon.ui.internal_url, passcode=ui["passcode"], token=daemon.token)
+    return await daemon.shares.share_dashboard(daemon.ui.internal_url, passcode=ui["passcode"],
+                                               token=daemon.ui.link_token)
