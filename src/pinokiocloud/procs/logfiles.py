@@ -6,7 +6,8 @@ An app that prints a gigabyte must not leave a gigabyte of shell log, nor a requ
 
 - ``RotatingLog``: one append-only file (raw bytes or text lines). Past a quarter of the cap it becomes
   ``NAME.1`` (replacing the previous one) and a fresh file starts, then the oldest files of its folder are
-  removed until the folder fits the cap. One folder per app (``logs/shell/<app>/``) is how "per app" works.
+  removed until the folder fits the cap, room for the fresh file included. One folder per app
+  (``logs/shell/<app>/``) is how "per app" works.
 - ``configure_daemon_logging``: the daemon's ``logging`` and its stdout/stderr into one rotating
   ``daemon.log``, every line cut to ``MAX_LINE_CHARS``.
 """
@@ -50,6 +51,8 @@ MAX_LINE_CHARS = 4000
 MAX_RECORD_CHARS = 32000
 """A whole log record (a message with its traceback) is cut here."""
 _PIPE_READ = 65536
+_STDIO_LINE = MAX_LINE_CHARS - 256
+"""A stdout/stderr line is cut here, leaving room for the record's time, level and name."""
 
 
 def log_max_bytes(environ: Mapping[str, str] | None = None) -> int:
@@ -105,9 +108,10 @@ def prune_folder(folder: Path, cap: int, keep: set[Path]) -> int:
 class RotatingLog:
     """An append-only log file whose folder stays within ``max_bytes``.
 
-    The file rotates at a quarter of the cap, so the current file and its ``.1`` take half, and the other
-    half holds the newest other logs of the folder (earlier runs, other shells). Writes are unbuffered:
-    what a process printed is on disk when it crashes the daemon.
+    The file rotates at a quarter of the cap; at each rotation (and on opening) the oldest other files of
+    the folder (its own ``.1`` last, earlier runs, other shells) are removed until they fit the other
+    three quarters. So the folder stays within the cap while at most four shells of one app write at once.
+    Writes are unbuffered: what a process printed is on disk when it crashes the daemon.
     """
 
     def __init__(self, path: Path, max_bytes: int) -> None:
@@ -117,7 +121,7 @@ class RotatingLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO | None = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._size = self._file.tell()
-        prune_folder(path.parent, max_bytes, {path})
+        self._prune()
 
     @property
     def closed(self) -> bool:
@@ -144,7 +148,11 @@ class RotatingLog:
         os.replace(self.path, self.path.with_name(self.path.name + ".1"))
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._size = 0
-        prune_folder(self.path.parent, self.max_bytes, {self.path})
+        self._prune()
+
+    def _prune(self) -> None:
+        """Make the folder fit the cap with room for this file to grow to its full share."""
+        prune_folder(self.path.parent, self.max_bytes - (self.file_bytes - self._size), {self.path})
 
     def close(self) -> None:
         if self._file is not None:
@@ -229,8 +237,7 @@ def _capture_stdio(handler: logging.Handler) -> None:
 
 
 def _pump(read_fd: int, handler: logging.Handler, logger: logging.Logger) -> None:
-    """Read the stdio pipe until it closes; a line longer than ``MAX_LINE_CHARS`` is cut as it arrives
-    (never held whole in memory)."""
+    """Read the stdio pipe until it closes; a long line is cut as it arrives (never held whole in memory)."""
     partial = bytearray()
     extra = 0
 
@@ -255,11 +262,11 @@ def _pump(read_fd: int, handler: logging.Handler, logger: logging.Logger) -> Non
             return
         *complete, rest = chunk.split(b"\n")
         for piece in complete:
-            room = MAX_LINE_CHARS - len(partial)
+            room = _STDIO_LINE - len(partial)
             partial += piece[:max(room, 0)]
             emit(bytes(partial), extra + max(len(piece) - max(room, 0), 0))
             partial.clear()
             extra = 0
-        room = MAX_LINE_CHARS - len(partial)
+        room = _STDIO_LINE - len(partial)
         partial += rest[:max(room, 0)]
         extra += max(len(rest) - max(room, 0), 0)

@@ -1,0 +1,103 @@
+"""Logs cannot fill the disk: a command printing more than the cap leaves its app's log folder within the
+cap with the newest output kept, and a 10 MB value never lands whole in ``daemon.log``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pinokiocloud.procs import ManagedProcess
+from pinokiocloud.procs.logfiles import LOG_MAX_ENV, MAX_LINE_CHARS, folder_size
+
+CHILD_ENV = dict(os.environ)
+MB = 1024 * 1024
+# 8 MB of numbered lines, then a marker: the cap is 1 MB
+FLOOD = ("import sys\n"
+         "for i in range(80000): sys.stdout.write('line %06d ' % i + 'x' * 88 + '\\n')\n"
+         "print('THE END', flush=True)\n")
+
+
+async def _flood(folder: Path, name: str, **kw: int) -> None:
+    proc = await ManagedProcess.spawn([sys.executable, "-c", FLOOD], cwd=folder, env=CHILD_ENV,
+                                      log_path=folder / name, **kw)
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+
+
+def test_a_flood_leaves_the_app_log_folder_within_the_cap_with_the_newest_output(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                                 ) -> None:
+    monkeypatch.setenv(LOG_MAX_ENV, "1")  # the default cap comes from the setting
+    folder = tmp_path / "logs" / "shell" / "app"
+    folder.mkdir(parents=True)
+    old = folder / "start.js.old-run.0.0.log"
+    old.write_bytes(b"an earlier run\n" * 40000)  # 600 KB from an earlier run
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    asyncio.run(_flood(folder, "start.js.new-run.0.0.log"))
+    assert folder_size(folder) <= 1 * MB, sorted((p.name, p.stat().st_size) for p in folder.iterdir())
+    current = (folder / "start.js.new-run.0.0.log").read_bytes()
+    assert current.rstrip().endswith(b"THE END")
+    assert b"line 079999" in current
+    assert b"line 000000" not in current + (folder / "start.js.new-run.0.0.log.1").read_bytes()
+    assert not old.exists(), "the oldest log of the folder should have made room for the newest output"
+
+
+def test_an_explicit_cap_is_kept_by_each_app_folder_and_other_apps_keep_theirs(tmp_path: Path) -> None:
+    mine, theirs = tmp_path / "shell" / "mine", tmp_path / "shell" / "theirs"
+    theirs.mkdir(parents=True)
+    mine.mkdir(parents=True)
+    (theirs / "run.log").write_bytes(b"y" * 300_000)
+    asyncio.run(_flood(mine, "run.log", log_max_bytes=MB // 2))
+    assert folder_size(mine) <= MB // 2
+    assert (theirs / "run.log").stat().st_size == 300_000
+
+
+DAEMON = """
+import logging, sys
+from pathlib import Path
+from pinokiocloud.procs.logfiles import configure_daemon_logging
+configure_daemon_logging(Path(sys.argv[1]), max_bytes=1024 * 1024)
+body = "B" * 10_000_000
+logging.getLogger("pinokiocloud.server").warning("bad request body: %s", body)
+try:
+    raise ValueError(body)
+except ValueError:
+    logging.getLogger("uvicorn.error").exception("handler failed")
+print("printed:", body, flush=True)
+sys.stderr.write("stderr:" + body + "\\n")
+for i in range(30000):
+    logging.getLogger("pinokiocloud").info("line %d %s", i, "z" * 100)
+logging.getLogger("pinokiocloud").info("LAST RECORD")
+print("LAST PRINT", flush=True)
+import time; time.sleep(0.5)
+"""
+
+
+def test_daemon_log_lines_are_cut_and_the_file_rotates_within_its_cap(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "daemon.log"
+    done = subprocess.run([sys.executable, "-c", DAEMON, str(log)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and done.stderr == "", "stdout and stderr must go into daemon.log"
+    files = sorted(log.parent.iterdir())
+    assert sum(p.stat().st_size for p in files) <= 1024 * 1024 + 64 * 1024, [(p.name, p.stat().st_size) for p in files]
+    text = "".join(p.read_text() for p in files)
+    assert max(len(line) for line in text.splitlines()) <= MAX_LINE_CHARS + 200
+    assert "LAST RECORD" in text and "LAST PRINT" in text
+    assert "B" * (MAX_LINE_CHARS + 1) not in text
+
+
+def test_the_huge_values_are_cut_with_a_count_of_what_was_left_out(tmp_path: Path) -> None:
+    script = DAEMON.split("for i in range")[0] + "import time; time.sleep(0.5)\n"
+    log = tmp_path / "daemon.log"
+    subprocess.run([sys.executable, "-c", script, str(log)], check=True, timeout=60)
+    text = log.read_text()
+    assert "bad request body: BBB" in text and "more characters]" in text
+    assert "ValueError: BBB" in text and "Traceback" in text
+    assert "printed: BBB" in text and "stderr:BBB" in text and "more bytes]" in text
+    assert log.stat().st_size < 64 * 1024
