@@ -23,9 +23,9 @@ FLOOD = ("import sys\n"
          "print('THE END', flush=True)\n")
 
 
-async def _flood(folder: Path, name: str, **kw: int) -> None:
+async def _flood(folder: Path, name: str, log_max_bytes: int | None = None) -> None:
     proc = await ManagedProcess.spawn([sys.executable, "-c", FLOOD], cwd=folder, env=CHILD_ENV,
-                                      log_path=folder / name, **kw)
+                                      log_path=folder / name, log_max_bytes=log_max_bytes)
     assert await asyncio.wait_for(proc.wait(), 60) == 0
 
 
