@@ -101,14 +101,15 @@ def percentile(values: list[float], pct: int) -> float:
 class DaemonProcess:
     """``pinokiocloud serve`` on a free port for one home, with an authenticated client."""
 
-    def __init__(self, home: Path, node_modules: Path) -> None:
+    def __init__(self, home: Path, node_modules: Path, *, cwd: Path | None = None) -> None:
         self.home = home
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "PINOKIO_HOME": str(home), "PINOKIOCLOUD_PORT": str(port),
                "PINOKIOCLOUD_NODE_MODULES": str(node_modules)}
         env.pop("PINOKIOCLOUD_DEBUG", None)
-        self.proc = subprocess.Popen([str(BIN), "serve"], env=env, stdin=subprocess.DEVNULL,
+        home.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([str(BIN), "serve"], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while True:
