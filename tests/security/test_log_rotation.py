@@ -4,6 +4,7 @@ cap with the newest output kept, and a 10 MB value never lands whole in ``daemon
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -101,3 +102,25 @@ def test_the_huge_values_are_cut_with_a_count_of_what_was_left_out(tmp_path: Pat
     assert "ValueError: BBB" in text and "Traceback" in text
     assert "printed: BBB" in text and "stderr:BBB" in text and "more bytes]" in text
     assert log.stat().st_size < 64 * 1024
+
+
+def test_the_store_keeps_a_flooding_run_within_its_cap_with_the_newest_events(tmp_path: Path) -> None:
+    from pinokiocloud.store.db import Store
+
+    store = Store(tmp_path / "state.db")
+    cap = 100_000
+    seq = 0
+    for batch in range(40):  # 2000 events of about 1 KB: twenty times the cap
+        rows = []
+        for _ in range(50):
+            seq += 1
+            rows.append((seq, "flood", "app/flood.js", "stream", None, None, 0.0, {"raw": f"{seq:06d}" + "x" * 1000}))
+        store.add_numbered_events(rows, max_bytes_per_run=cap)
+        kept = store.events("flood", limit=10_000)
+        assert sum(len(json.dumps(e["data"])) for e in kept) <= cap * 3 // 2 + 1100, batch
+    store.add_numbered_events([(seq + 1, "other", "b.js", "stream", None, None, 0.0, {"raw": "kept"})],
+                              max_bytes_per_run=cap)
+    kept = store.events("flood", limit=10_000)
+    assert kept[-1]["data"]["raw"].startswith(f"{seq:06d}") and kept[0]["seq"] > 1000
+    assert [e["data"]["raw"] for e in store.events("other")] == ["kept"]
+    store.close()

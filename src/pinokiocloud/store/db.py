@@ -118,6 +118,8 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._event_chars: dict[str, int] = {}
+        """Characters of event data stored per run, as far as this process knows (for the byte cap)."""
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -240,20 +242,36 @@ class Store:
                 db.execute("DELETE FROM events WHERE run_key=? AND seq <= (SELECT seq FROM events WHERE run_key=? "
                            "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (key, key, EVENTS_KEPT_PER_RUN))
 
-    def add_numbered_events(self, events: Iterable[tuple[int, str, str, str, int | None, int | None, float, Any]]
-                            ) -> None:
+    def add_numbered_events(self, events: Iterable[tuple[int, str, str, str, int | None, int | None, float, Any]],
+                            *, max_bytes_per_run: int | None = None) -> None:
         """Like ``add_events``, each row led by the ``seq`` the daemon's event log gave it (seq, run_key,
         run_id, type, step, total, ts, data), so a replay can join stored and in-memory events. A row whose
-        seq is already stored is left as it was."""
+        seq is already stored is left as it was. With ``max_bytes_per_run`` a run also keeps only its newest
+        events whose data adds up to that many characters (an app printing a gigabyte must not leave a
+        gigabyte here); the exact sum is taken only once the run has grown by half the cap."""
         rows = [(q, k, i, t, s, n, ts, _dumps(d)) for q, k, i, t, s, n, ts, d in events]
         if not rows:
             return
+        added: dict[str, int] = {}
+        for row in rows:
+            added[row[1]] = added.get(row[1], 0) + len(row[7])
         with self._tx() as db:
             db.executemany("INSERT OR IGNORE INTO events(seq, run_key, run_id, type, step, total, ts, data) "
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            for key in {r[1] for r in rows}:
+            for key, size in added.items():
                 db.execute("DELETE FROM events WHERE run_key=? AND seq <= (SELECT seq FROM events WHERE run_key=? "
                            "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (key, key, EVENTS_KEPT_PER_RUN))
+                if max_bytes_per_run is None:
+                    continue
+                grown = self._event_chars.get(key, 0) + size
+                if grown <= max_bytes_per_run * 3 // 2:
+                    self._event_chars[key] = grown
+                    continue
+                db.execute("DELETE FROM events WHERE run_key=:k AND seq <= (SELECT seq FROM (SELECT seq, "
+                           "SUM(length(data)) OVER (ORDER BY seq DESC) AS kept FROM events WHERE run_key=:k) "
+                           "WHERE kept > :cap ORDER BY seq DESC LIMIT 1)", {"k": key, "cap": max_bytes_per_run})
+                left = db.execute("SELECT COALESCE(SUM(length(data)), 0) FROM events WHERE run_key=?", (key,))
+                self._event_chars[key] = int(left.fetchone()[0])
 
     def last_event_seq(self) -> int:
         """The highest event ``seq`` ever given out in this file (deleted rows count: AUTOINCREMENT never
