@@ -116,7 +116,7 @@ class Client:
         logs = self.settings.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         report = logs / f"start-{os.getpid()}-{secrets.token_hex(4)}.json"
-        env = {**self.settings.environ, "PINOKIO_HOME": str(self.settings.home),
+        env = {**self.settings.process_environ, "PINOKIO_HOME": str(self.settings.home),
                "PINOKIOCLOUD_PORT": str(self.settings.port), "PINOKIOCLOUD_UI_PORT": str(self.settings.ui_port),
                START_REPORT_ENV: str(report)}
         with open(logs / "daemon.log", "ab") as log:

@@ -10,7 +10,9 @@
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
     │       └── ScriptTimeoutError  script code that ran past its time limit (an endless loop)
     ├── StepError                 a step of a run failed (script, step index, method, cause)
-    │   └── InputRequiredError    a run needs answers (an `input` form, required env vars) and none were given
+    │   ├── InputRequiredError    a run needs answers (an `input` form, required env vars) and none were given
+    │   └── ProcessEndedError     a step's process ended in a way that ends the run (killed from outside; a
+    │                             server that exited before it was ready: then the run is crashed)
     ├── SidecarError              the Node sidecar could not be started or talked to
     │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
     ├── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
@@ -37,6 +39,7 @@ __all__ = [
     "NodeNotFoundError",
     "PinokioCloudError",
     "PortInUseError",
+    "ProcessEndedError",
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
@@ -138,6 +141,19 @@ class InputRequiredError(StepError):
         reason = (f"{what}{', '.join(fields) or 'a confirmation'}; answer it in the UI, or give the answers "
                   "in advance with --answers FILE (a JSON object or a list of objects, one per question)")
         super().__init__(script, step, method, reason)
+
+
+class ProcessEndedError(StepError):
+    """A step's process ended in a way that must end the run, although exit codes are otherwise ignored:
+    killed by a signal PinokioCloud did not send, or (``crashed``) a daemon's server that exited before its
+    ready signal. ``last_lines`` are the process's last lines of output, shown to the user."""
+
+    def __init__(self, script: str, step: int | None, method: str | None, reason: str, *,
+                 exit_code: int | None, last_lines: list[str], crashed: bool) -> None:
+        self.exit_code = exit_code
+        self.last_lines = last_lines
+        self.crashed = crashed
+        super().__init__(script, step, method, reason + ("\n" + "\n".join(last_lines) if last_lines else ""))
 
 
 class SidecarError(PinokioCloudError):

@@ -10,7 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pinokiocloud.kernel.runner import RestartPolicy, RunState
+from pinokiocloud.kernel.runner import RunState
+from pinokiocloud.procs.restart import RestartMode, RestartPolicy
 from pinokiocloud.procs.tree import tagged_under
 from tests.kernel.runner_helpers import Harness
 
@@ -220,12 +221,36 @@ def test_a_command_that_is_not_found_completes_as_the_original_does(h: Harness) 
     # No error pattern matches "command not found", and exit codes do not fail steps (spec §3.1.5);
     # the exit code is in the result for scripts and the UI to see.
     run = h.run("a.js", """
-        module.exports = { daemon: true, run: [
-          { method: "shell.run", params: { message: "surely-not-a-command --x" }, returns: "local.r" },
+        module.exports = { run: [
+          { method: "shell.run", params: { message: "surely-not-a-command --x" }, returns: "global.r" },
+          { method: "shell.run", params: { message: "echo next step ran" }, returns: "global.next" },
         ] }
     """)
-    assert run.state is RunState.IDLE
-    assert h.local(run)["r"]["exit_code"] == 127 and "command not found" in h.local(run)["r"]["stdout"]
+    kept = h.runner.memory_global[run.id]
+    assert run.state is RunState.DONE, run.error
+    assert kept["r"]["exit_code"] == 127 and "command not found" in kept["r"]["stdout"]
+    assert "next step ran" in kept["next"]["stdout"]
+
+
+def test_a_daemon_left_with_no_process_after_a_failure_is_crashed_not_idle(h: Harness) -> None:
+    # docs/compat.md "Exit codes": idle means serving; a daemon whose last process failed and that has
+    # nothing running is reported crashed with the exit code and the last lines (the original: "running").
+    run = h.run("start.js", """
+        module.exports = { daemon: true, run: [
+          { method: "shell.run", params: { message: "echo 'no CUDA driver'; exit 3" } },
+        ] }
+    """)
+    assert run.state is RunState.CRASHED and run.exit_code == 3
+    assert "no process left running" in str(run.error) and "no CUDA driver" in str(run.error)
+
+
+def test_a_daemon_with_no_process_and_no_failure_stays_idle(h: Harness) -> None:
+    run = h.run("a.js", """
+        module.exports = { daemon: true, run: [
+          { method: "shell.run", params: { message: "echo fine" }, returns: "local.r" },
+        ] }
+    """)
+    assert run.state is RunState.IDLE and h.local(run)["r"]["exit_code"] == 0
 
 
 def test_run_usage_reports_the_server_port_and_memory(h: Harness) -> None:
@@ -286,14 +311,14 @@ def test_daemon_server_dying_marks_the_run_crashed_with_last_lines(h: Harness) -
     while run.state is RunState.IDLE and time.monotonic() < deadline:
         time.sleep(0.05)
     assert run.state is RunState.CRASHED and run.exit_code == 3
-    assert "exited on its own with code 3" in str(run.error) and "segfault in model" in str(run.error)
+    assert "exited too quickly with code 3" in str(run.error) and "segfault in model" in str(run.error)
 
 
 def test_restart_policy_brings_a_crashed_daemon_back(sidecar: object, home: Path) -> None:
     from tests.helpers.sidecar import SyncSidecar
 
     assert isinstance(sidecar, SyncSidecar)
-    h = Harness(sidecar, home, restart_policy=RestartPolicy("on-failure", max_attempts=2, backoff_s=0.1))
+    h = Harness(sidecar, home, restart_policy=RestartPolicy(RestartMode.ON_FAILURE, max_attempts=2, backoff_s=0.1, stable_after_s=60))
     try:
         path = h.write("start.js", """
             module.exports = { daemon: true, run: [
@@ -330,3 +355,32 @@ def test_spec_3_10_hf_download_runs_the_hf_cli_in_the_app_shell(h: Harness) -> N
     assert f"hf download adept/fuyu-8b model.safetensors --local-dir fuyu --exclude *.md HF_HOME={h.app / 'cache' / 'HF_HOME'}" in out
     assert "fuyu" in out.splitlines()[-1]  # the trailing `ls` of the app folder
     assert (h.app / "app" / "fuyu" / "model.safetensors").exists()
+
+
+def test_a_daemon_server_that_exits_before_its_ready_signal_crashes_the_run(h: Harness) -> None:
+    # issue 11: ComfyUI without an NVIDIA driver dies before printing its URL; that is not "online"
+    run = h.run("start.js", """
+        module.exports = { daemon: true, run: [
+          { method: "shell.run", params: { message: "echo 'Found no NVIDIA driver on your system'; exit 1",
+            on: [{ event: "/(http:\\\\/\\\\/[0-9.:]+)/", done: true }] } },
+          { method: "local.set", params: { url: "{{input.event[1]}}" } },
+        ] }
+    """)
+    assert run.state is RunState.CRASHED and run.exit_code == 1, run.error
+    assert "before it was ready" in str(run.error) and "Found no NVIDIA driver" in str(run.error)
+    assert "url" not in h.local(run)  # the step after it never ran
+
+
+@pytest.mark.parametrize("command", ["kill -9 $$", "bash -c 'kill -9 $$' && echo never"])
+def test_a_step_killed_by_a_signal_we_did_not_send_fails_the_run(h: Harness, command: str) -> None:
+    # docs/compat.md "Exit codes": exit codes are ignored as in the original, but SIGKILL (the OOM killer)
+    # means the step did not do its job, whether it hit bash itself (-9) or its child (137)
+    run = h.run("install.js", f"""
+        module.exports = {{ run: [
+          {{ method: "shell.run", params: {{ message: "{command}" }} }},
+          {{ method: "shell.run", params: {{ message: "echo installed" }}, returns: "global.done" }},
+        ] }}
+    """)
+    assert run.state is RunState.FAILED
+    assert "killed by signal 9 (SIGKILL): out of memory?" in str(run.error)
+    assert "done" not in h.runner.memory_global.get(run.id, {})

@@ -61,10 +61,10 @@ def test_cloudflare_standin_share_goes_online_with_the_quicktunnel_hostname(tmp_
         async with Origin() as origin, Edge() as edge:
             manager = _manager(_settings(tmp_path, edge), events)
             try:
-                info = await manager.share("demo", origin.url, providers=["cloudflare"], passcode="pass-1")
+                info = await manager.share("demo", origin.url, providers=["cloudflare"], passcode="pass-1-strong-enough")
                 assert info.state is ShareState.ONLINE and info.is_healthy
                 assert info.public_url is not None and CLOUDFLARE_URL.fullmatch(info.public_url)
-                assert (info.provider, info.passcode, info.url) == ("cloudflare", "pass-1", info.public_url)
+                assert (info.provider, info.passcode, info.url) == ("cloudflare", "pass-1-strong-enough", info.public_url)
                 assert info.token_url == f"{info.public_url}/?token={info.token}"
                 assert info.local_url.startswith("http://127.0.0.1:") and info.client_pid is not None
                 # the public URL leads through the gateway to the app
@@ -233,12 +233,12 @@ def test_shares_are_remembered_and_restored_after_a_restart(tmp_path: Path) -> N
         async with Origin() as origin, Edge() as edge:
             settings = _settings(tmp_path, edge)
             first = _manager(settings)
-            before = await first.share("demo", origin.url, providers=["cloudflare"], passcode="keep-me")
+            before = await first.share("demo", origin.url, providers=["cloudflare"], passcode="keep-me-strong-enough")
             await first.close()  # the daemon stops; the share is remembered
             state = settings.state_dir / "shares.json"
             assert stat.S_IMODE(state.stat().st_mode) == 0o600
             saved = json.loads(state.read_text())["shares"]["demo"]
-            assert saved["passcode"] == "keep-me" and saved["token"] == before.token
+            assert saved["passcode"] == "keep-me-strong-enough" and saved["token"] == before.token
             second = _manager(settings)
             try:
                 assert [r.app for r in second.remembered()] == ["demo"]
@@ -246,7 +246,7 @@ def test_shares_are_remembered_and_restored_after_a_restart(tmp_path: Path) -> N
                 assert [r.app for r in restored] == ["demo"]
                 after = second.get("demo")
                 assert after is not None and after.state is ShareState.ONLINE
-                assert (after.passcode, after.token) == ("keep-me", before.token)
+                assert (after.passcode, after.token) == ("keep-me-strong-enough", before.token)
                 assert await second.unshare("demo")
                 assert second.remembered() == [] and second.get("demo") is None
                 assert not await second.unshare("demo")

@@ -110,12 +110,12 @@ def test_start_open_share_and_stop_the_fixture_web_app(ui_env: Daemon) -> None:
     assert ":green-badge[online]" in texts(at)
 
     at.selectbox(key="share-provider:demo").select("lan").run()
-    at.text_input(key="share-passcode:demo").input("4321").run()
+    at.text_input(key="share-passcode:demo").input("quartz-maple-9041").run()
     button(at, "Share").click().run()
     assert not at.exception, at.exception
     page = texts(at)
     assert "**Public URL**" in page and "Provider: lan" in page, page
-    assert "4321" in [c.value for c in at.code]  # the passcode
+    assert "quartz-maple-9041" in [c.value for c in at.code]  # the passcode
     assert [img.captions for img in at.get("image")] == [["Scan to open"]]  # the QR code
     button(at, "Stop sharing").click().run()
     assert button(at, "Share") is not None

@@ -46,6 +46,8 @@ GIT_CLONE_TIMEOUT_S = 1800
 # \Z, not $: `$` also matches before a trailing newline, and "app\n" is no folder name anyone meant
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _INSTALL_SCRIPTS = ("install.js", "install.json")
+_URL = re.compile(r"https?://[^\s{}<>\"']+")
+PORT_CHECK_TIMEOUT_S = 0.5
 
 
 class AppNotFoundError(UserError):
@@ -99,6 +101,25 @@ def split_href(href: str) -> tuple[str, dict[str, Any]]:
         else:
             params[key] = value
     return parts.path, params
+
+
+async def _port_answers(url: str) -> bool:
+    """Whether something accepts a TCP connection at the URL's host and port (0.0.0.0 means this machine)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "[::]") else host
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return False
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PORT_CHECK_TIMEOUT_S)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 def reap_orphans(home: Path, grace_s: float = ORPHAN_GRACE_S) -> int:
@@ -481,29 +502,47 @@ class AppManager:
     # ---- state ----
 
     def state(self, name: str) -> AppState:
+        """One state per app, the same for ``ls``, ``status``, the dashboard and the API. ``online`` needs an
+        idle daemon run with a live process; with no run in memory (a restarted daemon) the last recorded
+        run decides, so a failed install still reads ``failed``."""
         runs = self.runs_of(name)
         alive = [r for r in runs if r.is_alive]
-        if any(r.daemon and r.state is RunState.IDLE for r in alive):
+        if any(r.daemon and r.state is RunState.IDLE and self.runner.has_live_process(r) for r in alive):
             return AppState.ONLINE
-        if any(r.daemon for r in alive):
+        if any(r.daemon and r.state is not RunState.IDLE for r in alive):
             return AppState.STARTING
-        if alive:
+        if any(not r.daemon for r in alive):
             return AppState.INSTALLING
-        last = runs[-1] if runs else None
-        if last is not None and last.state is RunState.FAILED:
+        if alive:  # an idle daemon whose processes have all ended serves nothing
+            return AppState.CRASHED
+        last_state = runs[-1].state.value if runs else None
+        if last_state is None:
+            records = self.store.runs(app=name, limit=1)
+            last_state = records[0].state if records else None
+        if last_state == RunState.FAILED.value:
             return AppState.FAILED
-        if last is not None and last.state is RunState.CRASHED:
+        if last_state in (RunState.CRASHED.value, "interrupted"):
             return AppState.CRASHED
         return AppState.OFFLINE
 
     def ready_url(self, name: str) -> str | None:
-        """The first running script's ``local.url``, as the original's ``pterm status``."""
+        """The first running script's ``local.url``, as the original's ``pterm status``: only a rendered
+        http(s) URL (``{{input.event[1]}}`` left by a server that died early is no URL)."""
         for run in self.runs_of(name):
             if run.is_alive:
                 url = self.runner.memory_local.get(run.id, {}).get("url")
-                if isinstance(url, str) and url:
+                if isinstance(url, str) and _URL.fullmatch(url):
                     return url
         return None
+
+    async def checked_state(self, name: str) -> AppState:
+        """``state`` plus the one check that needs the network: an online app whose URL is known must
+        answer on its port (a server that stopped listening is starting again, or hung: not online)."""
+        state = self.state(name)
+        url = self.ready_url(name) if state is AppState.ONLINE else None
+        if url is not None and not await _port_answers(url):
+            return AppState.STARTING
+        return state
 
     async def status(self, name: str, *, usage: bool = True) -> dict[str, Any]:
         folder = self.app_dir(name)
@@ -523,7 +562,7 @@ class AppManager:
         web_ui = await self._cached_web_ui(name, totals["ports"]) if usage and alive else None
         return {
             "name": name, "path": str(folder), "source": record.source if record else None,
-            "state": self.state(name).value, "ready_url": self.ready_url(name),
+            "state": (await self.checked_state(name)).value, "ready_url": self.ready_url(name),
             "web_ui": None if web_ui is None else {"url": web_ui.url, "kind": web_ui.kind, "source": web_ui.source,
                                                    "title": web_ui.title},
             "runs": [r.summary() for r in (alive or runs[-1:])], "error": runs[-1].error if runs else None,

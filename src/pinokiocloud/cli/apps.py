@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -195,10 +194,14 @@ def register(app: typer.Typer) -> None:
             output.result(started, as_json=as_json)
             return
         _follow(client, started, name=name, what="start", as_json=as_json)
+        status = client.status(name)
         if not as_json:
-            status = client.status(name)
             url = f" at {status['ready_url']}" if status.get("ready_url") else ""
             output.info(f"{name} is {status['state']}{url}")
+        if status["state"] in ("crashed", "failed"):
+            if not as_json and status.get("error"):
+                output.error(str(status["error"]))
+            raise typer.Exit(1)
 
     @app.command("stop")
     def stop(name: AppArg, script: Annotated[str | None, typer.Argument()] = None, as_json: JsonOpt = False) -> None:

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
-from pinokiocloud.errors import InputRequiredError, PinokioCloudError, ScriptLoadError, StepError
+from pinokiocloud.errors import InputRequiredError, PinokioCloudError, ProcessEndedError, ScriptLoadError, StepError
 from pinokiocloud.kernel import methods as _methods  # noqa: F401  (registers every method)
 from pinokiocloud.kernel.bridge import NodeSidecar
 from pinokiocloud.kernel.context import KernelContext
@@ -39,8 +39,10 @@ from pinokiocloud.kernel.paths import resolve_uri, run_id
 from pinokiocloud.kernel.ports import PORT_START, find_free_port
 from pinokiocloud.kernel.ports import is_free as _port_is_free
 from pinokiocloud.platform import SystemFacts
+from pinokiocloud.procs.restart import RestartMode, RestartPolicy
+from pinokiocloud.procs.supervisor import ExitKind
 
-__all__ = ["ALIVE", "PORT_HOLD_S", "Run", "RunState", "Runner", "Stoppable"]
+__all__ = ["ALIVE", "PORT_HOLD_S", "RestartPolicy", "Run", "RunState", "Runner", "Stoppable"]
 
 PORT_POOL_SIZE = 4
 PORT_HOLD_S = 60.0
@@ -61,19 +63,6 @@ class RunState(str, Enum):
 
 ALIVE = frozenset({RunState.STARTING, RunState.RUNNING, RunState.IDLE})
 READY = frozenset({RunState.IDLE, RunState.DONE})
-
-
-@dataclass(frozen=True, slots=True)
-class RestartPolicy:
-    """What to do when a daemon run crashes: ``on-failure`` restarts it after ``backoff_s``, doubling
-    each time, up to ``max_attempts`` restarts; ``never`` leaves it crashed."""
-
-    mode: str = "never"
-    max_attempts: int = 3
-    backoff_s: float = 2.0
-
-    def delay_s(self, attempt: int) -> float:
-        return float(self.backoff_s * (2 ** attempt))
 
 
 class Stoppable(Protocol):
@@ -110,6 +99,8 @@ class Run:
     shells: dict[str, Any] = field(default_factory=dict)
     """Shells of this run that are still alive, by shell id (for writing to their stdin)."""
     exit_code: int | None = None
+    last_lines: list[str] = field(default_factory=list)
+    """The last lines of the run's most recently ended process (shown when the run crashes)."""
     restarts: int = 0
     pending_input: asyncio.Future[dict[str, Any]] | None = None
     pending_request: dict[str, Any] | None = None
@@ -165,6 +156,8 @@ class Runner:
         self.memory_global: dict[str, dict[str, Any]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
         self.restart_policy = restart_policy or RestartPolicy()
+        """The default for every app; ``app_restart`` holds the apps' own choices."""
+        self.app_restart: dict[str, RestartPolicy] = {}
         self._ports: dict[int, tuple[float, str]] = {}
         """Ports recently handed to scripts (``{{port}}``, ``kernel.port()``) until a server can bind them."""
         self._background: set[asyncio.Task[Any]] = set()
@@ -244,6 +237,9 @@ class Runner:
         alive, the run is crashed (and restarted when the policy says so)."""
         self._spawn_background(self._watch(run, proc, command), f"watch {run.id}")
 
+    def restart_policy_for(self, run: Run) -> RestartPolicy:
+        return self.app_restart.get(self._app_name(run.path), self.restart_policy)
+
     async def _watch(self, run: Run, proc: Any, command: str) -> None:
         code = await proc.wait()
         for shell_id, shell in list(run.shells.items()):
@@ -253,16 +249,25 @@ class Runner:
             return
         run.exit_code = code
         last = proc.tail(2000).strip().splitlines()[-10:]
-        message = f"the process `{command}` exited on its own with code {code}"
+        run.last_lines = last
+        kind: ExitKind = proc.exit_kind()
+        how = "exited too quickly" if kind is ExitKind.TOO_QUICK else "exited on its own"
+        message = f"the process `{command}` {how} with code {code}"
         run.error = message + ("\n" + "\n".join(last) if last else "")
-        self.emit(run, "error", {"message": run.error, "exit_code": code, "last_lines": last})
+        self.emit(run, "error", {"message": run.error, "exit_code": code, "last_lines": last, "exit": kind.value})
         await self._end(run, RunState.CRASHED)
-        policy = self.restart_policy
-        if policy.mode == "on-failure" and run.restarts < policy.max_attempts:
-            delay = policy.delay_s(run.restarts)
-            self.emit(run, "info", {"title": "Restarting", "description": f"restart in {delay:g} s "
-                                    f"({run.restarts + 1} of {policy.max_attempts})"})
-            self._spawn_background(self._restart_later(run, delay), f"restart {run.id}")
+        policy = self.restart_policy_for(run)
+        delay = policy.delay(kind, run.restarts, proc.runtime_s)
+        if delay is None:
+            if policy.mode is RestartMode.ON_FAILURE and kind is not ExitKind.OK:
+                self.emit(run, "info", {"title": "Not restarting", "description": f"it crashed {run.restarts + 1} "
+                                        f"time(s) in a row; the limit is {policy.max_attempts}"})
+            return
+        if proc.runtime_s >= policy.stable_after_s:
+            run.restarts = 0  # it had been healthy: the count of crashes in a row starts over
+        self.emit(run, "info", {"title": "Restarting", "description": f"restart in {delay:g} s "
+                                f"({run.restarts + 1} of {policy.max_attempts})"})
+        self._spawn_background(self._restart_later(run, delay), f"restart {run.id}")
 
     async def _restart_later(self, old: Run, delay_s: float) -> None:
         await asyncio.sleep(delay_s)
@@ -382,6 +387,12 @@ class Runner:
             if run.is_alive:  # cancelled by something other than stop(): treat as a stop
                 await self._end(run, RunState.STOPPED)
             raise
+        except ProcessEndedError as exc:
+            run.exit_code, run.last_lines = exc.exit_code, exc.last_lines
+            if exc.crashed:
+                await self._crash(run, str(exc))
+            else:
+                await self._fail(run, exc)
         except StepError as exc:
             await self._fail(run, exc)
         except PinokioCloudError as exc:
@@ -637,7 +648,26 @@ class Runner:
 
     # ---- ending ----
 
+    def has_live_process(self, run: Run) -> bool:
+        """A process of the run's own, or a run it started that is alive (``script.start``)."""
+        if any(getattr(proc, "exit_code", None) is None for proc in run.shells.values()):
+            return True
+        return any(r.is_alive and r.caller == run.id for r in self.runs.values() if r is not run)
+
+    async def _crash(self, run: Run, message: str) -> None:
+        run.error = message
+        self.emit(run, "error", {"message": message, "exit_code": run.exit_code, "last_lines": run.last_lines},
+                  step=run.current, total=run.total)
+        await self._end(run, RunState.CRASHED)
+
     async def _finish(self, run: Run) -> None:
+        if run.daemon and run.exit_code not in (None, 0) and not self.has_live_process(run):
+            # A daemon goes idle to keep serving; one whose last process failed and nothing else runs is not
+            # serving anything. (With no failure it stays idle, as in the original: spec §4.3.)
+            await self._crash(run, f"{run.path}: the script finished its steps with no process left running "
+                                   f"(the last one exited with code {run.exit_code})"
+                                   + ("\n" + "\n".join(run.last_lines) if run.last_lines else ""))
+            return
         if run.daemon:
             self._set_state(run, RunState.IDLE)
             self.emit(run, "info", {"title": "Started",

@@ -12,12 +12,13 @@ import asyncio
 import os
 import shlex
 import shutil
+import signal
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.errors import BadParamError
+from pinokiocloud.errors import BadParamError, ProcessEndedError
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.shell_command import build_commands
 from pinokiocloud.kernel.shell_env import build_shell_env, tool_bin_dirs
@@ -31,6 +32,11 @@ DEFAULT_VENV_PYTHON = "3.10"
 TRANSCRIPT_CHARS = 256 * 1024
 """How much of a shell's text the step result keeps (``stdout``/``response``)."""
 VENV_TIMEOUT_S = 600
+_OUTSIDE_KILLS = {
+    signal.SIGKILL: "out of memory? (the kernel's OOM killer sends SIGKILL), or killed from outside PinokioCloud",
+    signal.SIGTERM: "stopped from outside PinokioCloud",
+}
+"""Signals that end a step and its run when PinokioCloud did not send them (docs/compat.md, exit codes)."""
 
 
 def _uv() -> str:
@@ -210,6 +216,8 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
             ctx.run.resources.remove(resource)
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
+    if verdict is None:
+        _check_exit(ctx, params, proc, command, exit_code)
     text = "".join(transcript)
     response = matcher.buffer if verdict == "break" else text
     result: dict[str, Any] = {"id": shell_id, "response": response, "stdout": response, "event": matcher.event,
@@ -218,6 +226,42 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
     if errors:
         result["error"] = shortest_errors(response, errors)
     return result
+
+
+def _killing_signal(exit_code: int) -> signal.Signals | None:
+    """The signal that ended the command: ``-N`` for bash itself, ``128+N`` as bash reports its child's."""
+    number = -exit_code if exit_code < 0 else exit_code - 128 if exit_code > 128 else 0
+    try:
+        sig = signal.Signals(number)
+    except ValueError:
+        return None
+    return sig if sig in _OUTSIDE_KILLS else None
+
+
+def _has_ready_signal(params: dict[str, Any]) -> bool:
+    handlers = params.get("on")
+    return isinstance(handlers, list) and any(isinstance(h, dict) and h.get("done") for h in handlers)
+
+
+def _check_exit(ctx: MethodContext, params: dict[str, Any], proc: ManagedProcess, command: str,
+                exit_code: int | None) -> None:
+    """Exit codes are ignored, as in the original, except where ignoring them would report a lie: a command
+    killed by a signal we did not send (the OOM killer) did not do its job, and a daemon's server that exits
+    before its ``done`` signal is not up (the run is crashed, not online)."""
+    run = ctx.run
+    if exit_code is None or proc.stopped_by_us or not run.is_alive or run.stopping.is_set():
+        return
+    last = proc.tail(2000).strip().splitlines()[-10:]
+    run.exit_code, run.last_lines = exit_code, last
+    sig = _killing_signal(exit_code)
+    if sig is not None:
+        raise ProcessEndedError(str(run.path), ctx.step, "shell.run",
+                                f"`{command}` was killed by signal {int(sig)} ({sig.name}): {_OUTSIDE_KILLS[sig]}",
+                                exit_code=exit_code, last_lines=last, crashed=False)
+    if run.daemon and exit_code != 0 and _has_ready_signal(params):
+        raise ProcessEndedError(str(run.path), ctx.step, "shell.run",
+                                f"`{command}` exited with code {exit_code} before it was ready",
+                                exit_code=exit_code, last_lines=last, crashed=True)
 
 
 async def _notify(ctx: MethodContext, notify: Any, match: list[str | None]) -> None:
