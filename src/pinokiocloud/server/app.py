@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -57,12 +57,21 @@ class HostCheck:
         return self._host(scope).lower() in allowed
 
 
-def create_app(settings: Settings, daemon: Daemon | None = None) -> FastAPI:
+def create_app(settings: Settings, daemon: Daemon | None = None, *,
+               on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The API over one daemon; ``on_ready`` runs once the daemon is open (apps restored), and an error
+    while opening is kept in ``app.state.startup_error`` for ``serve`` to report."""
     the_daemon = daemon or Daemon(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await the_daemon.open()
+        try:
+            await the_daemon.open()
+        except Exception as exc:
+            app.state.startup_error = exc
+            raise
+        if on_ready is not None:
+            on_ready()
         try:
             yield
         finally:
@@ -76,6 +85,7 @@ def create_app(settings: Settings, daemon: Daemon | None = None) -> FastAPI:
     app.state.daemon = the_daemon
     app.add_middleware(HostCheck)
     _add_docs(app)
+    app.state.startup_error = None
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(apps.router)
