@@ -6,10 +6,14 @@ at once; a daemon killed hard is back by itself (the watchdog), with its apps.
 
 from __future__ import annotations
 
+import base64
+import http.cookiejar
 import os
 import signal
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +178,46 @@ def test_a_daemon_killed_hard_is_back_by_itself_with_its_apps(cli: Cli, tmp_path
     with socket.create_connection(("127.0.0.1", int(status["ready_url"].rsplit(":", 1)[1])), timeout=5):
         pass
     assert [p.pid for p in cli.serve_processes()] == [new]
+
+
+def _dashboard_answers(url: str, headers: dict[str, str]) -> int:
+    """The status a fresh browser gets (cookies kept across the token link's redirect)."""
+    request = urllib.request.Request(url, headers=headers)
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    try:
+        with browser.open(request, timeout=10) as page:
+            return int(page.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def test_up_survives_a_kill_9_with_its_apps_and_the_same_dashboard_passcode(cli: Cli, tmp_path: Path) -> None:
+    folder = write_launcher(tmp_path / "web", {"install.js": QUICK_INSTALL, "start.js": SERVER})
+    assert cli("install", str(folder), "--name", "web").returncode == 0
+    assert cli("start", "web").returncode == 0
+    first = cli.json("up")
+    passcode, ui = first["passcode"], first["ui_url"]
+    assert passcode and len(passcode) >= 16
+    basic = {"Authorization": "Basic " + base64.b64encode(f"owner:{passcode}".encode()).decode()}
+    assert _dashboard_answers(ui, basic) == 200
+    assert _dashboard_answers(ui, {}) == 401
+
+    old = cli.wait_daemon()
+    os.kill(old, signal.SIGKILL)
+    cli.wait_daemon(other_than=old, timeout=30)  # the watchdog, not a command, brought it back
+    deadline = time.monotonic() + 90
+    while _dashboard_answers(ui, basic) != 200:  # the dashboard is back, with the same passcode
+        assert time.monotonic() < deadline, "the dashboard did not come back with its passcode"
+        time.sleep(0.5)
+    assert _dashboard_answers(ui, {}) == 401
+    assert cli.wait_state("web", {"online"})["ready_url"]
+
+    again = cli.json("up")  # the passcode is kept (as a hash: it is not shown again) and the link still works
+    assert again["passcode"] is None and _dashboard_answers(again["token_url"], {}) == 200
+    renewed = cli.json("up", "--new-passcode")
+    assert renewed["passcode"] and renewed["passcode"] != passcode
+    assert _dashboard_answers(ui, basic) == 401
+    assert (cli.home / "pinokiocloud.db").stat().st_mode & 0o777 == 0o600
+    assert passcode.encode() not in (cli.home / "pinokiocloud.db").read_bytes()

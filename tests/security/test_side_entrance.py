@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from pinokiocloud.server.ui_service import UiService, UiUnavailableError
+from pinokiocloud.store import Store
 from pinokiocloud.ui.server import SECRET_ENV
 from tests.security.conftest import Running
 from tests.ui.dashboard import free_port
@@ -121,7 +122,7 @@ def side_door() -> Iterator[int]:
 def test_the_dashboard_does_not_start_while_a_side_door_is_open(side_door: int, tmp_path: Path) -> None:
     ui_port = free_port()
     service = UiService(home=tmp_path, environ={"PATH": "/usr/bin:/bin"}, daemon_port=free_port(), ui_port=ui_port,
-                        passcode=None, token="t" * 32)
+                        token="t" * 32, memory=Store(tmp_path / "state.db"))
 
     async def start() -> str:
         try:

@@ -115,18 +115,21 @@ def register(app: typer.Typer) -> None:
     @app.command("up")
     def up(share: Annotated[bool, typer.Option("--share", help="Also publish the dashboard (behind its "
                                                                 "passcode).")] = False,
+           new_passcode: Annotated[bool, typer.Option("--new-passcode", help="Replace the dashboard's passcode "
+                                                      "(it is kept across restarts; this ends every login).")]
+           = False,
            as_json: JsonOpt = False) -> None:
         """Start the daemon and the dashboard; print their URLs and the passcode."""
         from pinokiocloud.launch import launch
 
-        launched = launch(share=share, show=False)
+        launched = launch(share=share, show=False, new_passcode=new_passcode)
         if as_json:
             import dataclasses
 
             output.result(dataclasses.asdict(launched), as_json=True)
             return
         output.info(f"dashboard: {launched.token_url}")
-        output.info(f"passcode:  {launched.passcode}")
+        output.info(f"passcode:  {launched.passcode_text}")
         if launched.public_url:
             output.info(f"public:    {launched.public_url}")
         output.info(f"daemon:    {launched.daemon_url} (API docs at /docs)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -11,6 +13,7 @@ from typing import Any
 from pinokiocloud.apps import AppManager
 from pinokiocloud.apps.catalog import load_catalog
 from pinokiocloud.config import Settings
+from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.home_lock import HomeLock
 from pinokiocloud.kernel import NodeSidecar
 from pinokiocloud.kernel.runner import RestartPolicy, Runner
@@ -48,6 +51,7 @@ class Daemon:
     def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
                  catalog: Any = None, lock: HomeLock | None = None) -> None:
         self.settings = settings
+        self._ui_restore: asyncio.Task[None] | None = None
         self._own_lock = lock is None
         self.lock = lock or HomeLock(settings.home)
         if not self.lock.held:
@@ -67,7 +71,7 @@ class Daemon:
             self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
             self.shares = ShareService(settings, self.runner, self.apps)
             self.ui = UiService(home=settings.home, environ=dict(settings.environ), daemon_port=settings.port,
-                                ui_port=settings.ui_port, passcode=self.store.setting("ui_passcode"), token=self.token)
+                                ui_port=settings.ui_port, token=self.token, memory=self.store)
         except BaseException:
             if self._own_lock:
                 self.lock.release()
@@ -77,10 +81,22 @@ class Daemon:
         await self.sidecar.start()
         await self.apps.open()
         self.shares.open()
+        if self.ui.wanted:  # it was up when the last daemon stopped or died: same passcode, same links
+            self._ui_restore = asyncio.create_task(self._restore_ui(), name="restore the dashboard")
+
+    async def _restore_ui(self) -> None:
+        try:
+            await self.ui.start()
+        except PinokioCloudError as exc:
+            log.warning("could not bring the dashboard back: %s", exc)
 
     async def close(self) -> None:
+        if self._ui_restore is not None and not self._ui_restore.done():
+            self._ui_restore.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ui_restore
         await self.shares.close()
-        await self.ui.stop()
+        await self.ui.stop(forget=False)
         await self.apps.close()
         await self.sidecar.close()
         self.store.close()

@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import psutil
@@ -58,24 +58,27 @@ class OpenDoor:
                 "stop whatever serves it, then start the dashboard again")
 
 
-def _processes(pids: list[int]) -> list[psutil.Process]:
+def _processes(own: list[int], trees: list[int]) -> list[psutil.Process]:
+    """``own`` alone (the daemon: its children are apps, whose servers are theirs to guard) and ``trees``
+    with all their descendants (the dashboard's processes)."""
     found: dict[int, psutil.Process] = {}
-    for pid in pids:
+    for pid in [*own, *trees]:
         try:
             proc = psutil.Process(pid)
             found[pid] = proc
-            found.update({c.pid: c for c in proc.children(recursive=True)})
+            if pid in trees:
+                found.update({c.pid: c for c in proc.children(recursive=True)})
         except psutil.Error:
             continue
     return list(found.values())
 
 
-def _listening(pids: list[int]) -> tuple[list[tuple[str, int, int, str]], list[OpenDoor]]:
+def _listening(own: list[int], trees: list[int]) -> tuple[list[tuple[str, int, int, str]], list[OpenDoor]]:
     """(host to knock on, port, pid, process name) of every listening TCP socket, and Unix sockets whose
     folder others may enter. Blocking (/proc reads): run it in a thread."""
     tcp: list[tuple[str, int, int, str]] = []
     doors: list[OpenDoor] = []
-    for proc in _processes(pids):
+    for proc in _processes(own, trees):
         try:
             name = proc.name()
             connections = proc.net_connections(kind="all")
@@ -117,14 +120,15 @@ async def _knock(http: httpx.AsyncClient, host: str, port: int) -> str | None:
     return None
 
 
-async def open_doors(pids: list[int]) -> list[OpenDoor]:
-    """Every listening socket of ``pids`` and their children that lets a visitor in without credentials.
+async def open_doors(own: list[int], trees: list[int]) -> list[OpenDoor]:
+    """Every listening socket of the processes ``own`` and of ``trees`` (with their children) that lets a
+    visitor in without credentials. Apps' own servers are not ours to judge (many have no login at all).
 
     The daemon's API (401 without its token, ``/health`` aside, which says only that it is alive), the
     gateways (401 or a login page with 401) and the guarded Streamlit (404 off its secret path) all
     refuse; anything else that answers a page is a side entrance.
     """
-    tcp, doors = await asyncio.to_thread(_listening, pids)
+    tcp, doors = await asyncio.to_thread(_listening, own, trees)
     async with httpx.AsyncClient(timeout=KNOCK_TIMEOUT_S, trust_env=False, follow_redirects=False) as http:
         answers = await asyncio.gather(*(_knock(http, host, port) for host, port, _, _ in tcp))
     doors.extend(OpenDoor(f"{host}:{port}", pid, name, answer)
@@ -138,14 +142,29 @@ class UiUnavailableError(PinokioCloudError):
         self.hint = "see PINOKIO_HOME/logs/ui.log"
 
 
+class UiMemory(Protocol):
+    """Where the dashboard keeps what must outlive a daemon: its passcode (hashed) and whether it is wanted."""
+
+    def setting(self, key: str, default: Any = None) -> Any: ...
+
+    def put_setting(self, key: str, value: Any) -> None: ...
+
+
+PASSCODE_HASHES = "ui_passcode_hashes"
+PASSCODE_SINCE = "ui_passcode_since"
+WANTED = "ui_wanted"
+
+
 class UiService:
     def __init__(self, *, home: Path, environ: dict[str, str], daemon_port: int, ui_port: int,
-                 passcode: str | None, token: str) -> None:
+                 token: str, memory: UiMemory) -> None:
         self.home = home
         self.environ = environ
         self.daemon_port = daemon_port
         self.ui_port = ui_port
-        self.passcode = passcode
+        self.memory = memory
+        """The store: a restarted daemon brings the dashboard back with the same passcode (only its scrypt
+        hash is kept), so open tabs and shared links keep working until the user asks for a new one."""
         self.token = token
         """The daemon's API token. It never opens the dashboard: the gateway's link token and session key
         are derived from it (stable across restarts, so links and logins keep working) but reveal nothing of it."""
@@ -167,14 +186,24 @@ class UiService:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.exit_code is None and self._gateway is not None
 
+    @property
+    def wanted(self) -> bool:
+        """The dashboard was running when the daemon last stopped or died: bring it back on start."""
+        return bool(self.memory.setting(WANTED, False))
+
     def info(self) -> dict[str, Any]:
         if not self.is_running or self._gateway is None:
             return {"running": False}
         return {"running": True, "url": self._gateway.url, "token_url": self._gateway.token_link(),
-                "passcode": self._gateway.passcode}
+                "passcode": self._gateway.passcode, "passcode_since": self.memory.setting(PASSCODE_SINCE)}
 
-    async def start(self) -> dict[str, Any]:
+    async def start(self, *, new_passcode: bool = False) -> dict[str, Any]:
+        """Start the dashboard (or return it as it runs). Its passcode is the one it had before, known only
+        as a hash (``passcode`` is then ``None``), unless there is none yet or ``new_passcode`` asks for one."""
         async with self._lock:
+            if new_passcode:
+                self.memory.put_setting(PASSCODE_HASHES, None)
+                await self._stop()
             if self.is_running:
                 return self.info()
             await self._stop()
@@ -190,19 +219,25 @@ class UiService:
             target = f"http://127.0.0.1:{port}/{secret}"
             await self._wait_healthy(target)
             self.internal_url = target
-            self._gateway = Gateway(target, passcode=self.passcode or generate_passcode(), token=self.link_token,
-                                    session_key=self._derived("session"), port=self.ui_port, name="dashboard",
-                                    access_log=self.home / "logs" / "ui-access.log")
+            hashes = self.memory.setting(PASSCODE_HASHES)
+            known = [str(h) for h in hashes] if isinstance(hashes, list) and hashes else None
+            self._gateway = Gateway(target, passcode=None if known else generate_passcode(), passcode_hash=known,
+                                    token=self.link_token, session_key=self._derived("session"), port=self.ui_port,
+                                    name="dashboard", access_log=self.home / "logs" / "ui-access.log")
             try:
                 await self._gateway.start()
             except OSError as exc:
                 await self._stop()
                 raise UiUnavailableError(f"port {self.ui_port} is taken ({exc.strerror}); "
                                          "set PINOKIOCLOUD_UI_PORT") from exc
-            doors = await open_doors([os.getpid(), self._proc.pid])
+            if not known:
+                self.memory.put_setting(PASSCODE_HASHES, list(self._gateway.passcode_hashes))
+                self.memory.put_setting(PASSCODE_SINCE, time.time())
+            doors = await open_doors([os.getpid()], [self._proc.pid])
             if doors:
                 await self._stop()
                 raise UiUnavailableError(doors[0].sentence())
+            self.memory.put_setting(WANTED, True)
             return self.info()
 
     async def _wait_healthy(self, target: str) -> None:
@@ -222,9 +257,17 @@ class UiService:
         await self._stop()
         raise UiUnavailableError(f"Streamlit did not answer within {START_TIMEOUT_S:g} s")
 
-    async def stop(self) -> None:
+    async def stop(self, *, forget: bool = True) -> None:
+        """Stop the dashboard; ``forget=False`` (the daemon shutting down or dying) keeps it wanted, so the
+        next daemon brings it back."""
         async with self._lock:
             await self._stop()
+            if forget:
+                self.forget()
+
+    def forget(self) -> None:
+        """Do not bring the dashboard back when the next daemon starts (``down`` asked for everything off)."""
+        self.memory.put_setting(WANTED, False)
 
     async def _stop(self) -> None:
         gateway, self._gateway = self._gateway, None

@@ -8,6 +8,7 @@ import signal
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from pinokiocloud.server.deps import AuthDep, DaemonDep
 
@@ -19,10 +20,15 @@ async def ui_info(daemon: DaemonDep) -> dict[str, Any]:
     return daemon.ui.info()
 
 
+class UiStartIn(BaseModel):
+    new_passcode: bool = Field(False, description="replace the dashboard's passcode (ends every login)")
+
+
 @router.post("/api/ui")
-async def ui_start(daemon: DaemonDep) -> dict[str, Any]:
-    """Start the dashboard (Streamlit behind the passcode gateway on the UI port); its URLs and passcode."""
-    return await daemon.ui.start()
+async def ui_start(daemon: DaemonDep, body: UiStartIn | None = None) -> dict[str, Any]:
+    """Start the dashboard (Streamlit behind the passcode gateway on the UI port); its URLs, and its passcode
+    when it was just made (a kept one is known only as a hash: ``passcode`` is null, ``passcode_since`` set)."""
+    return await daemon.ui.start(new_passcode=bool(body and body.new_passcode))
 
 
 @router.delete("/api/ui")
@@ -32,8 +38,10 @@ async def ui_stop(daemon: DaemonDep) -> dict[str, Any]:
 
 
 @router.post("/api/shutdown")
-async def shutdown() -> dict[str, Any]:
-    """Stop the daemon cleanly (apps and dashboard first), right after answering."""
+async def shutdown(daemon: DaemonDep) -> dict[str, Any]:
+    """Stop the daemon cleanly (apps and dashboard first), right after answering. The dashboard stays down
+    (a daemon that died instead brings it back)."""
+    daemon.ui.forget()
     loop = asyncio.get_running_loop()
     loop.call_later(0.2, os.kill, os.getpid(), signal.SIGTERM)
     return {"stopping": True}
