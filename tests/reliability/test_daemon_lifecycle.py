@@ -221,3 +221,49 @@ def test_up_survives_a_kill_9_with_its_apps_and_the_same_dashboard_passcode(cli:
     assert _dashboard_answers(ui, basic) == 401
     assert (cli.home / "pinokiocloud.db").stat().st_mode & 0o777 == 0o600
     assert passcode.encode() not in (cli.home / "pinokiocloud.db").read_bytes()
+
+
+CRASHES_ONCE = """
+module.exports = async (kernel) => {
+  const port = await kernel.port()
+  return { daemon: true, run: [
+    { method: "shell.run", params: {
+      message: `if [ -f crashed.txt ]; then python3 -m http.server ${port} --bind 127.0.0.1; else touch crashed.txt; echo "ready on http://127.0.0.1:${port}"; sleep 1; echo 'CUDA out of memory'; exit 3; fi`,
+      on: [{ event: "/(http:\\\\/\\\\/[0-9.]+:[0-9]+)/", done: true }] } },
+    { method: "local.set", params: { url: "http://127.0.0.1:" + port } },
+  ] }
+}
+"""
+
+
+@pytest.mark.parametrize("mode", ["no", "on-failure"])
+def test_the_restart_setting_decides_whether_a_crashed_server_comes_back(cli: Cli, tmp_path: Path,
+                                                                          mode: str) -> None:
+    folder = write_launcher(tmp_path / "flaky", {"install.js": QUICK_INSTALL, "start.js": CRASHES_ONCE})
+    assert cli("install", str(folder), "--name", "flaky").returncode == 0
+    assert cli("start", "flaky", "--restart", mode).returncode == 0
+    assert cli.json("status", "flaky")["restart"] == mode
+    if mode == "no":
+        status = cli.wait_state("flaky", {"crashed"})
+        time.sleep(3)  # long enough for a restart that should not happen
+        status = cli.json("status", "flaky")
+        assert status["state"] == "crashed" and "CUDA out of memory" in status["error"]
+        assert status["runs"][-1]["restarts"] == 0
+    else:
+        deadline = time.monotonic() + 60
+        while True:
+            status = cli.json("status", "flaky")
+            if status["state"] == "online" and status["runs"][-1]["restarts"] == 1:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", int(status["ready_url"].rsplit(":", 1)[1])), timeout=5):
+            pass
+
+
+def test_a_bad_restart_value_is_one_sentence_and_exit_2(cli: Cli, tmp_path: Path) -> None:
+    folder = write_launcher(tmp_path / "web", {"install.js": QUICK_INSTALL, "start.js": SERVER})
+    assert cli("install", str(folder), "--name", "web").returncode == 0
+    done = cli("start", "web", "--restart", "sometimes")
+    assert done.returncode == 2 and "restart must be 'no' or 'on-failure'" in done.stderr
+    assert "Traceback" not in done.stderr and cli.json("status", "web")["state"] == "offline"

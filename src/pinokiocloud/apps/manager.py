@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
+from pinokiocloud.procs.restart import RestartMode
 from pinokiocloud.procs.text import strip_ansi
 from pinokiocloud.procs.tree import tagged_under
 from pinokiocloud.share.detect import WebUI, detect_web_ui
@@ -87,6 +89,16 @@ def _stringify(value: Any) -> Any:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def parse_restart_mode(text: str) -> RestartMode:
+    """``no`` / ``on-failure`` (``never`` and ``off`` are read as ``no``), or a one-sentence error."""
+    value = text.strip().lower()
+    value = RestartMode.NO.value if value in ("never", "off", "none", "false") else value
+    try:
+        return RestartMode(value)
+    except ValueError:
+        raise BadParamError(f"restart must be 'no' or 'on-failure', got {text!r}") from None
 
 
 def split_href(href: str) -> tuple[str, dict[str, Any]]:
@@ -151,9 +163,36 @@ class AppManager:
 
     # ---- lifecycle ----
 
+    # ---- restart policies (one policy, procs/restart.py; set per app and as a default) ----
+
+    def restart_mode(self, name: str | None = None) -> RestartMode:
+        """The app's own choice, else the default setting (``no`` unless the user changed it)."""
+        value = self.store.setting(f"restart:{name}") if name else None
+        value = value or self.store.setting("restart") or RestartMode.NO.value
+        return RestartMode(value)
+
+    def set_restart(self, name: str | None, mode: str | None) -> None:
+        """Set an app's restart mode (``None`` for name: the default of every app; ``None`` for mode on an app:
+        follow the default again). Takes effect for the app's next crash."""
+        if mode is not None:
+            mode = parse_restart_mode(mode).value
+        if name is None:
+            self.store.put_setting("restart", mode or RestartMode.NO.value)
+        else:
+            self.app_dir(name)
+            self.store.put_setting(f"restart:{name}", mode)
+        self._apply_restart_policies()
+
+    def _apply_restart_policies(self) -> None:
+        self.runner.restart_policy = dataclasses.replace(self.runner.restart_policy, mode=self.restart_mode())
+        self.runner.app_restart = {
+            name: dataclasses.replace(self.runner.restart_policy, mode=self.restart_mode(name))
+            for name in self.names() if self.store.setting(f"restart:{name}")}
+
     async def open(self) -> list[Run]:
         """Load `global` memory, mark runs a dead daemon left alive as interrupted, restart daemon
         scripts of apps that allow it, and start persisting."""
+        self._apply_restart_policies()
         reaped = await asyncio.to_thread(reap_orphans, self.home)
         if reaped:
             log.warning("stopped %d process(es) a previous daemon left running", reaped)
@@ -566,7 +605,8 @@ class AppManager:
             "web_ui": None if web_ui is None else {"url": web_ui.url, "kind": web_ui.kind, "source": web_ui.source,
                                                    "title": web_ui.title},
             "runs": [r.summary() for r in (alive or runs[-1:])], "error": runs[-1].error if runs else None,
-            "autorestore": record.autorestore if record else True, **totals,
+            "autorestore": record.autorestore if record else True, "restart": self.restart_mode(name).value,
+            **totals,
         }
 
     async def all_status(self) -> list[dict[str, Any]]:

@@ -189,10 +189,15 @@ def register(app: typer.Typer) -> None:
         _follow(client, started, name=name, what="run", as_json=as_json)
 
     @app.command("start")
-    def start(name: AppArg, detach: DetachOpt = False, as_json: JsonOpt = False) -> None:
+    def start(name: AppArg, detach: DetachOpt = False,
+              restart: Annotated[str | None, typer.Option(
+                  "--restart", help="When its server dies on its own: 'no' or 'on-failure' (start it again, "
+                  "with a growing pause). Kept for the app.", show_default=False)] = None,
+              as_json: JsonOpt = False) -> None:
         """Start an installed app (its menu's default item)."""
         client = _client()
-        started = client.request("POST", f"/api/apps/{name}/start")
+        started = client.request("POST", f"/api/apps/{name}/start",
+                                 json_body={"restart": restart} if restart else None)
         if detach:
             output.result(started, as_json=as_json)
             return

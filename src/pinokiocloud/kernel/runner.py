@@ -238,7 +238,9 @@ class Runner:
         self._spawn_background(self._watch(run, proc, command), f"watch {run.id}")
 
     def restart_policy_for(self, run: Run) -> RestartPolicy:
-        return self.app_restart.get(self._app_name(run.path), self.restart_policy)
+        """The policy of the app the script belongs to (its first folder under ``api/``), else the default."""
+        app = self._app_name(run.path).split("/", 1)[0]
+        return self.app_restart.get(app, self.restart_policy)
 
     async def _watch(self, run: Run, proc: Any, command: str) -> None:
         code = await proc.wait()

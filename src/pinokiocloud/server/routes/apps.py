@@ -91,8 +91,18 @@ class StopIn(BaseModel):
     script: PathText | None = None
 
 
+RESTART_HELP = ("when the app's server dies on its own: 'no' (leave it crashed) or 'on-failure' (start it again "
+                "with a growing pause; it gives up after 5 crashes in a row, counted afresh after a minute up)")
+
+
 class AppSettingsIn(BaseModel):
-    autorestore: bool = Field(description="start the app's daemon scripts again after a daemon restart")
+    autorestore: bool | None = Field(None, description="start the app's daemon scripts again after a daemon "
+                                                       "restart")
+    restart: str | None = Field(None, max_length=20, description=RESTART_HELP + "; empty: the default setting")
+
+
+class StartIn(BaseModel):
+    restart: str | None = Field(None, max_length=20, description=RESTART_HELP + " (kept for the app)")
 
 
 @router.get("")
@@ -112,7 +122,7 @@ async def install(body: InstallIn, daemon: DaemonDep) -> dict[str, Any]:
 async def status(name: str, daemon: DaemonDep) -> dict[str, Any]:
     data = await daemon.apps.status(name)
     shared = daemon.shares.manager.get(name)
-    data["share"] = shared.to_dict() if shared is not None else None
+    data["share"] = daemon.shares.summary(name) if shared is not None else None
     return data
 
 
@@ -121,7 +131,10 @@ async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> dict[str,
     folder = daemon.apps.app_dir(name)
     if daemon.store.app(name) is None:  # a launcher put in api/ by hand: record it first
         daemon.store.put_app(name, str(folder), folder, {"kind": "folder"})
-    daemon.store.set_autorestore(name, body.autorestore)
+    if body.autorestore is not None:
+        daemon.store.set_autorestore(name, body.autorestore)
+    if body.restart is not None:
+        daemon.apps.set_restart(name, body.restart or None)
     return await daemon.apps.status(name, usage=False)
 
 
@@ -144,7 +157,9 @@ async def run(name: str, body: RunIn, daemon: DaemonDep) -> dict[str, Any]:
 
 
 @router.post("/{name}/start", status_code=201)
-async def start(name: str, daemon: DaemonDep) -> dict[str, Any]:
+async def start(name: str, daemon: DaemonDep, body: StartIn | None = None) -> dict[str, Any]:
+    if body is not None and body.restart:
+        daemon.apps.set_restart(name, body.restart)
     return (await daemon.apps.start(name)).summary()
 
 

@@ -62,6 +62,8 @@ class SettingsIn(BaseModel):
                                                           "(never to apps)")
     share_provider: str | None = Field(None, description="the share provider each new share tries first "
                                                          "(empty: the configured order)")
+    restart: str | None = Field(None, max_length=20, description="what every app without its own choice does when "
+                                                                "its server dies: 'no' or 'on-failure'")
     persist: str | None = Field(None, description="a persistent folder (Drive, a volume); saved, NOT YET USED: "
                                                   "nothing is stored there yet")
 
@@ -77,6 +79,7 @@ async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
     return {"autorestore": bool(store.setting("autorestore", True)),
             "hf_token": _mask(store.setting("hf_token")), "ngrok_authtoken": _mask(store.setting("ngrok_authtoken")),
             "share_provider": store.setting("share_provider") or None,
+            "restart": daemon.apps.restart_mode().value,
             "share_order": list(daemon.shares.manager.settings.providers),
             "persist": store.setting("persist") or (str(daemon.settings.persist) if daemon.settings.persist else None),
             "persist_in_use": False}
@@ -95,6 +98,9 @@ async def put_settings(body: SettingsIn, daemon: DaemonDep) -> dict[str, Any]:
                             + f" (one of {', '.join(sorted(PROVIDERS))})")
     if body.share_provider is not None:
         changes["share_provider"] = provider
+    if body.restart is not None:
+        daemon.apps.set_restart(None, body.restart)
+        changes.pop("restart")
     for key, value in changes.items():
         store.put_setting(key, value)
     if body.hf_token is not None:

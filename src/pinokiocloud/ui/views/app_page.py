@@ -346,6 +346,13 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
     wanted = st.toggle("Start again after a daemon restart", value=autorestore, key=f"autorestore:{name}")
     if wanted != autorestore:
         the_client.set_autorestore(name, wanted)
+    policy = str(status.get("restart") or "no")
+    chosen = st.toggle("Start its server again when it crashes", value=policy == "on-failure",
+                       key=f"restart-policy:{name}",
+                       help="with a growing pause; it gives up after 5 crashes in a row (counted afresh after a "
+                            "minute up). Takes effect at the next crash.")
+    if chosen != (policy == "on-failure"):
+        the_client.request("PATCH", f"/api/apps/{name}", json_body={"restart": "on-failure" if chosen else "no"})
 
 
 def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:

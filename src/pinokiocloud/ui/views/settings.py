@@ -52,6 +52,10 @@ def _form(the_client: Client, current: Mapping[str, Any]) -> None:
         autorestore = st.checkbox("Restore running apps after a daemon restart",
                                   value=bool(current.get("autorestore", True)), key=f"autorestore:{generation}",
                                   help="read when the daemon starts: the next restart follows it")
+        restart = st.checkbox("Start an app's server again when it crashes (apps without their own choice)",
+                              value=current.get("restart") == "on-failure", key=f"restart:{generation}",
+                              help="with a growing pause, up to 5 crashes in a row; each app's page can choose "
+                                   "for itself. Takes effect at the next crash")
         submitted = st.form_submit_button("Save", type="primary")
     if not submitted:
         return
@@ -66,6 +70,8 @@ def _form(the_client: Client, current: Mapping[str, Any]) -> None:
         changes["persist"] = persist.strip()
     if autorestore != bool(current.get("autorestore", True)):
         changes["autorestore"] = autorestore
+    if restart != (current.get("restart") == "on-failure"):
+        changes["restart"] = "on-failure" if restart else "no"
     if not changes:
         st.info("Nothing changed.")
         return
