@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -265,11 +266,17 @@ def register(app: typer.Typer) -> None:
     def share(name: AppArg,
               provider: Annotated[str | None, typer.Option(help="Try this provider first (cloudflare, ngrok, "
                                                                  "localtunnel, ssh, gradio, bore, platform).")] = None,
-              passcode: Annotated[str | None, typer.Option(help="The passcode visitors type (default: generated).")]
-              = None,
+              passcode: Annotated[str | None, typer.Option(
+                  help="The passcode visitors type (default: PINOKIOCLOUD_SHARE_PASSCODE, else generated). "
+                  "Other users can see a command line: prefer the variable or --ask-passcode.")] = None,
+              ask_passcode: Annotated[bool, typer.Option("--ask-passcode", help="Type the passcode at a hidden "
+                                                         "prompt.")] = False,
               qr: Annotated[bool, typer.Option("--qr", help="Also print a QR code of the URL.")] = False,
               as_json: JsonOpt = False) -> None:
         """Publish a running app's web UI behind a passcode."""
+        if ask_passcode:
+            passcode = typer.prompt("passcode", hide_input=True, confirmation_prompt=True)
+        passcode = passcode or os.environ.get("PINOKIOCLOUD_SHARE_PASSCODE") or None
         info = _client().request("POST", f"/api/apps/{name}/share", json_body={"provider": provider,
                                                                                "passcode": passcode})
         if as_json:
