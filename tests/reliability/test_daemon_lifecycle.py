@@ -267,3 +267,18 @@ def test_a_bad_restart_value_is_one_sentence_and_exit_2(cli: Cli, tmp_path: Path
     done = cli("start", "web", "--restart", "sometimes")
     assert done.returncode == 2 and "restart must be 'no' or 'on-failure'" in done.stderr
     assert "Traceback" not in done.stderr and cli.json("status", "web")["state"] == "offline"
+
+
+def test_a_corrupt_state_file_does_not_keep_the_daemon_down(cli: Cli, tmp_path: Path) -> None:
+    folder = write_launcher(tmp_path / "web", {"install.js": QUICK_INSTALL, "start.js": SERVER})
+    assert cli("install", str(folder), "--name", "web").returncode == 0
+    cli.close()
+    (cli.home / "pinokiocloud.db").write_bytes(b"\x00garbage after a full disk\x00" * 512)
+    for leftover in ("pinokiocloud.db-wal", "pinokiocloud.db-shm"):
+        (cli.home / leftover).unlink(missing_ok=True)
+    began = time.monotonic()
+    listed = cli.json("ls")
+    assert time.monotonic() - began < 30
+    assert [a["name"] for a in listed] == ["web"]
+    log = (cli.home / "logs" / "daemon.log").read_text()
+    assert "was corrupt" in log and "lost:" in log
