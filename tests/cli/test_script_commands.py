@@ -123,3 +123,31 @@ def test_help_lists_the_commands(home: Path, node_modules: Path) -> None:
     assert done.returncode == 0
     for command in ("script", "menu", "version"):
         assert command in done.stdout
+
+
+def test_render_var_reaches_the_kernel_of_function_form_scripts(home: Path, node_modules: Path) -> None:
+    """Issue 17 item 6: `--var gpu=nvidia` is what `kernel.gpu` and `pip.install.torch` see, as templates do
+    (bria-rmbg and moore-animateanyone pick their torch command from `kernel.gpu`)."""
+    folder = home / "api" / "gpu-picker"
+    folder.mkdir(parents=True)
+    (folder / "install.js").write_text("""
+      module.exports = async (kernel) => ({
+        run: [{ method: 'shell.run', params: { message: [
+          kernel.gpu === 'nvidia' ? 'pip install torch --index-url cu121' : 'pip install torch --index-url cpu',
+          'echo ' + kernel.platform + ' ' + kernel.gpus.length,
+          '{{pip.install.torch}}'] } }],
+      })
+    """)
+    done = run_cli("script", "render", str(folder / "install.js"), "--var", "gpu=nvidia", "--var", "platform=win32",
+                   "--json", home=home, node_modules=node_modules)
+    assert done.returncode == 0, done.stderr
+    message = json.loads(done.stdout)["steps"][0]["step"]["params"]["message"]
+    assert message[0] == "pip install torch --index-url cu121"
+    assert message[1] == "echo win32 1"
+    assert "cu118" in message[2]  # the template's torch command is the NVIDIA one as well
+
+    cpu = run_cli("script", "render", str(folder / "install.js"), "--var", "gpu=none", "--var", "platform=linux",
+                  "--json", home=home, node_modules=node_modules)
+    message = json.loads(cpu.stdout)["steps"][0]["step"]["params"]["message"]
+    assert message[0] == "pip install torch --index-url cpu" and message[1] == "echo linux 0"
+    assert "whl/cpu" in message[2]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the kernel is imported when a script command runs, not for 
     from pinokiocloud.config import Settings
     from pinokiocloud.kernel import KernelContext, NodeSidecar
 
-__all__ = ["GLOBAL_NAMES", "app", "parse_vars"]
+__all__ = ["GLOBAL_NAMES", "app", "context_with", "parse_vars"]
 
 app = typer.Typer(no_args_is_help=True, help="Inspect Pinokio scripts offline.")
 
@@ -53,6 +53,40 @@ def parse_vars(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
             target = node
         target[[head, *rest][-1]] = _parse_value(raw)
     return memory, overrides
+
+
+def context_with(ctx: KernelContext, overrides: dict[str, Any]) -> KernelContext:
+    """``ctx`` as a machine with the ``--var`` global values would see it, so a function-form script's
+    ``kernel.gpu``, ``kernel.platform`` … and ``pip.install.torch`` follow them as templates do.
+
+    ``gpu=nvidia`` without ``gpus`` stands for one such card (``gpu_model``, ``vram``, ``gpu_driver`` and
+    ``gpu_target`` describe it when given); ``gpu=none`` for no card."""
+    import dataclasses
+
+    from pinokiocloud.platform.gpu import GpuInfo
+
+    system = ctx.system
+    if isinstance(overrides.get("gpus"), list):
+        gpus = [GpuInfo(str(g.get("name") or "none"), str(g.get("model") or g.get("name") or ""), g.get("driver"),
+                        int(g.get("vram") or 0)) for g in overrides["gpus"] if isinstance(g, dict)]
+        system = dataclasses.replace(system, gpus=gpus)
+    elif "gpu" in overrides:
+        vendor = str(overrides["gpu"]).lower()
+        chosen = system.selected_gpu
+        same = chosen is not None and chosen.name == vendor
+        if vendor in ("", "none", "null"):
+            system = dataclasses.replace(system, gpus=[])
+        else:
+            base = chosen if same and chosen is not None else GpuInfo(vendor, f"{vendor} GPU (--var)", None, 0)
+            card = GpuInfo(vendor, str(overrides.get("gpu_model") or base.model),
+                           overrides.get("gpu_driver", base.driver), int(overrides.get("vram") or base.vram),
+                           overrides.get("gpu_target", base.target))
+            system = dataclasses.replace(system, gpus=[card])
+    system = dataclasses.replace(system, **{k: overrides[k] for k in ("platform", "arch") if k in overrides},
+                                 **({"ram": int(overrides["ram"])} if "ram" in overrides else {}))
+    envs = overrides.get("envs", overrides.get("env"))
+    return dataclasses.replace(ctx, system=system,
+                               envs={**ctx.envs, **envs} if isinstance(envs, dict) else ctx.envs)
 
 
 def _script_memory(path: Path, settings: Settings) -> dict[str, Any]:
@@ -99,7 +133,8 @@ def render(
 
     async def work(sc: NodeSidecar, ctx: KernelContext, settings: Settings) -> dict[str, Any]:
         values = {**_script_memory(path, settings), **memory}
-        steps = await render_script(sc, path, ctx, steps=step, action=action, memory=values, overrides=overrides)
+        steps = await render_script(sc, path, context_with(ctx, overrides), steps=step, action=action,
+                                    memory=values, overrides=overrides)
         return {"path": str(path), "action": action,
                 "steps": [{"index": s.index, "runs": s.runs, "step": s.step} for s in steps]}
 
