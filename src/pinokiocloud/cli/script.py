@@ -82,8 +82,9 @@ def context_with(ctx: KernelContext, overrides: dict[str, Any]) -> KernelContext
                            overrides.get("gpu_driver", base.driver), int(overrides.get("vram") or base.vram),
                            overrides.get("gpu_target", base.target))
             system = dataclasses.replace(system, gpus=[card])
-    system = dataclasses.replace(system, **{k: overrides[k] for k in ("platform", "arch") if k in overrides},
-                                 **({"ram": int(overrides["ram"])} if "ram" in overrides else {}))
+    system = dataclasses.replace(system, platform=str(overrides.get("platform", system.platform)),
+                                 arch=str(overrides.get("arch", system.arch)),
+                                 ram=int(overrides.get("ram", system.ram)))
     envs = overrides.get("envs", overrides.get("env"))
     return dataclasses.replace(ctx, system=system,
                                envs={**ctx.envs, **envs} if isinstance(envs, dict) else ctx.envs)
