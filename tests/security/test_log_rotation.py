@@ -124,3 +124,21 @@ def test_the_store_keeps_a_flooding_run_within_its_cap_with_the_newest_events(tm
     assert kept[-1]["data"]["raw"].startswith(f"{seq:06d}") and kept[0]["seq"] > 1000
     assert [e["data"]["raw"] for e in store.events("other")] == ["kept"]
     store.close()
+
+
+def test_an_access_log_rotates_within_its_cap_and_leaves_its_neighbours_alone(tmp_path: Path) -> None:
+    from pinokiocloud.procs.logfiles import RotatingLog
+
+    folder = tmp_path / "logs" / "share"
+    folder.mkdir(parents=True)
+    neighbour = folder / "other-app.access.log"
+    neighbour.write_text("GET / 200\n" * 20000)
+    os.utime(neighbour, (time.time() - 3600, time.time() - 3600))
+    access = RotatingLog(folder / "app.access.log", 100_000, whole_folder=False)
+    for i in range(5000):
+        access.write(f"127.0.0.1 GET /file/{i} 200 {'a' * 60}\n")
+    access.close()
+    mine = [folder / "app.access.log", folder / "app.access.log.1"]
+    assert sum(p.stat().st_size for p in mine) <= 100_000
+    assert (folder / "app.access.log").read_text().endswith(f"/file/4999 200 {'a' * 60}\n")
+    assert neighbour.stat().st_size == len("GET / 200\n") * 20000

@@ -114,10 +114,13 @@ class RotatingLog:
     Writes are unbuffered: what a process printed is on disk when it crashes the daemon.
     """
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, *, whole_folder: bool = True) -> None:
+        """``whole_folder=False`` caps only this file and its ``.1`` (each at half of ``max_bytes``): for
+        a log that shares its folder with logs of other apps (``logs/share/<app>.access.log``)."""
         self.path = path
         self.max_bytes = max_bytes
-        self.file_bytes = max(max_bytes // 4, 1)
+        self.whole_folder = whole_folder
+        self.file_bytes = max(max_bytes // 4 if whole_folder else max_bytes // 2, 1)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: BinaryIO | None = open(path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._size = self._file.tell()
@@ -152,6 +155,8 @@ class RotatingLog:
 
     def _prune(self) -> None:
         """Make the folder fit the cap with room for this file to grow to its full share."""
+        if not self.whole_folder:
+            return  # the rotation itself keeps this file and its .1 within the cap
         prune_folder(self.path.parent, self.max_bytes - (self.file_bytes - self._size), {self.path})
 
     def close(self) -> None:
