@@ -29,11 +29,14 @@ PROBES = ("/", "/_stcore/health", "/_stcore/host-config", "/docs", "/openapi.jso
 
 
 def _listeners(root: int) -> dict[int, tuple[int, list[str]]]:
-    """port -> (pid, command line) of every listening TCP socket of ``root`` and its descendants."""
+    """port -> (pid, command line) of every listening TCP socket of ``root`` and its descendants, apps' own
+    servers aside (they run in the apps' folders under api/, and guard themselves or not: not our door)."""
     found: dict[int, tuple[int, list[str]]] = {}
     procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
     for proc in procs:
         try:
+            if "/api/" in proc.cwd():
+                continue
             for conn in proc.net_connections(kind="inet"):
                 if conn.status == psutil.CONN_LISTEN:
                     found[conn.laddr.port] = (proc.pid, proc.cmdline())

@@ -73,7 +73,7 @@ def test_settings_are_saved_in_the_daemon_and_bad_values_are_explained(ui_env: D
         saved = client.get_settings()
         assert saved == {"autorestore": False, "hf_token": "hf_a…op", "ngrok_authtoken": None,
                          "share_provider": "lan", "share_order": ["lan"], "persist": str(persist),
-                         "persist_in_use": False}
+                         "persist_in_use": False, "restart": "no"}
         assert (ui_env.home / "cache" / "HF_AUTH" / "token").read_text() == "hf_abcdefghijklmnop"
         # the form now shows what is saved, with the token masked
         assert "hf_a…op" in field("text_input", "Hugging Face token").placeholder  # type: ignore[attr-defined]
