@@ -91,7 +91,7 @@ def test_up_prints_the_dashboard_and_down_stops_everything(tmp_path: Path, node_
         assert browser.get(launched["ui_url"]).status_code == 401
         assert browser.get(launched["token_url"]).status_code == 200
     pid = int((home / "daemon.pid").read_text())
-    ui_procs = [p for p in psutil.Process(pid).children(recursive=True) if "streamlit" in " ".join(p.cmdline())]
+    ui_procs = [p for p in psutil.Process(pid).children(recursive=True) if "pinokiocloud.ui.server" in " ".join(p.cmdline())]
     assert ui_procs
     down = subprocess.run([binary, "down"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert down.returncode == 0, down.stderr
