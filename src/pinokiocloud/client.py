@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pinokiocloud.config import Settings
-from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError
+from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError, rebuild
 from pinokiocloud.home_lock import START_REPORT_ENV, LockHolder, lock_holder
 
 __all__ = ["START_TIMEOUT_S", "Client"]
@@ -35,30 +35,16 @@ HEALTH_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 120.0
 
 
-def _error_classes() -> dict[str, type[PinokioCloudError]]:
-    found: dict[str, type[PinokioCloudError]] = {}
-    pending: list[type[PinokioCloudError]] = [PinokioCloudError]
-    while pending:
-        cls = pending.pop()
-        found[cls.__name__] = cls
-        pending.extend(cls.__subclasses__())
-    return found
-
-
 def _rebuild(status: int, body: Any) -> PinokioCloudError:
-    """The daemon's error as the same class here (its own __init__ is skipped: the message is final)."""
+    """The daemon's error as the same class here, with its fields (``errors.rebuild``)."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         detail = body.get("detail") if isinstance(body, dict) else None
         message = str(detail or body or f"HTTP {status}")
         return UserError(message) if 400 <= status < 500 else PinokioCloudError(message)
-    cls = _error_classes().get(str(error.get("type")))
-    if cls is None:
-        cls = UserError if 400 <= status < 500 else PinokioCloudError
-    exc = cls.__new__(cls)
-    Exception.__init__(exc, str(error.get("message") or ""))
-    exc.hint = str(error.get("hint") or "")
-    return exc
+    fields = error.get("fields")
+    return rebuild(str(error.get("type")), str(error.get("message") or ""), str(error.get("hint") or ""),
+                   fields if isinstance(fields, dict) else None, user_error=400 <= status < 500)
 
 
 class Client:
@@ -184,13 +170,9 @@ class Client:
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(report.read_text()) if report is not None else None
         if isinstance(data, dict) and data.get("message"):
-            cls = _error_classes().get(str(data.get("type")))
-            if cls is None:
-                cls = UserError if data.get("user_error") else PinokioCloudError
-            exc = cls.__new__(cls)
-            Exception.__init__(exc, str(data["message"]))
-            exc.hint = str(data.get("hint") or "")
-            return exc
+            fields = data.get("fields")
+            return rebuild(str(data.get("type")), str(data["message"]), str(data.get("hint") or ""),
+                           fields if isinstance(fields, dict) else None, user_error=bool(data.get("user_error")))
         tail = ""
         with contextlib.suppress(OSError):
             lines = (self.settings.home / "logs" / "daemon.log").read_text(errors="replace").strip().splitlines()

@@ -5,6 +5,13 @@
     │   ├── BadParamError         a flag or value that makes no sense
     │   ├── CatalogError          an app catalog file or entry that cannot be used (file, entry, reason)
     │   ├── LauncherNotFoundError a folder that holds no Pinokio launcher
+    │   ├── AppNotFoundError      no installed app by that name (name)
+    │   ├── AppExistsError        an app by that name is already installed (name)
+    │   ├── InstallError          a source that cannot be installed (not a launcher, clone failed, unknown id)
+    │   ├── NotSharedError        an app that is not shared (name)
+    │   ├── RunNotFoundError      no run with that key (key)
+    │   ├── WeakPasscodeError     a passcode a guessing attack would find (reason; a BadParamError)
+    │   ├── PasscodeHashError     a stored passcode hash in an unknown form (reason; a BadParamError)
     │   ├── DaemonRunningError    a second daemon for a PINOKIO_HOME that already has one (pid, url)
     │   ├── PortInUseError        the daemon's port is held by another program (port, holder)
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
@@ -18,16 +25,26 @@
     ├── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
     │   └── DiskFullError         not enough free disk for a download of known size (also an OSError)
     ├── TunnelError               a share provider could not give or keep a public URL (provider, reason)
+    ├── StoreError                the state file cannot be used (corrupt, read-only, disk full)
+    ├── UiUnavailableError        the dashboard could not start (reason)
     └── DaemonUnavailableError    the daemon could not be reached or started (also a ConnectionError)
 
-Messages are built in ``__init__`` from the fields, so every raise site gets the same wording.
+Messages are built in ``__init__`` from the fields, so every raise site gets the same wording. Errors cross
+HTTP as ``{type, message, hint, fields}`` and a client rebuilds them with :func:`rebuild` from the registry of every
+class here, so ``except AppNotFoundError`` works in any client whatever it imported.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+from typing import Any, TypeAlias
+
+JsonScalar: TypeAlias = str | int | float | bool | None
 
 __all__ = [
+    "AppExistsError",
+    "AppNotFoundError",
     "BadParamError",
     "CatalogError",
     "DaemonRunningError",
@@ -35,17 +52,26 @@ __all__ = [
     "DiskFullError",
     "DownloadError",
     "InputRequiredError",
+    "InstallError",
     "LauncherNotFoundError",
     "NodeNotFoundError",
+    "NotSharedError",
+    "PasscodeHashError",
     "PinokioCloudError",
     "PortInUseError",
     "ProcessEndedError",
+    "RunNotFoundError",
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
     "StepError",
+    "StoreError",
     "TunnelError",
+    "UiUnavailableError",
     "UserError",
+    "WeakPasscodeError",
+    "rebuild",
+    "registry",
 ]
 
 
@@ -53,6 +79,15 @@ class PinokioCloudError(Exception):
     """Root of every error PinokioCloud raises deliberately."""
 
     hint: str = ""
+
+    def details(self) -> dict[str, JsonScalar | list[JsonScalar]]:
+        """The error's own attributes that survive JSON (``name``, ``url``, ``pid``, ``fields`` …), sent over
+        HTTP as ``fields`` so a client's copy of the error carries them too."""
+        def plain(value: object) -> bool:
+            return value is None or isinstance(value, (str, int, float, bool))
+
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "hint"
+                and (plain(v) or (isinstance(v, list) and all(plain(i) for i in v)))}
 
 
 class UserError(PinokioCloudError):
@@ -266,3 +301,86 @@ class PortInUseError(UserError):
         self.holder = holder
         by = f" ({holder})" if holder else ""
         super().__init__(f"port {port} is in use by another program{by}; set PINOKIOCLOUD_PORT to a free port")
+
+
+class AppNotFoundError(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no app named {name!r} is installed; see `pinokiocloud ls`, or install it first")
+
+
+class AppExistsError(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"an app named {name!r} is already installed; pick another with --name, "
+                         f"or remove it with `pinokiocloud rm {name}`")
+
+
+class InstallError(UserError):
+    """The source cannot be installed (not a launcher, clone failed, unknown catalog id)."""
+
+
+class NotSharedError(UserError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} is not shared; share it with `pinokiocloud share {name}`")
+
+
+class RunNotFoundError(UserError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no run {key!r}; see GET /api/runs")
+
+
+class WeakPasscodeError(BadParamError):
+    """A passcode the user chose that a guessing attack would find (too short, too plain, too common)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the passcode is too easy to guess ({reason}); use at least 12 characters, e.g. a few "
+                         "words like 'maple-river-stone-42', or leave it out to get a generated one")
+
+
+class PasscodeHashError(BadParamError):
+    """A stored passcode hash that is not in the ``scrypt$N$r$p$salt$key`` form the gateway writes."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"unusable passcode hash: {reason}; set the passcode again")
+
+
+class StoreError(PinokioCloudError):
+    """The state file cannot be used (locked by another daemon, corrupt, read-only)."""
+
+
+class UiUnavailableError(PinokioCloudError):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the dashboard could not start: {reason}")
+        self.hint = "see PINOKIO_HOME/logs/ui.log"
+
+
+def registry() -> dict[str, type[PinokioCloudError]]:
+    """Every error class by name: the ones defined here and any subclass defined elsewhere and imported."""
+    found: dict[str, type[PinokioCloudError]] = {}
+    pending: list[type[PinokioCloudError]] = [PinokioCloudError]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def rebuild(type_name: str, message: str, hint: str = "", fields: dict[str, Any] | None = None, *,
+            user_error: bool) -> PinokioCloudError:
+    """An error that crossed HTTP, as the same class with its fields (its ``__init__`` is skipped: the message
+    is final). An unknown name becomes a plain :class:`UserError` (4xx) or :class:`PinokioCloudError`."""
+    cls = registry().get(type_name) or (UserError if user_error else PinokioCloudError)
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    for key, value in (fields or {}).items():
+        if isinstance(key, str) and not key.startswith("_") and key not in ("hint", "args"):
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(exc, key, value)
+    exc.hint = hint
+    return exc

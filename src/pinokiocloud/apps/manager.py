@@ -25,7 +25,14 @@ from urllib.parse import parse_qsl, urlsplit
 import psutil
 
 from pinokiocloud.apps.search import SearchItem, rank
-from pinokiocloud.errors import BadParamError, LauncherNotFoundError, PinokioCloudError, UserError
+from pinokiocloud.errors import (
+    AppExistsError,
+    AppNotFoundError,
+    BadParamError,
+    InstallError,
+    LauncherNotFoundError,
+    PinokioCloudError,
+)
 from pinokiocloud.kernel import load_launcher
 from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
@@ -50,23 +57,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _INSTALL_SCRIPTS = ("install.js", "install.json")
 _URL = re.compile(r"https?://[^\s{}<>\"']+")
 PORT_CHECK_TIMEOUT_S = 0.5
-
-
-class AppNotFoundError(UserError):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"no app named {name!r} is installed; see `pinokiocloud ls`, or install it first")
-
-
-class AppExistsError(UserError):
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"an app named {name!r} is already installed; pick another with --name, "
-                         f"or remove it with `pinokiocloud rm {name}`")
-
-
-class InstallError(UserError):
-    """The source cannot be installed (not a launcher, clone failed, unknown catalog id)."""
 
 
 class AppState(str, Enum):
@@ -648,3 +638,113 @@ class AppManager:
         """A run's events: the ones not yet flushed are read from memory."""
         self._flush_now()
         return self.store.events(key, types=types)
+
+    # ---- update and reinstall (issue 17; docs/guide.md "Update and reinstall") ----
+
+    async def _git(self, folder: Path, *args: str, timeout_s: float = GIT_CLONE_TIMEOUT_S) -> str:
+        """``git -C folder ARGS`` off the event loop; its output, or an InstallError with git's last line."""
+        proc = await asyncio.create_subprocess_exec(
+            "git", "-C", str(folder), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise InstallError(f"`git {args[0]}` in {folder.name} took longer than {timeout_s:g} s; check the "
+                               "network, then try again") from exc
+        text = out.decode(errors="replace").strip()
+        if proc.returncode != 0:
+            lines = text.splitlines()
+            raise InstallError(f"`git {args[0]}` failed in {folder.name}: {lines[-1] if lines else 'unknown error'}")
+        return text
+
+    def _idle_or_refuse(self, name: str, what: str) -> Path:
+        folder = self.app_dir(name)
+        if any(r.is_alive for r in self.runs_of(name)):
+            raise BadParamError(f"{name} is running; stop it first (`pinokiocloud stop {name}`), then {what} it")
+        return folder
+
+    def _copy_source(self, name: str) -> Path | None:
+        """The launcher folder an app was copied from (``install FOLDER``), when that is how it came."""
+        record = self.store.app(name)
+        if record is None or (record.meta or {}).get("kind") != "folder":
+            return None
+        source = Path(record.source)
+        if not source.is_dir():
+            raise InstallError(f"{name} was copied from {source}, which is no longer a folder; install it "
+                               "again from where the launcher is now")
+        return source
+
+    async def update(self, name: str) -> dict[str, Any]:
+        """Bring the launcher up to date, then run its own update script when it has one.
+
+        A git install gets ``git pull --ff-only``; a launcher copied from a folder gets that folder's files
+        copied over it again (nothing is deleted). The app must not be running. Returns ``{name, changed,
+        before, after, run}``: ``run`` is the update script's run, ``None`` when the launcher has none.
+        """
+        async with self._install_lock:
+            folder = self._idle_or_refuse(name, "update")
+            source = self._copy_source(name)
+            if source is not None:
+                await asyncio.to_thread(shutil.copytree, source, folder, symlinks=True, dirs_exist_ok=True)
+                before = after = None
+                changed = True
+            elif (folder / ".git").exists():
+                before = await self._git(folder, "rev-parse", "HEAD")
+                await self._git(folder, "pull", "--ff-only", "-q")
+                after = await self._git(folder, "rev-parse", "HEAD")
+                changed = before != after
+            else:
+                raise InstallError(f"{name} is neither a git checkout nor a copy of a folder PinokioCloud knows; "
+                                   "there is nothing to update it from")
+        self._web_uis.pop(name, None)
+        root = find_launcher_root(folder) or folder
+        script = next((root / s for s in ("update.js", "update.json") if (root / s).is_file()), None)
+        run = await self.runner.start(script) if script is not None else None
+        return {"name": name, "changed": changed, "before": before, "after": after,
+                "run": run.summary() if run is not None else None}
+
+    async def reinstall(self, name: str) -> dict[str, Any]:
+        """Put the launcher folder back as it was right after install, then run the install flow again.
+
+        Everything the install made inside the app's folder goes (its venvs, the cloned app, models saved
+        there); shared caches under ``PINOKIO_HOME/cache`` stay. A git install: ``git reset --hard`` and
+        ``git clean -ffdx`` (no network needed). A copied folder: a fresh copy of the source replaces it
+        (made next to it first, so a failed copy leaves the app as it was). Returns ``{name, run}``.
+        """
+        async with self._install_lock:
+            folder = self._idle_or_refuse(name, "reinstall")
+            source = self._copy_source(name)
+            if source is not None:
+                fresh = folder.with_name(f".{name}.reinstall")
+                await asyncio.to_thread(shutil.rmtree, fresh, ignore_errors=True)
+                try:
+                    await asyncio.to_thread(shutil.copytree, source, fresh, symlinks=True)
+                except OSError as exc:
+                    await asyncio.to_thread(shutil.rmtree, fresh, ignore_errors=True)
+                    raise InstallError(f"could not copy {source} again: {exc}") from exc
+                await asyncio.to_thread(shutil.rmtree, folder)
+                await asyncio.to_thread(fresh.rename, folder)
+            elif (folder / ".git").exists():
+                await self._git(folder, "reset", "--hard", "-q", "HEAD")
+                await self._git(folder, "clean", "-ffdxq")
+            else:
+                raise InstallError(f"{name} is neither a git checkout nor a copy of a folder PinokioCloud knows; "
+                                   "install it again with `pinokiocloud rm` and `pinokiocloud install`")
+        self._web_uis.pop(name, None)
+        item = await self._install_item(name, None)
+        run = await self.runner.start(item[0], args=item[1]) if item is not None else None
+        return {"name": name, "run": run.summary() if run is not None else None}
+
+    async def reload_catalog(self) -> Any:
+        """Read the catalog again (bundled + ``PINOKIO_HOME/catalog.json``), so a user file edited while the
+        daemon runs counts without a restart. Returns the new catalog."""
+        from pinokiocloud.apps.catalog import load_catalog
+
+        self.catalog = await asyncio.to_thread(load_catalog, self.home)
+        return self.catalog

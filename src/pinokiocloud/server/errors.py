@@ -1,37 +1,46 @@
-"""Errors as JSON: ``{"error": {"type", "message", "hint"}}`` with 4xx for the user's mistakes, so the
-client can raise the same class again (STYLE §6)."""
+"""Errors as JSON: ``{"error": {"type", "message", "hint", "fields"}}`` with 4xx for the user's mistakes, so
+the client can raise the same class again with the same fields (STYLE §6, ``errors.rebuild``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from pinokiocloud.apps import AppExistsError, AppNotFoundError
-from pinokiocloud.errors import PinokioCloudError, UserError
-from pinokiocloud.server.shares import NotSharedError
+from pinokiocloud.errors import (
+    AppExistsError,
+    AppNotFoundError,
+    DaemonRunningError,
+    NotSharedError,
+    PinokioCloudError,
+    RunNotFoundError,
+    UserError,
+)
 
 __all__ = ["install_error_handlers", "status_for"]
 
 
 def status_for(exc: PinokioCloudError) -> int:
-    if isinstance(exc, (AppNotFoundError, NotSharedError)):
+    if isinstance(exc, (AppNotFoundError, NotSharedError, RunNotFoundError)):
         return 404
-    if isinstance(exc, AppExistsError):
+    if isinstance(exc, (AppExistsError, DaemonRunningError)):
         return 409
     if isinstance(exc, UserError):
         return 400
     return 500
 
 
-def _body(type_: str, message: str, hint: str = "") -> dict[str, dict[str, str]]:
-    return {"error": {"type": type_, "message": message, "hint": hint}}
+def _body(type_: str, message: str, hint: str = "", fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"type": type_, "message": message, "hint": hint, "fields": fields or {}}}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PinokioCloudError)
     async def known(_: Request, exc: PinokioCloudError) -> JSONResponse:
-        return JSONResponse(_body(type(exc).__name__, str(exc), exc.hint), status_code=status_for(exc))
+        return JSONResponse(_body(type(exc).__name__, str(exc), exc.hint, exc.details()),
+                            status_code=status_for(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

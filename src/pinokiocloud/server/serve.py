@@ -94,7 +94,7 @@ def write_start_report(error: PinokioCloudError | OSError) -> None:
         return
     if isinstance(error, PinokioCloudError):
         data = {"type": type(error).__name__, "message": str(error), "hint": error.hint,
-                "user_error": isinstance(error, UserError)}
+                "user_error": isinstance(error, UserError), "fields": error.details()}
     else:
         data = {"type": type(error).__name__, "message": f"{error.strerror or error} ({error.filename or ''})",
                 "hint": "", "user_error": False}

@@ -14,7 +14,7 @@ from typing import Any
 
 from pinokiocloud.apps import AppManager
 from pinokiocloud.config import Settings
-from pinokiocloud.errors import BadParamError, PinokioCloudError, UserError
+from pinokiocloud.errors import BadParamError, NotSharedError, PinokioCloudError
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.runner import Runner
 from pinokiocloud.share import ShareSettings
@@ -40,11 +40,6 @@ def mask_secrets(share: dict[str, Any]) -> dict[str, Any]:
     --json`` gives nobody the way in (``GET /api/apps/{name}/share`` still shows them to the owner)."""
     hidden = (*SECRET_FIELDS, "target_url") if share.get("app") == DASHBOARD else SECRET_FIELDS  # its secret path
     return {k: (MASK if k in hidden and v else v) for k, v in share.items()}
-
-
-class NotSharedError(UserError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"{name} is not shared; share it with `pinokiocloud share {name}`")
 
 
 class ShareService:

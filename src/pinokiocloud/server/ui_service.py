@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import httpx
 import psutil
 
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import UiUnavailableError
 from pinokiocloud.kernel.ports import find_free_port
 from pinokiocloud.procs import ManagedProcess
 from pinokiocloud.share import Gateway, generate_passcode
@@ -134,12 +134,6 @@ async def open_doors(own: list[int], trees: list[int]) -> list[OpenDoor]:
     doors.extend(OpenDoor(f"{host}:{port}", pid, name, answer)
                  for (host, port, pid, name), answer in zip(tcp, answers, strict=True) if answer is not None)
     return doors
-
-
-class UiUnavailableError(PinokioCloudError):
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the dashboard could not start: {reason}")
-        self.hint = "see PINOKIO_HOME/logs/ui.log"
 
 
 class UiMemory(Protocol):

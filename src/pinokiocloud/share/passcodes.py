@@ -20,7 +20,7 @@ import itertools
 import math
 import secrets
 
-from pinokiocloud.errors import BadParamError
+from pinokiocloud.errors import PasscodeHashError, WeakPasscodeError
 
 __all__ = [
     "LINK_TOKEN_BYTES",
@@ -60,23 +60,6 @@ _COMMON = frozenset({
     "princess", "football", "baseball", "shadow", "superman", "trustno", "changeme", "default", "pinokio",
     "pinokiocloud", "comfyui", "gradio", "jupyter", "abcdefgh", "abcdefghijkl", "opensesame", "test", "guest",
 })
-
-
-class WeakPasscodeError(BadParamError):
-    """A passcode the user chose that a guessing attack would find (too short, too plain, too common)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"the passcode is too easy to guess ({reason}); use at least 12 characters, e.g. a few "
-                         "words like 'maple-river-stone-42', or leave it out to get a generated one")
-
-
-class PasscodeHashError(BadParamError):
-    """A stored passcode hash that is not in the ``scrypt$N$r$p$salt$key`` form this module writes."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"unusable passcode hash: {reason}; set the passcode again")
 
 
 def generate_passcode(groups: int = PASSCODE_GROUPS, size: int = PASSCODE_GROUP_SIZE) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import StoreError
 
 __all__ = ["EVENTS_KEPT_PER_RUN", "AppRecord", "RunRecord", "Store", "StoreError"]
 
@@ -73,10 +73,6 @@ CREATE TABLE IF NOT EXISTS settings (
   value TEXT NOT NULL
 );
 """
-
-
-class StoreError(PinokioCloudError):
-    """The state file cannot be used (locked by another daemon, corrupt, read-only)."""
 
 
 @dataclass(frozen=True, slots=True)

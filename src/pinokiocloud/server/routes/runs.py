@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from pinokiocloud.errors import BadParamError, UserError
+from pinokiocloud.errors import BadParamError, RunNotFoundError
 from pinokiocloud.kernel.runner import Run
 from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.deps import AuthDep, DaemonDep
@@ -23,11 +23,6 @@ router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[AuthDep], ro
 
 KEEPALIVE_S = 15.0
 END_TYPES = frozenset({"stop"})
-
-
-class RunNotFoundError(UserError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"no run {key!r}; see GET /api/runs")
 
 
 class AnswerIn(BaseModel):
