@@ -36,7 +36,8 @@ def test_downloads_to_the_exact_path_with_a_browser_user_agent(server: LocalHTTP
 
     result = asyncio.run(download(url, path=target))
 
-    assert result == DownloadResult(path=target, skipped=False, bytes=len(data), resumed_from=0)
+    assert result == DownloadResult(path=target, skipped=False, bytes=len(data), resumed_from=0,
+                                    sha256=hashlib.sha256(data).hexdigest())
     assert target.read_bytes() == data
     assert sorted(p.name for p in target.parent.iterdir()) == ["renamed.bin"]  # no .partial left behind
     [request] = server.requests_for("/model.bin")
@@ -156,7 +157,8 @@ def test_a_partial_left_by_an_earlier_call_is_resumed(server: LocalHTTPServer, t
 
     result = asyncio.run(download(url, path=target))
 
-    assert result == DownloadResult(path=target, skipped=False, bytes=len(data), resumed_from=1_200_000)
+    assert result == DownloadResult(path=target, skipped=False, bytes=len(data), resumed_from=1_200_000,
+                                    sha256=hashlib.sha256(data).hexdigest())
     assert target.read_bytes() == data
     assert server.requests_for("/m.bin")[-1].range == "bytes=1200000-"
     assert server.body_bytes_sent("/m.bin") == len(data)

@@ -1,4 +1,10 @@
-"""Resumable, verified HTTP downloads: the engine behind ``fs.download`` (spec §3.3).
+"""Resumable, verified, parallel HTTP downloads: the engine behind ``fs.download`` (spec §3.3).
+
+A CDN caps each connection (one Hugging Face stream tops out near 40 MB/s), so a big file whose server does
+ranges comes over several connections at once, added while throughput grows (up to ``MAX_CONNECTIONS``);
+the done ranges live in ``<target>.partial.state`` (:mod:`.ranges`), every resume carries ``If-Range``, so
+content that changed on the server starts the file over instead of splicing two versions, and the sha256 is
+computed while the bytes arrive and checked before the file gets its name.
 
 Model files are gigabytes and cloud links drop, so a download must survive a reset without starting
 over. :func:`download` writes ``<target>.partial``, resumes it with an HTTP ``Range`` request (after a
@@ -22,15 +28,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import hashlib
 import os
 import random
 import re
 import shutil
 import socket
+import threading
 import time
 import urllib.request
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -40,11 +49,16 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from pinokiocloud.downloads.auth import Tokens, headers_for
+from pinokiocloud.downloads.ranges import RangeSet, RangeState
+from pinokiocloud.downloads.records import Records
 from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError
 
 __all__ = [
     "BACKOFF_MAX_S",
+    "MAX_CONNECTIONS",
     "MAX_RETRIES",
+    "MIN_SPLIT_BYTES",
     "PARTIAL_SUFFIX",
     "PROGRESS_INTERVAL_S",
     "RETRY_AFTER_MAX_S",
@@ -79,6 +93,22 @@ PROGRESS_INTERVAL_S = 0.5
 WRITE_BUFFER_BYTES = 1 << 20
 """Received bytes are written in blocks of this size: few system calls, and little lost to a crash."""
 PARTIAL_SUFFIX = ".partial"
+MAX_CONNECTIONS = 16
+"""Most connections one file is fetched over (what ``aria2c -x16`` uses)."""
+INITIAL_CONNECTIONS = 4
+"""Connections a parallel download starts with; doubled each ``ADAPT_INTERVAL_S`` while throughput grows."""
+ADAPT_INTERVAL_S = 0.3
+ADAPT_GAIN = 1.1
+"""Throughput must grow by this factor over the best so far for more connections to be added."""
+MIN_SPLIT_BYTES = 4 * 1024 * 1024
+"""No piece smaller than this gets its own connection; a file needs twice this left to go parallel."""
+MAX_WORKER_FAILURES = 8
+"""Connection failures in a row, with no byte arriving meanwhile, that end a parallel round."""
+STATE_SAVE_INTERVAL_S = 0.5
+"""How often a parallel download writes its done ranges down (what a kill -9 can cost again)."""
+HASH_BLOCK_BYTES = 1 << 20
+MAX_REDIRECTS = 20
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_NAME_BYTES = 240
 """A file name from a server is cut to this many UTF-8 bytes: NAME_MAX (255) less room for ``.partial``."""
 FALLBACK_NAME = "download"
@@ -118,12 +148,14 @@ class UnreachableError(DownloadError):
 @dataclass(frozen=True, slots=True)
 class DownloadResult:
     """What :func:`download` did: ``bytes`` is the size of the file at ``path``; ``resumed_from`` is how
-    much a ``.partial`` left by an earlier call already held (0 for a fresh download or a skip)."""
+    much a ``.partial`` left by an earlier call already held (0 for a fresh download or a skip);
+    ``sha256`` is the file's hash (None for a skip, or when hashing was turned off)."""
 
     path: Path
     skipped: bool
     bytes: int
     resumed_from: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,12 +169,24 @@ class DownloadProgress:
     total: int | None
     speed_bps: float
     done: bool = False
+    connections: int = 1
+    sha256: str | None = None
+    """The file's sha256, on the final event."""
 
     @property
     def percent(self) -> float | None:
         if not self.total:
             return None
         return 100.0 * self.bytes_done / self.total
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current speed; None without a size or a speed."""
+        if self.total is None or self.done:
+            return 0.0 if self.done else None
+        if self.speed_bps <= 0:
+            return None
+        return max(0.0, (self.total - self.bytes_done) / self.speed_bps)
 
     def line(self) -> str:
         """The original's progress line: ``[12.3%] 1.2 GB/10 GB (20 MB/s)``."""
@@ -189,6 +233,11 @@ async def download(
     stall_timeout_s: float = STALL_TIMEOUT_S,
     headers: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
+    sha256: str | None = None,
+    tokens: Tokens | None = None,
+    records: Records | None = None,
+    connections: int = MAX_CONNECTIONS,
+    hash_files: bool = True,
 ) -> DownloadResult:
     """Download ``url`` to ``path`` (that exact file) or into ``dir`` (name from the server or the URL).
 
@@ -202,8 +251,15 @@ async def download(
     at most ``UNREACHABLE_RETRIES`` more time, within ``UNREACHABLE_BUDGET_S``, then :class:`UnreachableError`.
     Raises :class:`DownloadError` (``DiskFullError`` when the known size does not fit), or
     :class:`BadParamError` for a call that names neither or both of ``dir`` and ``path``.
+
+    With ranges, a big file comes over up to ``connections`` connections at once. Its sha256 is computed
+    as it arrives and checked against ``sha256`` (or Hugging Face's hash, or what ``records`` remember of
+    this URL); the hash of every completed file is written to ``records``. ``tokens`` go only to their
+    own hosts. ``hash_files=False`` skips the hash (for benchmarks that measure what it costs).
     """
     _check_args(url, dir, path, retries, stall_timeout_s)
+    if sha256 is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", sha256.strip()):
+        raise BadParamError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}")
     log = on_log if on_log is not None else _ignore
     if path is not None:
         target = Path(path)
@@ -212,7 +268,9 @@ async def download(
         if target.exists():
             return _skip(target, log)
     async with _client_or(client, stall_timeout_s) as http:
-        job = _Job(url, http, log, on_progress, retries, backoff_s, stall_timeout_s, headers)
+        job = _Job(url, http, log, on_progress, retries, backoff_s, stall_timeout_s, headers,
+                   sha256=sha256.strip() if sha256 else None, tokens=tokens, records=records,
+                   connections=connections, hash_files=hash_files)
         if path is not None:
             return await job.run_to(Path(path), first=None)
         assert dir is not None
@@ -234,6 +292,9 @@ async def download_many(
     stall_timeout_s: float = STALL_TIMEOUT_S,
     headers: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
+    tokens: Tokens | None = None,
+    records: Records | None = None,
+    connections: int = MAX_CONNECTIONS,
 ) -> list[DownloadResult]:
     """Download each URL into ``dir``, one after the other (the original's array form); the first
     failure raises and the remaining URLs are not tried, so a step fails as it does in Pinokio."""
@@ -249,6 +310,9 @@ async def download_many(
                 stall_timeout_s=stall_timeout_s,
                 headers=headers,
                 client=http,
+                tokens=tokens,
+                records=records,
+                connections=connections,
             )
             for url in urls
         ]
@@ -274,8 +338,11 @@ class _AttemptFailed(Exception):
         retry_after_s: float | None = None,
         unreachable: bool = False,
         where: _Route | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(reason)
+        self.status = status
+        """The HTTP status that ended it, when a server answered."""
         self.reason = reason
         self.retryable = retryable
         self.hint = hint
@@ -285,8 +352,27 @@ class _AttemptFailed(Exception):
         """The host that failed: after a redirect it is not the one in the URL asked for."""
 
 
+class _ContentChanged(Exception):
+    """A range answered with other content than the bytes on disk (a new ETag, or a 200 to If-Range)."""
+
+
+class _Segment:
+    """One connection's share of the file: bytes ``[pos, end)`` still to fetch; ``end`` may shrink when
+    another connection takes the back half (``received`` is where the bytes in memory end)."""
+
+    __slots__ = ("end", "pos", "received")
+
+    def __init__(self, pos: int, end: int | None) -> None:
+        self.pos = pos
+        self.received = pos
+        self.end = end
+
+    def remaining(self) -> int:
+        return 0 if self.end is None else max(0, self.end - self.received)
+
+
 class _Job:
-    """State shared by the attempts of one download: the file, the announced size, retries, progress."""
+    """State shared by the attempts of one download: the file, its done ranges, hash, retries, progress."""
 
     def __init__(
         self,
@@ -298,6 +384,12 @@ class _Job:
         backoff_s: float,
         stall_timeout_s: float,
         headers: Mapping[str, str] | None,
+        *,
+        sha256: str | None = None,
+        tokens: Tokens | None = None,
+        records: Records | None = None,
+        connections: int = MAX_CONNECTIONS,
+        hash_files: bool = True,
     ) -> None:
         self.url = url
         self.http = http
@@ -311,37 +403,69 @@ class _Job:
             self.headers["User-Agent"] = random_user_agent()
         # Range offsets count bytes on the wire; a compressed body would make them meaningless.
         self.headers.setdefault("Accept-Encoding", "identity")
+        self.tokens = tokens or Tokens()
+        self.expected = sha256.lower() if sha256 else None
+        self.records = records
+        self.max_connections = max(1, connections)
+        self.hash_files = hash_files
         self.route = _Route.of(url, trust_env=http.trust_env)
         self.failures = 0
+        self.attempts = 0
         self.reached = False
         """True once the host (not a proxy in between) has answered: after that, "unreachable" is a blip."""
         self.announced = False
         self.target = Path()
         self.partial = Path()
-        self.total: int | None = None
-        self.bytes_done = 0
+        self.state = RangeState(url)
+        self.file: _PartialFile | None = None
+        self.hasher: _Hasher | None = None
+        self.linked_sha256: str | None = None
+        """Hugging Face's LFS hash of the file (``X-Linked-ETag`` of a ``resolve`` URL's redirect)."""
+        self.resolved_url = url
+        """Where the redirects of the first request led: extra connections go there directly."""
+        self.ranges_ok = False
+        self.connections = 0
+        self.inflight = 0
+        """Bytes received but not yet written: part of the progress, not yet of the done ranges."""
         self.started_at = time.monotonic()
         self.received = 0
         self.last_emit_at = self.started_at
         self.last_emit_bytes = 0
+        self.state_dirty = False
+        self.state_saved_at = 0.0
+        self._ended_cleanly = False
+        """Whether the last body that had no size ended with chunked framing's own end mark."""
+
+    @property
+    def total(self) -> int | None:
+        return self.state.total
+
+    @property
+    def bytes_done(self) -> int:
+        return self.state.done.done() + self.inflight
 
     # retries ----------------------------------------------------------------------------------------------
 
     async def retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` until it succeeds, sleeping with backoff between failures; raise at the end.
 
-        A host never reached gets ``UNREACHABLE_RETRIES`` retries, and only while they fit in
-        ``UNREACHABLE_BUDGET_S`` (a resolver that takes 10 s to fail is not asked twice); everything else
-        gets ``retries``.
+        The budget counts attempts in a row that brought no byte: a long download over a flaky link that
+        advances on every connection never runs out. A host never reached gets ``UNREACHABLE_RETRIES``
+        retries, and only while they fit in ``UNREACHABLE_BUDGET_S`` (a resolver that takes 10 s to fail is
+        not asked twice); everything else gets ``retries``.
         """
         first_at = time.monotonic()
         while True:
             began = time.monotonic()
+            received_before = self.received
+            self.attempts += 1
             try:
                 return await attempt()
             except _AttemptFailed as exc:
                 if not exc.retryable:
                     self._fail(exc.reason, exc, hint=exc.hint)
+                if self.received > received_before:
+                    self.failures = 0  # this attempt made progress: the budget starts again
                 self.failures += 1
                 delay = min(self.backoff_s * BACKOFF_FACTOR ** (self.failures - 1), BACKOFF_MAX_S)
                 if exc.retry_after_s is not None:
@@ -354,15 +478,16 @@ class _Job:
                         limit = self.failures - 1  # another try would end past the budget
                 if self.failures > limit:
                     tries = self.failures
-                    self._fail(
-                        f"{exc.reason} (gave up after {tries} attempt{'s' if tries > 1 else ''})", exc, hint=exc.hint
-                    )
+                    said = f"gave up after {tries} attempt{'s' if tries > 1 else ''}"
+                    if self.attempts > tries:
+                        said += f" in a row without progress, {self.attempts} in all"
+                    self._fail(f"{exc.reason} ({said})", exc, hint=exc.hint)
                 self.log(f"[Retrying] {self.failures}/{limit} in {delay:g} s: {exc.reason}")
                 await asyncio.sleep(delay)
 
     def _fail(self, reason: str, cause: _AttemptFailed, *, hint: str | None = None) -> NoReturn:
         """The one place that turns a failed attempt into the error the user sees (hf 2.4)."""
-        kept = self._partial_size() if self.partial != Path() else 0
+        kept = self.state.done.done() if self.partial != Path() else 0
         origin = cause.__cause__ or cause
         if cause.unreachable:
             where = cause.where or self.route
@@ -389,92 +514,182 @@ class _Job:
     # the path form (and the dir form once named) -------------------------------------------------------------
 
     async def run_to(self, target: Path, *, first: httpx.Response | None) -> DownloadResult:
-        """Download to ``target`` under its lock; ``first`` is the dir form's already-open response."""
+        """Download to ``target`` under its lock; ``first`` is the dir form's already-open response.
+
+        The file is hashed while it arrives and checked against the first hash known (the caller's, Hugging
+        Face's, or what an earlier download of this URL gave). A mismatch throws the bytes away and downloads
+        once more; a second mismatch fails with both hashes. Only a checked file reaches ``target``.
+        """
         self.target = target
         self.partial = target.with_name(target.name + PARTIAL_SUFFIX)
         async with _lock_for(target):
             if target.exists():
+                if first is not None:
+                    await first.aclose()
                 return _skip(target, self.log)
-            resumed_from = self._partial_size()
-            if resumed_from:
-                self.log(f"[Download Resumed] {target.name}: {human_bytes(resumed_from)} already here")
             pending = [first] if first is not None else []
+            resumed_from = 0
+            try:
+                for round_ in (1, 2):
+                    await self._load()
+                    if round_ == 1:
+                        resumed_from = self.state.done.done()
+                        if resumed_from:
+                            self.log(f"[Download Resumed] {target.name}: {human_bytes(resumed_from)} already here")
 
-            async def attempt() -> None:
-                await self._attempt(pending.pop() if pending else None)
+                    async def attempt() -> None:
+                        await self._attempt(pending.pop() if pending else None)
 
-            await self.retrying(attempt)
-            size = self.bytes_done
-            self._emit(final=True)
-            self.log(f"[Download Complete] {target} ({human_bytes(size)})")
-            return DownloadResult(path=target, skipped=False, bytes=size, resumed_from=resumed_from)
+                    await self.retrying(attempt)
+                    digest = await self._digest()
+                    expected, said = await self._expected_hash()
+                    if digest is not None and expected is not None and digest != expected:
+                        await self._discard()
+                        if round_ == 1:
+                            self.log(f"[Download Corrupt] {target.name}: sha256 {digest}, but {said} says "
+                                     f"{expected}; downloading it again")
+                            continue
+                        raise DownloadError(
+                            self.url, 0,
+                            f"the file's sha256 is {digest}, but {said} says {expected} (downloaded twice, "
+                            "both times different)",
+                            hint="the file on the server may be damaged or replaced; check the hash in the script",
+                        )
+                    size = await self._move_into_place()
+                    if digest is not None and self.records is not None:
+                        await asyncio.to_thread(self.records.record, target, digest, size,
+                                                [self.url], validator=self.state.validator)
+                    self._emit(final=True, sha256=digest)
+                    check = " sha256 verified" if expected is not None and digest is not None else ""
+                    self.log(f"[Download Complete] {target} ({human_bytes(size)}){check}")
+                    return DownloadResult(path=target, skipped=False, bytes=size, resumed_from=resumed_from,
+                                          sha256=digest)
+                raise AssertionError("unreachable")
+            finally:
+                for leftover in pending:
+                    await leftover.aclose()
+                await self._close_file()
+                if self.hasher is not None:
+                    self.hasher.close()
+                    self.hasher = None
+
+    async def _load(self) -> None:
+        """Read the partial's state and start the hash over the bytes already there."""
+        self.state = await asyncio.to_thread(RangeState.load, self.partial, self.url)
+        if self.hasher is not None:
+            self.hasher.close()
+            self.hasher = None
+        if self.hash_files:
+            self.hasher = _Hasher(self.partial)
+            self.hasher.advance(self.state.done.prefix())
 
     async def _attempt(self, first: httpx.Response | None) -> None:
-        """One request: resume from what the ``.partial`` holds, stream the rest, verify, move into place."""
-        offset = self._partial_size()
-        if first is not None and offset == 0:
+        """One round of connections: resume the first gap, add connections, fill every gap."""
+        gaps = self.state.done.gaps(self.total) if self.total is not None else [(self.state.done.prefix(), None)]
+        if not gaps:
+            return  # every byte is here (an earlier run stopped before the move)
+        offset = gaps[0][0]
+        if first is not None and offset == 0 and not self.state.done.done():
             response = first
         else:
             if first is not None:
                 await first.aclose()  # it was a plain GET, but there is a .partial to resume
-            response = await self._open(offset)
+            response = await self._open(offset, validator=self.state.validator)
         try:
-            start = self._accept(response, offset)
-            if start is not None:
-                await self._receive(response, start)
-        finally:
+            start = await self._accept(response, offset)
+        except BaseException:
             await response.aclose()
-        self._verify_and_move()
+            raise
+        if start is None:
+            await response.aclose()
+            return
+        await self._transfer(response, start)
 
-    async def _open(self, offset: int) -> httpx.Response:
-        """Send the GET (with ``Range`` when resuming) and wait, under the watchdog, for its headers."""
-        headers = httpx.Headers(self.headers)
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
+    async def _open(self, offset: int, end: int | None = None, *, validator: str | None = None,
+                    url: str | None = None) -> httpx.Response:
+        """Send the GET (``Range`` and ``If-Range`` when resuming) and wait, under the watchdog, for its headers.
+
+        Redirects are followed here, one hop at a time, so each hop gets the headers of its own host: a
+        token is never carried to another service.
+        """
+        base = httpx.Headers(self.headers)
+        if offset or end is not None:
+            base["Range"] = f"bytes={offset}-{end - 1 if end is not None else ''}"
+            if validator:
+                base["If-Range"] = validator
+        where = url or self.url
         with _httpx_errors(self.stall_timeout_s, self.route):
-            request = self.http.build_request("GET", self.url, headers=headers, timeout=_timeout(self.stall_timeout_s))
-            return await asyncio.wait_for(
-                self.http.send(request, stream=True, follow_redirects=True), self.stall_timeout_s
-            )
+            for _hop in range(MAX_REDIRECTS + 1):
+                request = self.http.build_request(
+                    "GET", where, headers=headers_for(where, base, self.tokens, origin=self.url),
+                    timeout=_timeout(self.stall_timeout_s),
+                )
+                response = await asyncio.wait_for(
+                    self.http.send(request, stream=True, follow_redirects=False), self.stall_timeout_s
+                )
+                linked = response.headers.get("x-linked-etag", "").strip().strip('"').removeprefix("W/").strip('"')
+                if re.fullmatch(r"[0-9a-fA-F]{64}", linked):
+                    self.linked_sha256 = linked.lower()
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECTS and location:
+                    await response.aclose()
+                    where = str(response.url.join(location))
+                    continue
+                if url is None:
+                    self.resolved_url = str(response.url)
+                return response
+        raise _AttemptFailed("too many redirects", retryable=False, hint="check the URL in a browser")
 
-    def _accept(self, response: httpx.Response, offset: int) -> int | None:
+    async def _accept(self, response: httpx.Response, offset: int) -> int | None:
         """Decide where this response's body starts in the file; None when the file is already complete."""
         self._raise_for_status(response, offset)
         status = response.status_code
         if status == 416:
             whole = _parse_content_range(response.headers.get("content-range", ""))
-            if whole is not None and whole[2] == offset:
-                self.total = offset
-                self.bytes_done = offset
+            if whole is not None and whole[2] == offset and self.state.done.covers(0, offset):
+                self.state.total = offset
                 return None  # an earlier run got every byte but stopped before the move
-            self._truncate_partial()
+            await self._discard()
             raise _AttemptFailed("the server refused to resume (HTTP 416); starting over", retryable=True)
+        validator = _validator(response)
         total: int | None
         if status == 206:
             content_range = _parse_content_range(response.headers.get("content-range", ""))
             if content_range is None or content_range[0] != offset:
-                self._truncate_partial()
+                await self._discard()
                 raise _AttemptFailed("the server sent a different range than asked; starting over", retryable=True)
+            if self.state.validator and validator and validator != self.state.validator:
+                await self._discard()  # a server that ignores If-Range but says it is another file
+                raise _AttemptFailed("the file changed on the server; starting over", retryable=True)
             total = content_range[2]
+            self.ranges_ok = True
         else:  # 200: the whole file, whatever we asked for
-            if offset:
-                self.log(f"[Download Restarted] the server ignored the Range request; {self.target.name} starts over")
+            if offset or self.state.done.done():
+                if self.state.validator and response.headers.get("accept-ranges", "").lower() == "bytes":
+                    why = "the file changed on the server since the partial was written"
+                else:
+                    why = "the server ignored the Range request"
+                self.log(f"[Download Restarted] {why}; {self.target.name} starts over")
+                await self._discard()
                 offset = 0
             total = _int_header(response, "content-length")
+            self.ranges_ok = response.headers.get("accept-ranges", "").lower() == "bytes"
         if self.total is not None and total is not None and total != self.total:
-            before, self.total = self.total, None
-            self._truncate_partial()
+            before = self.total
+            await self._discard()
             raise _AttemptFailed(
                 f"the file changed on the server ({human_bytes(before)}, now {human_bytes(total)}); starting over",
                 retryable=True,
             )
+        _refuse_a_web_page(response, self.target)
         if total is not None:
-            self._check_disk(total - offset)
+            self._check_disk(total - self.state.done.done())
         if not self.announced:
             self.announced = True
             size = f" ({human_bytes(total)})" if total is not None else ""
             self.log(f"[Download Started] {self.url} -> {self.target}{size}")
-        self.total = total
+        self.state.total = total
+        self.state.validator = validator or self.state.validator
         return offset
 
     def _raise_for_status(self, response: httpx.Response, offset: int) -> None:
@@ -491,71 +706,300 @@ class _Job:
             wait = _retry_after_s(response)
             if wait is not None:
                 reason = f"{reason} (the server asked to wait {wait:g} s)"
-            raise _AttemptFailed(reason, retryable=True, retry_after_s=wait)
-        raise _AttemptFailed(reason, retryable=False, hint=_hint_for_status(status))
+            raise _AttemptFailed(reason, retryable=True, retry_after_s=wait, status=status)
+        raise _AttemptFailed(reason, retryable=False, hint=_hint_for_status(status), status=status)
 
-    async def _receive(self, response: httpx.Response, offset: int) -> None:
-        """Append the body to the ``.partial`` from ``offset``; bytes already received are always kept."""
-        self.bytes_done = offset
+    # the transfer: one connection or several ------------------------------------------------------------------
+
+    async def _transfer(self, response: httpx.Response, start: int) -> None:
+        """Fill every gap of the file, starting with ``response`` (whose body begins at ``start``).
+
+        With ranges and a known size of at least ``2 * MIN_SPLIT_BYTES`` left, connections are added while
+        throughput grows (``INITIAL_CONNECTIONS``, doubling each ``ADAPT_INTERVAL_S`` up to the cap); a
+        connection that finishes takes half of the biggest piece left. A host that answers an extra
+        connection with 403 or 429 keeps the connections it has. Without ranges: one connection, front to back.
+        """
+        total = self.total
+        remaining = (total - self.state.done.done()) if total is not None else 0
+        parallel = (self.ranges_ok and total is not None and self.max_connections > 1
+                    and remaining >= 2 * MIN_SPLIT_BYTES)
+        if not parallel and self.state.sequential:
+            end: int | None = total
+            if self.state.done.done() != start:  # a sequential partial is a prefix: cut what is past it
+                await asyncio.to_thread(_truncate, self.partial, start)
+                self.state.done = RangeSet([(0, start)])
+        else:
+            gap_end = next(e for s, e in self.state.done.gaps(total or 0) if s == start)
+            end = gap_end
+            self.state.sequential = False
+        file = await self._open_file()
+        await asyncio.to_thread(self.state.save, self.partial)
+        first = _Segment(start, end)
+        segments: dict[asyncio.Task[None], _Segment] = {}
+        unassigned: list[tuple[int, int]] = []
+        if total is not None:
+            unassigned = [(s, e) for s, e in self.state.done.gaps(total) if s != start]
+        cap = self.max_connections if parallel else 1
+        target = min(INITIAL_CONNECTIONS, cap)
+        segments[asyncio.create_task(self._worker(first, response, file))] = first
+        last_rate = 0.0
+        grew = True
+        tick_at, tick_bytes = time.monotonic(), self.received
+        worker_failures = 0
+        failures_mark = self.received
+        last_error: _AttemptFailed | None = None
+        refused = False
+        try:
+            while segments or unassigned:
+                while len(segments) < target:
+                    piece = _next_piece(unassigned, segments.values())
+                    if piece is None:
+                        break
+                    segment = _Segment(*piece)
+                    segments[asyncio.create_task(self._worker(segment, None, file))] = segment
+                self.connections = len(segments)
+                if not segments:
+                    if last_error is not None:
+                        raise last_error
+                    break
+                finished, _ = await asyncio.wait(segments, timeout=ADAPT_INTERVAL_S,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    segment = segments.pop(task)
+                    exc = task.exception()
+                    left = (segment.pos, segment.end) if segment.end is not None and segment.pos < segment.end else None
+                    if exc is None:
+                        if left is not None:
+                            unassigned.append(left)
+                        continue
+                    if isinstance(exc, _ContentChanged):
+                        await self._discard()
+                        raise _AttemptFailed("the file changed on the server while downloading; starting over",
+                                             retryable=True) from exc
+                    if not isinstance(exc, _AttemptFailed):
+                        raise exc
+                    if left is not None:
+                        unassigned.append(left)
+                    if segments and exc.status in (403, 429) and segment is not first:
+                        cap = target = max(1, len(segments))
+                        if not refused:
+                            refused = True
+                            self.log(f"[Download] {self.route.host} refuses more connections "
+                                     f"(HTTP {exc.status}); going on with {cap}")
+                        continue
+                    if not exc.retryable or not segments or exc.status in (403, 429):
+                        raise exc
+                    if self.received > failures_mark:
+                        failures_mark, worker_failures = self.received, 0
+                    worker_failures += 1
+                    last_error = exc
+                    if worker_failures > MAX_WORKER_FAILURES:
+                        raise exc
+                    target = max(1, min(target, len(segments)))  # come back on the next tick, not at once
+                unassigned.sort()
+                now = time.monotonic()
+                if now - tick_at >= ADAPT_INTERVAL_S:
+                    rate = (self.received - tick_bytes) / (now - tick_at)
+                    if parallel and target < cap and len(segments) >= target:
+                        if grew or rate > last_rate * ADAPT_GAIN:
+                            target = min(cap, target * 2)
+                            grew = False
+                    elif parallel and target < cap and last_error is not None:
+                        target = min(cap, target + 1)
+                    last_rate = max(last_rate, rate)
+                    tick_at, tick_bytes = now, self.received
+                    await self._save_state(file, now)
+                self._emit(final=False)
+        finally:
+            for task in segments:
+                task.cancel()
+            if segments:
+                await asyncio.gather(*segments, return_exceptions=True)
+            self.connections = 0
+            if self.file is file:
+                await self._save_state(file, time.monotonic(), force=True)
+        if total is None and not self._ended_cleanly:
+            await self._confirm_end(file)
+
+    async def _confirm_end(self, file: _PartialFile) -> None:
+        """A body without Content-Length or chunked framing ended: ask whether that was all.
+
+        A close-delimited body that stops early looks the same as a complete one. When the server does
+        ranges, ``Range: bytes=<size>-`` tells: 416 means the file is complete, 206 brings the rest.
+        """
+        if not self.ranges_ok:
+            self.state.total = self.state.done.done()
+            return
+        size = self.state.done.done()
+        response = await self._open(size, validator=self.state.validator)
+        try:
+            self._raise_for_status(response, size)
+            if response.status_code == 416:
+                whole = _parse_content_range(response.headers.get("content-range", ""))
+                if whole is None or whole[2] in (None, size):
+                    self.state.total = size
+                    return
+            raise _AttemptFailed(f"the body ended at {human_bytes(size)} without saying its size, and the server "
+                                 "has more; resuming", retryable=True)
+        finally:
+            await response.aclose()
+
+    async def _worker(self, segment: _Segment, response: httpx.Response | None, file: _PartialFile) -> None:
+        """Fetch one segment over one connection (opening it when not given) into the file."""
+        if response is None:
+            assert segment.end is not None
+            response = await self._open(segment.pos, segment.end, validator=self.state.validator,
+                                        url=self.resolved_url)
+            try:
+                self._raise_for_status(response, segment.pos)
+                if response.status_code != 206:
+                    raise _ContentChanged()
+                content_range = _parse_content_range(response.headers.get("content-range", ""))
+                validator = _validator(response)
+                if (content_range is None or content_range[0] != segment.pos or content_range[2] != self.total
+                        or (validator and self.state.validator and validator != self.state.validator)):
+                    raise _ContentChanged()
+            except BaseException:
+                await response.aclose()
+                raise
+        try:
+            await self._pump(response, segment, file)
+        finally:
+            await response.aclose()
+
+    async def _pump(self, response: httpx.Response, segment: _Segment, file: _PartialFile) -> None:
+        """Stream a body into ``[segment.pos, segment.end)``; bytes received are written even when it breaks."""
+        self._ended_cleanly = False
         buffer = bytearray()
         chunks = cast(AsyncGenerator[bytes, None], response.aiter_raw())
-        with _local_errors(self):
-            self.partial.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.partial, "r+b" if offset else "wb") as file:
-                file.seek(offset)
-                file.truncate()
-                try:
-                    with _httpx_errors(self.stall_timeout_s, self.route):
-                        while True:
-                            chunk = await asyncio.wait_for(anext(chunks, None), self.stall_timeout_s)
-                            if chunk is None:
-                                break
-                            buffer += chunk
-                            self.bytes_done += len(chunk)
-                            self.received += len(chunk)
-                            if len(buffer) >= WRITE_BUFFER_BYTES:
-                                # Written here, not in a thread: a cancelled thread write could land twice
-                                # and shift every later byte of the file.
-                                file.write(buffer)
-                                buffer.clear()
-                            self._emit(final=False)
-                finally:
-                    # What arrived is good data even when the connection broke: keep it for the resume.
-                    file.write(buffer)
-                    with contextlib.suppress(Exception):
-                        await chunks.aclose()
-            # Durable before the rename; on its own descriptor, so a cancelled wait leaves nothing shared.
-            await asyncio.to_thread(_fsync, self.partial)
-
-    def _verify_and_move(self) -> None:
-        """Refuse a file of the wrong size, then move it into place in one step."""
-        size = self._partial_size()
-        self.bytes_done = size
-        if self.total is not None and size != self.total:
-            if size > self.total:
-                self._truncate_partial()
-                raise _AttemptFailed(
-                    f"received {human_bytes(size)}, more than the {human_bytes(self.total)} announced; starting over",
-                    retryable=True,
-                )
-            raise _AttemptFailed(
-                f"the connection ended at {human_bytes(size)} of {human_bytes(self.total)}", retryable=True
-            )
-        with _local_errors(self):
-            os.replace(self.partial, self.target)
-
-    # helpers ----------------------------------------------------------------------------------------------
-
-    def _partial_size(self) -> int:
         try:
-            return self.partial.stat().st_size
-        except FileNotFoundError:
-            return 0
+            with _httpx_errors(self.stall_timeout_s, self.route):
+                while segment.end is None or segment.received < segment.end:
+                    chunk = await asyncio.wait_for(anext(chunks, None), self.stall_timeout_s)
+                    if chunk is None:
+                        if segment.end is not None:
+                            raise _AttemptFailed(
+                                f"the connection ended at {human_bytes(self.bytes_done)} of "
+                                f"{human_bytes(self.total or 0)}", retryable=True)
+                        self._ended_cleanly = "chunked" in response.headers.get("transfer-encoding", "").lower()
+                        break
+                    if segment.end is not None and segment.received + len(chunk) > segment.end:
+                        chunk = chunk[: segment.end - segment.received]
+                    buffer += chunk
+                    segment.received += len(chunk)
+                    self.inflight += len(chunk)
+                    self.received += len(chunk)
+                    if len(buffer) >= WRITE_BUFFER_BYTES:
+                        await self._write(file, segment, buffer)
+                        buffer = bytearray()
+                    self._emit(final=False)
+        finally:
+            # What arrived is good data even when the connection broke: keep it for the resume.
+            if buffer:
+                await self._write(file, segment, buffer)
+            with contextlib.suppress(Exception):
+                await chunks.aclose()
 
-    def _truncate_partial(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.partial.unlink()
-        self.bytes_done = 0
+    async def _write(self, file: _PartialFile, segment: _Segment, data: bytearray) -> None:
+        at = segment.pos
+        try:
+            await file.write(at, bytes(data))
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
+        finally:
+            self.inflight -= len(data)
+        segment.pos = at + len(data)
+        self.state.done.add(at, at + len(data))
+        self.state_dirty = True
+        if self.hasher is not None:
+            self.hasher.advance(self.state.done.prefix())
+
+    def _write_failed(self, exc: OSError) -> _AttemptFailed:
+        """A disk that cannot be written is not the network's fault: fail at once, saying which file."""
+        if exc.errno == errno.ENOSPC:
+            folder = _existing_ancestor(self.partial.parent)
+            free = shutil.disk_usage(folder).free
+            return _AttemptFailed(
+                f"the disk is full: cannot write {self.partial} ({human_bytes(free)} free on "
+                f"{_mount_point(folder)}; {human_bytes(self.state.done.done())} received and kept)",
+                retryable=False, hint="free space or set PINOKIOCLOUD_PERSIST, then run it again to resume",
+            )
+        return _AttemptFailed(f"cannot write {self.partial}: {exc.strerror or exc}", retryable=False,
+                              hint="check the folder's permissions")
+
+    # the file, its state and its hash --------------------------------------------------------------------------
+
+    async def _open_file(self) -> _PartialFile:
+        if self.file is None:
+            try:
+                self.file = await asyncio.to_thread(_PartialFile, self.partial)
+            except OSError as exc:
+                raise self._write_failed(exc) from exc
+        return self.file
+
+    async def _close_file(self, *, sync: bool = False) -> None:
+        file, self.file = self.file, None
+        if file is not None:
+            await asyncio.shield(asyncio.to_thread(file.close, sync))
+
+    async def _save_state(self, file: _PartialFile, now: float, *, force: bool = False) -> None:
+        """Write the done ranges down (after the bytes they name are on disk); at most every
+        ``STATE_SAVE_INTERVAL_S``, so a killed daemon re-fetches only what arrived since."""
+        if not self.state_dirty or (not force and now - self.state_saved_at < STATE_SAVE_INTERVAL_S):
+            return
+        if self.state.sequential and not force:
+            return  # the partial's size says it all; the state file only keeps total and validator
+        self.state_dirty = False
+        self.state_saved_at = now
+        snapshot = RangeState(self.url, self.state.total, self.state.validator, self.state.sequential,
+                              RangeSet(self.state.done.ranges()))
+        await asyncio.shield(asyncio.to_thread(file.sync_then, snapshot.save, self.partial))
+
+    async def _digest(self) -> str | None:
+        if self.hasher is None:
+            return None
+        try:
+            return await self.hasher.finish(self.state.done.prefix())
+        except OSError as exc:
+            raise DownloadError(self.url, self.state.done.done(), f"cannot read {self.partial} back to hash it: "
+                                f"{exc.strerror or exc}", hint="check the disk, then run it again") from exc
+
+    async def _expected_hash(self) -> tuple[str | None, str]:
+        """The hash this file must have, and who says so; the caller's wins over Hugging Face's over ours."""
+        if self.expected is not None:
+            return self.expected, "the sha256 given"
+        if self.linked_sha256 is not None:
+            return self.linked_sha256, "Hugging Face (X-Linked-ETag)"
+        if self.records is not None:
+            earlier = await asyncio.to_thread(self.records.lookup_by_source, self.url)
+            if (earlier is not None and earlier.size == self.state.total
+                    and (earlier.validator is None or self.state.validator is None
+                         or earlier.validator == self.state.validator)):
+                return earlier.sha256, "an earlier download of this URL"
+        return None, ""
+
+    async def _discard(self) -> None:
+        """Throw the partial away (a new inode next time: a late write can only land in the old one)."""
+        await self._close_file()
+        if self.hasher is not None:
+            self.hasher.close()
+            self.hasher = _Hasher(self.partial) if self.hash_files else None
+        await asyncio.to_thread(_remove_partial, self.partial)
+        self.state = RangeState(self.url)
+        self.inflight = 0
+
+    async def _move_into_place(self) -> int:
+        """Refuse a file of the wrong size, then move it into place in one step (after an fsync)."""
+        size = self.state.done.done()
+        if self.total is not None and size != self.total:
+            raise DownloadError(self.url, size, f"received {human_bytes(size)} of {human_bytes(self.total)}")
+        await self._close_file(sync=True)
+        try:
+            await asyncio.to_thread(_finish_partial, self.partial, self.target, size)
+        except OSError as exc:
+            raise DownloadError(self.url, size, f"cannot move {self.partial} to {self.target}: "
+                                f"{exc.strerror or exc}", hint="check the folder's permissions") from exc
+        return size
 
     def _check_disk(self, needed: int) -> None:
         """Refuse up front a file that cannot fit: a full disk is a routine cloud failure (STYLE §6)."""
@@ -564,7 +1008,7 @@ class _Job:
         if needed > free:
             raise DiskFullError(self.url, needed=needed, free=free, where=str(_mount_point(folder)))
 
-    def _emit(self, *, final: bool) -> None:
+    def _emit(self, *, final: bool, sha256: str | None = None) -> None:
         if self.on_progress is None:
             return
         now = time.monotonic()
@@ -577,8 +1021,158 @@ class _Job:
         self.last_emit_at = now
         self.last_emit_bytes = self.received
         self.on_progress(
-            DownloadProgress(self.url, self.target, self.bytes_done, self.total, speed_bps=speed, done=final)
+            DownloadProgress(self.url, self.target, self.bytes_done, self.total, speed_bps=speed, done=final,
+                             connections=self.connections, sha256=sha256)
         )
+
+
+
+def _next_piece(unassigned: list[tuple[int, int]], active: Iterable[_Segment]) -> tuple[int, int] | None:
+    """The next piece for a new connection: a gap nobody fetches, else the back half of the biggest segment."""
+    if unassigned:
+        return unassigned.pop(0)
+    biggest = max(active, key=_Segment.remaining, default=None)
+    if biggest is None or biggest.end is None or biggest.remaining() < 2 * MIN_SPLIT_BYTES:
+        return None
+    middle = biggest.received + biggest.remaining() // 2
+    piece = (middle, biggest.end)
+    biggest.end = middle
+    return piece
+
+
+class _PartialFile:
+    """The ``.partial`` opened once; writes are positional (``pwrite``) and run in worker threads.
+
+    A positional write that lands twice writes the same bytes at the same place, so a cancelled wait is
+    harmless; the descriptor is closed only after every write has finished, so a late write can never go to
+    another file that reused the number.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="download-write")
+        self.lock = threading.Lock()
+
+    async def write(self, at: int, data: bytes) -> None:
+        await asyncio.wrap_future(self.pool.submit(_pwrite_all, self.fd, data, at))
+
+    def sync_then(self, then: Callable[[Path], None], partial: Path) -> None:
+        with self.lock:
+            if self.fd >= 0:
+                os.fdatasync(self.fd)
+        then(partial)
+
+    def close(self, sync: bool) -> None:
+        self.pool.shutdown(wait=True)
+        with self.lock:
+            if self.fd >= 0:
+                try:
+                    if sync:
+                        os.fsync(self.fd)
+                finally:
+                    os.close(self.fd)
+                    self.fd = -1
+
+
+class _Hasher:
+    """sha256 of the file's done prefix, computed in one thread while the download goes on.
+
+    Bytes are read back from the partial (the page cache, just written), so parallel connections need no
+    buffers in memory: memory stays at one read block whatever the file's size.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.scheduled = 0
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="download-hash")
+        self.pending: list[Future[None]] = []
+        self.fd = -1
+
+    def advance(self, upto: int) -> None:
+        if upto > self.scheduled:
+            self.pending = [f for f in self.pending if not f.done()]
+            self.pending.append(self.pool.submit(self._hash, self.scheduled, upto))
+            self.scheduled = upto
+
+    def _hash(self, start: int, end: int) -> None:
+        if self.fd < 0:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        at = start
+        while at < end:
+            block = os.pread(self.fd, min(HASH_BLOCK_BYTES, end - at), at)
+            if not block:
+                raise OSError(errno.EIO, f"{self.path} is shorter than the bytes written to it")
+            self.digest.update(block)
+            at += len(block)
+
+    async def finish(self, upto: int) -> str:
+        self.advance(upto)
+        for future in list(self.pending):
+            await asyncio.wrap_future(future)
+        return self.digest.hexdigest()
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+        self.pool.submit(shut)
+        self.pool.shutdown(wait=False)
+
+
+def _pwrite_all(fd: int, data: bytes, at: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, at)
+        view = view[n:]
+        at += n
+
+
+def _truncate(path: Path, size: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.truncate(path, size)
+
+
+def _remove_partial(partial: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+    RangeState.remove(partial)
+
+
+def _finish_partial(partial: Path, target: Path, size: int) -> None:
+    if partial.stat().st_size > size:
+        os.truncate(partial, size)
+    os.replace(partial, target)
+    RangeState.remove(partial)
+
+
+def _validator(response: httpx.Response) -> str | None:
+    """What ``If-Range`` may carry: a strong ETag, else Last-Modified (RFC 9110 §13.1.5)."""
+    etag = str(response.headers.get("etag", "")).strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    modified = str(response.headers.get("last-modified", "")).strip()
+    return modified or None
+
+
+_WEB_PAGE_SUFFIXES = (".html", ".htm", ".xhtml", ".php", ".asp", ".aspx")
+
+
+def _refuse_a_web_page(response: httpx.Response, target: Path) -> None:
+    """A login page or an error page served with 200 is not the model: refuse it before writing a byte."""
+    kind = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind in ("text/html", "application/xhtml+xml") and not target.name.lower().endswith(_WEB_PAGE_SUFFIXES):
+        raise _AttemptFailed(
+            f"the server sent a web page ({kind}) instead of the file",
+            retryable=False,
+            hint="the link may need a login or a token (HF_TOKEN, CIVITAI_TOKEN), or it points to a page, "
+                 "not a file; open it in a browser",
+        )
+
+
 
 
 # --- module-level helpers ----------------------------------------------------------------------------------
@@ -586,14 +1180,6 @@ class _Job:
 
 def _ignore(_line: str) -> None:
     pass
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _check_args(url: str, dir: Path | None, path: Path | None, retries: int, stall_timeout_s: float) -> None:
@@ -656,21 +1242,6 @@ def _httpx_errors(stall_timeout_s: float, route: _Route) -> Iterator[None]:
         raise _AttemptFailed(f"connection failed: {detail}", retryable=True) from exc
     except httpx.HTTPError as exc:
         raise _AttemptFailed(f"HTTP client error: {exc}", retryable=False) from exc
-
-
-@contextlib.contextmanager
-def _local_errors(job: _Job) -> Iterator[None]:
-    """A disk that cannot be written is not the network's fault: fail at once, saying which file."""
-    try:
-        yield
-    except OSError as exc:
-        if isinstance(exc, DownloadError):
-            raise
-        full = exc.errno == errno.ENOSPC
-        hint = "free space or set PINOKIOCLOUD_PERSIST" if full else "check the folder's permissions"
-        raise _AttemptFailed(
-            f"cannot write {job.partial}: {exc.strerror or exc}", retryable=False, hint=hint
-        ) from exc
 
 
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakValueDictionary[Path, asyncio.Lock]] = (
