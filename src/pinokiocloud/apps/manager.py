@@ -38,6 +38,7 @@ from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
+from pinokiocloud.procs.logfiles import log_max_bytes
 from pinokiocloud.procs.restart import RestartMode
 from pinokiocloud.procs.text import strip_ansi
 from pinokiocloud.procs.tree import tagged_under
@@ -150,6 +151,8 @@ class AppManager:
         self._install_lock = asyncio.Lock()
         self._pending: list[RunEvent] = []
         self._web_uis: dict[str, tuple[tuple[str | None, tuple[int, ...]], float, WebUI | None]] = {}
+        self._stored_bytes_per_run = log_max_bytes()
+        """A run that floods its output keeps its newest events in the store up to the log cap."""
 
     # ---- lifecycle ----
 
@@ -187,6 +190,8 @@ class AppManager:
         if reaped:
             log.warning("stopped %d process(es) a previous daemon left running", reaped)
         self.runner.memory_global.update(self.store.memory("global"))
+        # events the log no longer holds in memory are read back from the store, under the same numbers
+        self.runner.events.attach(self.store, last_seq=self.store.last_event_seq())
         self._queue = self.runner.events.subscribe(None)
         self._persist_task = asyncio.create_task(self._persist(), name="persist events")
         interrupted = self.store.mark_interrupted([s.value for s in ALIVE])
@@ -232,7 +237,9 @@ class AppManager:
         if not events:
             return
         try:
-            self.store.add_events((e.attempt, e.run_id, e.type, e.step, e.total, e.ts, e.data) for e in events)
+            self.store.add_numbered_events(
+                ((e.seq, e.attempt, e.run_id, e.type, e.step, e.total, e.ts, e.data) for e in events),
+                max_bytes_per_run=self._stored_bytes_per_run)
             touched = {e.attempt for e in events if e.type in ("state", "start", "stop", "error")}
             for key in touched:  # by key: an older run of a script restarted meanwhile gets its end state too
                 run = self.runner.by_key.get(key)

@@ -112,6 +112,11 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
         sock = bind_port(settings.port)
         lock.announce(settings.port)
         _make_private(settings.home)
+        captured = not sys.stderr.isatty()  # started in the background: everything goes to a capped daemon.log
+        if captured:
+            from pinokiocloud.procs.logfiles import configure_daemon_logging
+
+            configure_daemon_logging(settings.home / "logs" / "daemon.log")
         import uvicorn  # the heavy imports come after the checks, so a refusal is quick
 
         from pinokiocloud.server.app import create_app
@@ -122,7 +127,7 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
         app = create_app(settings, Daemon(settings, lock=lock),
                          on_ready=lambda: lock.announce(settings.port, ready=True))
         config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-                                lifespan="on")
+                                lifespan="on", log_config=None if captured else uvicorn.config.LOGGING_CONFIG)
         server = uvicorn.Server(config)
         try:
             server.run(sockets=[sock])

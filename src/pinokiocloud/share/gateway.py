@@ -41,6 +41,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from pinokiocloud.errors import BadParamError
+from pinokiocloud.procs.logfiles import RotatingLog, log_max_bytes
 from pinokiocloud.share.limiter import GuessLimiter, TooManyAttempts
 from pinokiocloud.share.passcodes import (
     MIN_SECRET_CHARS,
@@ -194,7 +195,7 @@ class Gateway:
         self._live: dict[str | None, set[web.WebSocketResponse]] = {}
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._log_file: object | None = None
+        self._log_file: RotatingLog | None = None
 
     @property
     def passcode(self) -> str | None:
@@ -258,7 +259,7 @@ class Gateway:
         self.port = int(self._runner.addresses[0][1])  # port 0: read back what the kernel gave us
         if self._access_log is not None:
             self._access_log.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = self._access_log.open("a", buffering=1, encoding="utf-8")
+            self._log_file = RotatingLog(self._access_log, log_max_bytes(), whole_folder=False)
         log.info("gateway for %s on %s -> %s", self.name, self.url, self.target_url)
         return self.url
 
@@ -273,7 +274,7 @@ class Gateway:
             self._session = None
         if self._log_file is not None:
             with contextlib.suppress(OSError):
-                self._log_file.close()  # type: ignore[attr-defined]
+                self._log_file.close()
             self._log_file = None
         self._cookie_key = b""
 
@@ -529,7 +530,7 @@ class Gateway:
         )
         if self._log_file is not None:
             with contextlib.suppress(OSError):
-                self._log_file.write(record.line() + "\n")  # type: ignore[attr-defined]
+                self._log_file.write(record.line() + "\n")
         if self._on_access is not None:
             self._on_access(record)
 

@@ -105,7 +105,7 @@ async def events(key: str, request: Request, daemon: DaemonDep, after: int = 0,
     async def stream() -> AsyncIterator[bytes]:
         last = after
         try:
-            for event in log.history(run.id, attempt=run.key):
+            async for event in log.replay(run.id, attempt=run.key, after=after):
                 if event.seq > last:
                     last = event.seq
                     yield _sse(event.as_dict())
