@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
+import httpcore
 import httpx
 
 from pinokiocloud.downloads.auth import Tokens, headers_for
@@ -115,6 +116,11 @@ FALLBACK_NAME = "download"
 """Used when neither Content-Disposition nor the URL path gives a usable name (``https://host/``)."""
 
 _RETRY_STATUSES = frozenset({408, 429})
+READ_BYTES = 1 << 20
+"""httpcore reads a body 64 KiB at a time; at a few hundred MB/s that per-read Python cost is the limit,
+so reads may take up to 1 MiB (set once, process-wide, on import; a larger read only returns what is there)."""
+if httpcore.AsyncHTTP11Connection.READ_NUM_BYTES < READ_BYTES:
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = READ_BYTES
 _T = TypeVar("_T")
 _CHROME_VERSIONS = tuple(range(120, 132))
 _PLATFORMS = (
