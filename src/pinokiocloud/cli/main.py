@@ -17,12 +17,52 @@ from pinokiocloud.errors import PinokioCloudError, UserError
 
 __all__ = ["app", "main"]
 
+
+def _type_label(self: Any, ctx: Any) -> str | None:
+    """What a value looks like in ``--help``: nothing for a flag, the metavar when one is given, else a plain
+    word (TEXT, INTEGER, PATH) instead of Typer's ``<bool>``/``<list[str]>``."""
+    del ctx
+    if getattr(self, "is_flag", False) or getattr(self, "count", False):
+        return None
+    if isinstance(self, typer.core.TyperArgument):
+        return None  # the argument's name says it
+    if self.metavar:
+        return str(self.metavar)
+    desc = self.type_descriptor
+    if desc.is_path:
+        return "PATH"
+    if desc.is_choice:
+        return "|".join(str(c) for c in desc.choices or ())
+    name = str(self.bare_type()).removeprefix("list[").removesuffix("]")
+    return {"str": "TEXT", "int": "N", "float": "NUMBER"}.get(name, name.upper())
+
+
+typer.core.TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
+typer.core.TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"pinokiocloud {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    help="PinokioCloud: run Pinokio AI-app launchers on cloud GPU machines.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="PinokioCloud: run Pinokio AI-app launchers on cloud GPU machines.\n\n"
+         "Start with `pinokiocloud up` (the dashboard's link and passcode), then `pinokiocloud install SRC` "
+         "and `pinokiocloud start APP`. Every command that prints data takes --json.",
 )
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_show_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """PinokioCloud: run Pinokio AI-app launchers on cloud GPU machines."""
+
 app.add_typer(script.app, name="script")
 app.command("doctor")(doctor.doctor)
 apps.register(app)
@@ -38,7 +78,11 @@ def menu(
     if not folder.is_dir():
         from pinokiocloud.client import Client
 
-        output.result(Client().menu(target), as_json=as_json)
+        menu_data = Client().menu(target)
+        if as_json:
+            output.result(menu_data, as_json=True)
+        else:
+            apps.print_menu(menu_data)
         return
 
     from pinokiocloud.cli.offline import run_with_kernel
@@ -49,7 +93,11 @@ def menu(
         found = await load_launcher(sc, folder.resolve(), ctx)
         return {"folder": str(found.folder), "root": str(found.root), "meta": found.meta, "menu": found.menu}
 
-    output.result(run_with_kernel(work), as_json=as_json)
+    found_menu = run_with_kernel(work)
+    if as_json:
+        output.result(found_menu, as_json=True)
+    else:
+        apps.print_menu(found_menu)
 
 
 @app.command("version")
@@ -65,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         if debug:
             raise
-        output.error(str(exc), exc.hint)
+        output.error(str(exc), exc.hint or apps.did_you_mean(str(exc)))
         sys.exit(2)
     except PinokioCloudError as exc:
         if debug:

@@ -121,7 +121,8 @@ def load(file: FileArg, as_json: JsonOpt = False) -> None:
 def render(
     file: FileArg,
     step: Annotated[list[int] | None, typer.Option("--step", help="Step index to render (repeatable).")] = None,
-    var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE for the template memory.")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", metavar="NAME=VALUE", help="A template value (repeatable); "
+                                                "platform, gpu, vram … replace this machine's.")] = None,
     action: Annotated[str, typer.Option(help="Which action of the script to render.")] = "run",
     as_json: JsonOpt = False,
 ) -> None:

@@ -1,4 +1,5 @@
-"""``/api/apps``: install, list, status, menu, run, start, stop, logs, remove.
+"""``/api/apps``: install, list, status, menu, run, start, stop, logs, remove, update, reinstall, and the
+catalog read again (``POST /api/apps/catalog/reload``).
 
 Bodies are bounded twice: the whole request by ``MAX_BODY_BYTES`` (413, read no further), and each
 string field by a length and a ban on control characters (422), so a stray 10 MB ``src`` or a NUL in a
@@ -111,6 +112,16 @@ async def list_apps(daemon: DaemonDep) -> dict[str, Any]:
     return {"data": data, "count": len(data)}
 
 
+@router.post("/catalog/reload")
+async def reload_catalog(daemon: DaemonDep) -> dict[str, Any]:
+    """Read the catalog again (bundled + PINOKIO_HOME/catalog.json) without a restart; the new catalog, as
+    ``GET /api/catalog`` gives it."""
+    catalog = await daemon.apps.reload_catalog()
+    daemon.catalog = catalog
+    entries = [e.to_json() for e in catalog.entries]
+    return {"data": entries, "count": len(entries), "problems": [str(p) for p in catalog.problems]}
+
+
 @router.post("", status_code=201)
 async def install(body: InstallIn, daemon: DaemonDep) -> dict[str, Any]:
     name, run = await daemon.apps.install(body.src, name=body.name, script=body.script, params=body.params,
@@ -172,3 +183,17 @@ async def stop(name: str, body: StopIn, daemon: DaemonDep) -> dict[str, Any]:
 @router.get("/{name}/logs")
 async def logs(name: str, daemon: DaemonDep, tail: int = 200) -> dict[str, Any]:
     return {"name": name, "lines": daemon.apps.logs(name, tail=tail)}
+
+
+@router.post("/{name}/update", status_code=201)
+async def update_app(name: str, daemon: DaemonDep) -> dict[str, Any]:
+    """``git pull`` of the launcher (a copied launcher: its folder copied again), then its update script when it
+    has one (``run``; ``null`` when it has none). Refused while the app runs."""
+    return await daemon.apps.update(name)
+
+
+@router.post("/{name}/reinstall", status_code=201)
+async def reinstall_app(name: str, daemon: DaemonDep) -> dict[str, Any]:
+    """The launcher folder as it was right after install (its venvs and downloads inside it removed), then the
+    install flow again (``run``). Refused while the app runs."""
+    return await daemon.apps.reinstall(name)
