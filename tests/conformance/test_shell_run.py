@@ -294,9 +294,13 @@ def test_sudo_runs_directly_as_root(h: Harness) -> None:
     assert h.local(run)["r"]["stdout"] == "0\n"
 
 
-def test_conda_without_conda_fails_with_a_way_forward(h: Harness) -> None:
+def test_conda_env_from_an_unreachable_channel_fails_with_a_way_forward(h: Harness) -> None:
+    """Conda needs no system install now (envs.conda); what can fail is the channel, named in one sentence."""
+    h.runner.environ["PINOKIOCLOUD_CONDA_CHANNELS"] = "http://127.0.0.1:9/nothing-listens-here"
     run = h.run("a.js", 'module.exports = { run: [{ method: "shell.run", params: { message: "python -V", conda: ".env" } }] }')
-    assert run.state is RunState.FAILED and "no conda or micromamba was found; install Miniforge" in str(run.error)
+    assert run.state is RunState.FAILED
+    assert "could not create the conda env" in str(run.error) and "127.0.0.1:9" in str(run.error)
+    assert "set PINOKIOCLOUD_CONDA_CHANNELS to a mirror you can reach" in str(run.error)
 
 
 def test_daemon_server_dying_marks_the_run_crashed_with_last_lines(h: Harness) -> None:

@@ -1,8 +1,9 @@
 """The environment of a ``shell.run`` process (spec §3.1.4).
 
 Built from the daemon's environment minus inherited activation state, plus the ENVIRONMENT files,
-PINOKIO_HOME's tool folders, the step's own ``env`` (arrays prepend to the existing value, PATH must
-be an array) and a few defaults. Keys that are not identifiers are dropped and newlines flattened.
+PINOKIO_HOME's tool folders (``bin/tools/bin`` first), the step's own ``env`` (arrays prepend to the
+existing value, PATH must be an array) and a few defaults. Keys that are not identifiers are dropped and
+newlines flattened.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pinokiocloud.envs.tools import tools_bin
 from pinokiocloud.errors import BadParamError
 from pinokiocloud.kernel.environment import app_env_file, app_root, read_env
 
-__all__ = ["build_shell_env", "tool_bin_dirs"]
+__all__ = ["build_shell_env"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NO_MKDIR = frozenset({"PIP_CONFIG_FILE", "CONDARC", "HF_TOKEN_PATH"})
@@ -42,18 +44,6 @@ def _is_trust_setting(key: str) -> bool:
     """CA certificate settings (SSL_CERT_FILE, GIT_SSL_CAINFO …) are kept, unlike the original: without
     them HTTPS fails on machines behind a TLS proxy (docs/compat.md)."""
     return "CERT" in key or "CAINFO" in key or "CAPATH" in key or "CA_BUNDLE" in key
-
-
-def tool_bin_dirs() -> list[str]:
-    """Folders with the tools PinokioCloud ships (uv, the wheel's node) that every shell can call."""
-    dirs = []
-    try:
-        import uv
-
-        dirs.append(str(Path(uv.find_uv_bin()).parent))
-    except (ImportError, FileNotFoundError):
-        pass
-    return dirs
 
 
 def _js_value(value: Any) -> str:
@@ -101,10 +91,12 @@ def build_shell_env(
             with contextlib.suppress(OSError):
                 Path(value).mkdir(parents=True, exist_ok=True)
     env.update(files)
-    path_parts = [p for p in (base.get("PATH") or os.defpath).split(os.pathsep) if p]
-    for extra in (*tool_bin_dirs(), str(home / "bin")):
-        if extra not in path_parts:
-            path_parts.append(extra)
+    # The tools PinokioCloud ships or installed on demand (envs.tools) come first, as the original puts
+    # its own node/conda first; conda activation (envs.activate) then goes in front of them.
+    ours = str(tools_bin(home))
+    path_parts = [ours, *(p for p in (base.get("PATH") or os.defpath).split(os.pathsep) if p and p != ours)]
+    if str(home / "bin") not in path_parts:
+        path_parts.append(str(home / "bin"))
     env["PATH"] = os.pathsep.join(path_parts)
     env["HISTFILE"] = str(home / "history" / "bash_history")
     gxx = shutil.which("g++", path=env["PATH"])

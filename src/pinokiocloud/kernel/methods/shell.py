@@ -10,119 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shlex
 import shutil
 import signal
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
+from pinokiocloud.envs import activate
 from pinokiocloud.errors import BadParamError, ProcessEndedError
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.shell_command import build_commands
-from pinokiocloud.kernel.shell_env import build_shell_env, tool_bin_dirs
+from pinokiocloud.kernel.shell_env import build_shell_env
 from pinokiocloud.procs.matcher import BadPatternError, Matcher, collect_errors, shortest_errors
 from pinokiocloud.procs.supervisor import ManagedProcess, ProcEvent
 
-__all__ = ["DEFAULT_VENV_PYTHON", "TRANSCRIPT_CHARS", "run_shell"]
+__all__ = ["TRANSCRIPT_CHARS", "run_shell"]
 
-DEFAULT_VENV_PYTHON = "3.10"
-"""The original's venvs are Python 3.10 (its conda base); launchers pin packages for it."""
 TRANSCRIPT_CHARS = 256 * 1024
 """How much of a shell's text the step result keeps (``stdout``/``response``)."""
-VENV_TIMEOUT_S = 600
 _OUTSIDE_KILLS = {
     signal.SIGKILL: "out of memory? (the kernel's OOM killer sends SIGKILL), or killed from outside PinokioCloud",
     signal.SIGTERM: "stopped from outside PinokioCloud",
 }
 """Signals that end a step and its run when PinokioCloud did not send them (docs/compat.md, exit codes)."""
-
-
-def _uv() -> str:
-    for folder in tool_bin_dirs():
-        candidate = Path(folder) / "uv"
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("uv")
-    if not found:
-        raise MethodError("uv is needed to create venvs and was not found; reinstall PinokioCloud (it ships uv)")
-    return found
-
-
-async def _capture(argv: list[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        return 124, f"timed out after {timeout_s:g} s"
-    return proc.returncode or 0, out.decode(errors="replace")
-
-
-async def _create_venv(ctx: MethodContext, venv: Path, python: str | None, env: dict[str, str]) -> None:
-    """``uv venv --seed`` (so pip exists inside, as scripts expect)."""
-    uv = _uv()
-    wanted = python or DEFAULT_VENV_PYTHON
-    code, out = await _capture([uv, "venv", "--seed", "--python", wanted, str(venv)], env, VENV_TIMEOUT_S)
-    if code != 0 and python is None:
-        reason = out.strip().splitlines()[-1] if out.strip() else f"exit code {code}"
-        ctx.print(f"[venv] Python {wanted} is not available here ({reason}); "
-                  f"using Python {sys.version_info.major}.{sys.version_info.minor} instead")
-        code, out = await _capture([uv, "venv", "--seed", "--python", sys.executable, str(venv)], env,
-                                   VENV_TIMEOUT_S)
-    if code != 0:
-        raise MethodError(f"could not create the venv {venv} with Python {wanted}: {out.strip()[-500:]}")
-    ctx.print(f"[venv] created {venv}")
-
-
-def _venv_spec(params: dict[str, Any]) -> tuple[str | None, str | None]:
-    venv = params.get("venv")
-    python = params.get("venv_python")
-    if isinstance(venv, dict):
-        python = python or venv.get("python")
-        venv = venv.get("path")
-    return (str(venv) if venv else None), (str(python) if python else None)
-
-
-def _conda_exe(env: dict[str, str], home: Path) -> str | None:
-    for name in ("conda", "micromamba", "mamba"):
-        found = shutil.which(name, path=env.get("PATH"))
-        if found:
-            return found
-    bundled = home / "bin" / "miniforge" / "bin" / "conda"
-    return str(bundled) if bundled.exists() else None
-
-
-async def _conda_activation(ctx: MethodContext, params: dict[str, Any], cwd: Path,
-                            env: dict[str, str]) -> list[str]:
-    conda = params.get("conda")
-    if not conda:
-        return []
-    if isinstance(conda, dict) and conda.get("skip"):
-        return []
-    exe = _conda_exe(env, ctx.home)
-    if exe is None:
-        raise MethodError("this step needs conda, and no conda or micromamba was found; install Miniforge into "
-                          f"{ctx.home / 'bin' / 'miniforge'} (or put conda/micromamba on PATH) and run it again")
-    spec = conda if isinstance(conda, dict) else {"path": conda}
-    python = spec.get("python") or params.get("conda_python")
-    python_arg = (f"python={python}" if str(python)[:1].isdigit() else str(python)) if python else "python=3.10"
-    shell_name = "micromamba" if exe.endswith("micromamba") else "conda"
-    hook = f'eval "$({shlex.quote(exe)} shell.bash hook)"'
-    if spec.get("name"):
-        target, flag = str(spec["name"]), "-n"
-    else:
-        target, flag = str((cwd / str(spec.get("path"))).resolve()), "-p"
-        if not Path(target).exists():
-            args = [str(a) for a in (spec.get("args") or [])] if isinstance(spec.get("args"), list) else (
-                str(spec.get("args")).split() if spec.get("args") else [])
-            code, out = await _capture([exe, "create", "-y", "-p", target, python_arg, *args], env, VENV_TIMEOUT_S)
-            if code != 0:
-                raise MethodError(f"conda could not create {target}: {out.strip()[-500:]}")
-    return [hook, f"{shell_name} activate {shlex.quote(target) if flag == '-p' else target}"]
 
 
 def _shell_argv(params: dict[str, Any], command: str, env: dict[str, str]) -> list[str]:
@@ -290,13 +200,11 @@ async def run_shell(req: MethodRequest, ctx: MethodContext, params: dict[str, An
                               user_env={**user_env, **built.env_args}, remove=names)
     except BadParamError as exc:
         raise MethodError(str(exc)) from exc
-    activation = await _conda_activation(ctx, params, cwd, env)
-    venv_name, venv_python = _venv_spec(params)
-    if venv_name:
-        venv = (cwd / venv_name).resolve()
-        if not (venv / "bin" / "activate").exists():
-            await _create_venv(ctx, venv, venv_python, env)
-        activation.append(f"source {shlex.quote(str(venv / 'bin' / 'activate'))}")
+    try:
+        activated = await activate.for_shell(params, cwd=cwd, env=env, home=ctx.home, out=ctx.print)
+    except activate.EnvError as exc:
+        raise MethodError(str(exc)) from exc
+    env, activation = activated.env, activated.commands
     result: dict[str, Any] = {"id": None, "response": "", "stdout": "", "event": None, "exit_code": None}
     for index, command in enumerate(built.commands):
         result = await _launch(req, ctx, params, command, activation, cwd, env, index)
