@@ -14,7 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.downloads import DownloadProgress, download, download_many
+from pinokiocloud.downloads import (
+    PRIORITY_STEP,
+    DownloadProgress,
+    DownloadResult,
+    QueuedDownload,
+    Reporter,
+    download,
+    queue_for,
+    records_for,
+    tokens_from_env,
+)
 from pinokiocloud.kernel.environment import app_root
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.paths import git_origin
@@ -157,13 +167,30 @@ async def open_(req: MethodRequest, ctx: MethodContext) -> None:
 
 @method("fs.download")
 async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
-    """params: {uri|url: str | [str], dir | path} → resumable download; an existing file is skipped."""
+    """params: {uri|url: str | [str], dir | path, sha256?} → through the home's download queue: parallel
+    ranges, resume, sha256 checked (``sha256``, Hugging Face's hash, or an earlier download of the URL) and
+    recorded; an existing file is skipped. Progress goes to the terminal and as ``download`` events."""
     source = req.param("uri", "url")
     folder, exact = req.param("dir"), req.param("path")
     if not source:
         raise MethodError("fs.download needs uri (or url)")
     if bool(folder) == bool(exact):
         raise MethodError("fs.download needs exactly one of dir (a folder) or path (a file)")
+    expected = req.param("sha256")
+    if expected is not None:
+        if not isinstance(expected, str) or len(expected.strip()) != 64 or any(
+                c not in "0123456789abcdefABCDEF" for c in expected.strip()):
+            raise MethodError(f"fs.download: sha256 must be 64 hexadecimal digits, got {expected!r}")
+        if isinstance(source, list) and len(source) != 1:
+            raise MethodError("fs.download: sha256 is the hash of one file; give one uri with it")
+    if exact and not isinstance(source, str):
+        raise MethodError("fs.download with path takes one uri; use dir for a list")
+    queue = queue_for(ctx.home)
+    civitai = await asyncio.to_thread(queue.setting, "civitai_token") if queue.setting is not None else None
+    tokens = tokens_from_env(ctx.runner.env_for(ctx.run.path), home=ctx.home,
+                             civitai_setting=civitai if isinstance(civitai, str) else None)
+    records = records_for(ctx.home)
+    app = _app_of(ctx)
     last_line = [0.0]
 
     def progress(p: DownloadProgress) -> None:
@@ -171,18 +198,37 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
         if p.done or now - last_line[0] >= 1.0:
             last_line[0] = now
             ctx.print(p.line())
-            ctx.emit("download", {"url": p.url, "path": str(p.path), "bytes": p.bytes_done, "total": p.total,
-                                  "percent": p.percent, "done": p.done})
+
+    def event(entry: QueuedDownload) -> None:
+        ctx.emit("download", entry.to_json())
+
+    async def one(url: str, *, path: Path | None, into: Path | None) -> None:
+        async def work(reporter: Reporter) -> DownloadResult:
+            def both(p: DownloadProgress) -> None:
+                reporter.progress(p)
+                progress(p)
+
+            return await download(url, path=path, dir=into, on_progress=both, on_log=ctx.print,
+                                  sha256=str(expected).strip() if expected else None, tokens=tokens,
+                                  records=records)
+
+        await queue.run(work, url=url, path=path, app=app, priority=PRIORITY_STEP, on_update=event)
 
     if exact:
-        if not isinstance(source, str):
-            raise MethodError("fs.download with path takes one uri; use dir for a list")
-        await download(source, path=ctx.resolve(str(exact)), on_progress=progress, on_log=ctx.print)
+        await one(str(source), path=ctx.resolve(str(exact)), into=None)
         return
     target = ctx.resolve(str(folder))
-    target.mkdir(parents=True, exist_ok=True)
-    urls = source if isinstance(source, list) else [source]
-    await download_many([str(u) for u in urls], dir=target, on_progress=progress, on_log=ctx.print)
+    await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
+    for url in source if isinstance(source, list) else [source]:
+        await one(str(url), path=None, into=target)  # one after the other: the first failure ends the step
+
+
+def _app_of(ctx: MethodContext) -> str | None:
+    """The app a run belongs to (its first folder under ``api/``), for the queue's listing."""
+    try:
+        return ctx.run.path.relative_to(ctx.home / "api").parts[0]
+    except (ValueError, IndexError):
+        return None
 
 
 # ---- fs.link / fs.share: shared model folders (spec §3.5) ----
