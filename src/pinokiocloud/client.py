@@ -332,3 +332,11 @@ class Client:
     def stop_share(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("DELETE", f"/api/apps/{name}/share")
         return result
+
+    def downloads(self) -> list[dict[str, Any]]:
+        """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each)."""
+        return list(self.request("GET", "/api/downloads")["data"])
+
+    def cancel_download(self, download_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/api/downloads/{download_id}/cancel")
+        return result

@@ -16,7 +16,7 @@ from pinokiocloud.config import Settings
 from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.deps import AuthDep
 from pinokiocloud.server.errors import install_error_handlers
-from pinokiocloud.server.routes import apps, runs, shares, system, ui
+from pinokiocloud.server.routes import apps, downloads, runs, shares, system, ui
 
 __all__ = ["HostCheck", "create_app"]
 
@@ -92,6 +92,7 @@ def create_app(settings: Settings, daemon: Daemon | None = None, *,
     app.include_router(runs.router)
     app.include_router(ui.router)
     app.include_router(shares.router)
+    app.include_router(downloads.router)
     return app
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pinokiocloud.apps import AppManager
 from pinokiocloud.apps.catalog import load_catalog
 from pinokiocloud.config import Settings
+from pinokiocloud.downloads import DownloadQueue, install, uninstall
 from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.home_lock import HomeLock
 from pinokiocloud.kernel import NodeSidecar
@@ -65,6 +66,8 @@ class Daemon:
             self.startup_notice = opened.notice
             if opened.notice:
                 log.warning("%s", opened.notice)
+            self.downloads = DownloadQueue.from_environ(settings.environ, setting=self.store.setting)
+            install(settings.home, self.downloads)
             self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
                                  restart_policy=restart_policy)
             self.catalog = catalog if catalog is not None else load_catalog(settings.home)
@@ -97,6 +100,8 @@ class Daemon:
                 await self._ui_restore
         await self.shares.close()
         await self.ui.stop(forget=False)
+        await self.downloads.close()
+        uninstall(self.settings.home, self.downloads)
         await self.apps.close()
         await self.sidecar.close()
         self.store.close()

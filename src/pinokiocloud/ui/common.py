@@ -53,6 +53,7 @@ PAGES = {
     "library": "views/library.py",
     "app": "views/app_page.py",
     "running": "views/running.py",
+    "downloads": "views/downloads.py",
     "system": "views/system.py",
     "settings": "views/settings.py",
 }
