@@ -51,7 +51,7 @@ def _args(value: Any) -> list[str]:
 
 
 async def _create(target: Path, spec: Mapping[str, Any], params: Mapping[str, Any], env: Mapping[str, str],
-                  base: Path, out: Callable[[str], None]) -> None:
+                  base: Path, out: Callable[[str], object]) -> None:
     python = spec.get("python") or params.get("conda_python")
     specs = [conda.python_spec(python) if python else conda.DEFAULT_ENV_PYTHON, *_args(spec.get("args"))]
     flag = ["-n", str(spec["name"])] if spec.get("name") else ["-p", str(target)]
@@ -65,7 +65,7 @@ async def _create(target: Path, spec: Mapping[str, Any], params: Mapping[str, An
 
 
 async def for_shell(params: Mapping[str, Any], *, cwd: Path, env: Mapping[str, str], home: Path,
-                    out: Callable[[str], None]) -> Activation:
+                    out: Callable[[str], object]) -> Activation:
     """The environment and the commands that activate what the step's ``conda``/``venv`` params ask for."""
     await asyncio.to_thread(tools.ensure_shims, home)
     base = conda.base_prefix(home)

@@ -88,7 +88,7 @@ class Change:
 
 @dataclass(slots=True)
 class _Progress:
-    out: Callable[[str], None]
+    out: Callable[[str], object]
     names: dict[int, str] = field(default_factory=dict)
     sizes: dict[int, int] = field(default_factory=dict)
     last: float = 0.0
@@ -382,7 +382,7 @@ async def _solve(wanted: Mapping[str, str], channels: Sequence[str], prefix: Pat
 
 
 async def _apply(prefix: Path, wanted: dict[str, str], channels: Sequence[str], cache: Path,
-                 out: Callable[[str], None], *, keep_installed: bool = True) -> Change:
+                 out: Callable[[str], object], *, keep_installed: bool = True) -> Change:
     from rattler import install as rattler_install
 
     started = time.monotonic()
@@ -412,7 +412,7 @@ def _cache(base: Path) -> Path:
 
 async def install(prefix: Path, specs: Sequence[str], *, base: Path, environ: Mapping[str, str],
                   channels: Sequence[str] = (), override_channels: bool = False,
-                  update: bool = False, out: Callable[[str], None] = print) -> Change:
+                  update: bool = False, out: Callable[[str], object] = print) -> Change:
     """``conda install`` / ``create`` / ``update``: the prefix ends up with ``specs`` plus what it had (an
     interrupted earlier install is finished first). ``update`` lets the named packages move."""
     named = list(channels)
@@ -442,7 +442,7 @@ async def install(prefix: Path, specs: Sequence[str], *, base: Path, environ: Ma
 
 
 async def remove(prefix: Path, names: Sequence[str], *, base: Path, environ: Mapping[str, str],
-                 out: Callable[[str], None] = print) -> Change:
+                 out: Callable[[str], object] = print) -> Change:
     """``conda remove``: drop the named packages from what the prefix must hold, and solve again."""
     if not is_prefix(prefix):
         raise CondaError(f"{prefix} is not a conda environment; create it with conda create -p {prefix}")

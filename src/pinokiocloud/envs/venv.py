@@ -42,7 +42,7 @@ def uv_path() -> str:
 
 
 async def capture(argv: list[str], env: Mapping[str, str], timeout_s: float,
-                  on_line: Callable[[str], None] | None = None) -> tuple[int, str]:
+                  on_line: Callable[[str], object] | None = None) -> tuple[int, str]:
     """Run a helper off the event loop's back: its exit code and output (each line also to ``on_line``)."""
     proc = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL)
@@ -87,7 +87,7 @@ def activation(venv: Path) -> str:
     return f"source {shlex.quote(str(venv / 'bin' / 'activate'))}"
 
 
-async def create_venv(venv: Path, python: str | None, env: Mapping[str, str], out: Callable[[str], None]) -> None:
+async def create_venv(venv: Path, python: str | None, env: Mapping[str, str], out: Callable[[str], object]) -> None:
     """``uv venv --seed`` with the wanted Python, falling back to this interpreter when none was asked for."""
     uv = uv_path()
     wanted = python or DEFAULT_VENV_PYTHON

@@ -423,6 +423,16 @@ class Runner:
         run.on_stop = begin["on_stop"]
         if begin.get("env"):
             await self._require_env(run, begin["env"], envs)
+        if begin.get("requires"):  # bundles and legacy items: installed now, or named before any step runs
+            from pinokiocloud.envs.tools import ToolsError, provide
+
+            gpu = self.system.selected_gpu
+            try:
+                await provide(begin["requires"], home=self.home, env=envs, platform=self.system.platform,
+                              arch=self.system.arch, gpu=gpu.name if gpu else None,
+                              out=lambda text: self.emit(run, "stream", {"raw": text + "\r\n"}))
+            except ToolsError as exc:
+                raise StepError(str(run.path), None, None, str(exc)) from exc
         self._set_state(run, RunState.RUNNING)
 
     async def _steps(self, run: Run, *, action: str, cache_key: str, value: Any, ids: list[str | None],

@@ -25,6 +25,8 @@ from pinokiocloud.downloads import (
     records_for,
     tokens_from_env,
 )
+from pinokiocloud.envs.dedup import dedupe_venv
+from pinokiocloud.envs.drive import link_folder, pick_folder, read_registry, valid_relative, write_registry
 from pinokiocloud.kernel.environment import app_root
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.paths import git_origin
@@ -242,54 +244,25 @@ def _drive_home(ctx: MethodContext) -> Path:
     return (root / value).resolve()
 
 
-def _valid_relative(p: str) -> bool:
-    return bool(p) and not p.startswith(".") and not Path(p).is_absolute()
-
-
-def _move_into(source: Path, target: Path) -> None:
-    """Move a folder's contents into the drive folder: merge folders, never overwrite, then purge."""
-    target.mkdir(parents=True, exist_ok=True)
-    for item in list(source.iterdir()):
-        dest = target / item.name
-        if item.is_dir() and not item.is_symlink() and dest.is_dir():
-            _move_into(item, dest)
-        elif not dest.exists() and not dest.is_symlink():
-            shutil.move(str(item), str(dest))
-    shutil.rmtree(source, ignore_errors=True)
-
-
-def _pick_folder(registry: dict[str, dict[str, str]], candidates: list[str], route: str, drives: Path) -> Path:
-    for candidate in candidates:
-        known = registry.get(candidate, {})
-        if route in known:
-            return Path(known[route])
-    for candidate in candidates:
-        known = registry.get(candidate, {})
-        if known:
-            name = Path(next(iter(known.values()))).parent.name
-            return drives / "peers" / name / route
-    return drives / "peers" / f"d{int(time.time() * 1000)}" / route
-
-
 async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, Any]) -> None:
     home = _drive_home(ctx)
     registry_file = home / "drives.json"
-    registry = await asyncio.to_thread(_read_registry, registry_file)
+    registry = await asyncio.to_thread(read_registry, registry_file)
     peers = [str(p) for p in (req.param("peers", default=[]) or []) if p]
     root = app_root(ctx.run.path, ctx.home)
     uri = git_origin(root) if root else None
     candidates = peers + ([uri] if uri else [])
     for route, links in drive.items():
-        if not _valid_relative(str(route)):
+        if not valid_relative(str(route)):
             ctx.print(f"[fs.link] invalid route {route!r}: routes must be relative names; stopping here")
             break  # QUIRK kept (spec §3.5): an invalid route ends the processing of the rest
-        folder = _pick_folder(registry, candidates, str(route), home / "drives")
+        folder = pick_folder(registry, candidates, str(route), home / "drives")
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         for link in links if isinstance(links, list) else [links]:
-            if not isinstance(link, str) or not _valid_relative(link):
+            if not isinstance(link, str) or not valid_relative(link):
                 ctx.print(f"[fs.link] skipping invalid link path {link!r}")
                 continue
-            said = await asyncio.to_thread(_link_folder, ctx.resolve(link), folder)
+            said = await asyncio.to_thread(link_folder, ctx.resolve(link), folder)
             if said:
                 ctx.print(said)
         if uri:
@@ -297,34 +270,7 @@ async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, A
             for peer in peers:
                 registry.setdefault(peer, {})[str(route)] = str(folder)
     if uri:
-        await asyncio.to_thread(_write_registry, registry_file, registry)
-
-
-def _read_registry(file: Path) -> dict[str, dict[str, str]]:
-    try:
-        registry: dict[str, dict[str, str]] = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return {}
-    return registry
-
-
-def _write_registry(file: Path, registry: dict[str, dict[str, str]]) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(json.dumps(registry, indent=2))
-
-
-def _link_folder(where: Path, folder: Path) -> str | None:
-    """Move what is at ``where`` into the drive folder and link it back; the line to print, if any."""
-    if where.is_symlink():
-        return None
-    try:
-        if where.exists():
-            _move_into(where, folder)
-        where.parent.mkdir(parents=True, exist_ok=True)
-        where.symlink_to(folder, target_is_directory=True)
-    except OSError as exc:  # the original logs link errors and goes on
-        return f"[fs.link] could not link {where}: {exc}"
-    return f"[fs.link] {where} -> {folder}"
+        await asyncio.to_thread(write_registry, registry_file, registry)
 
 
 @method("fs.link", "fs.share")
@@ -334,9 +280,8 @@ async def link(req: MethodRequest, ctx: MethodContext) -> None:
     if isinstance(params.get("drive"), dict):
         await _link_drive(req, ctx, params["drive"])
     if params.get("venv"):
-        # Pinokio moves each package into a shared drive and links it back. Packages installed with uv
-        # (what launchers use) are already hard links into uv's cache under PINOKIO_HOME, so apps share
-        # them on disk without moving anything (docs/compat.md).
+        # Identical files across app venvs become hard links of one copy (envs.dedup), the disk saving the
+        # original gets from moving packages into a shared drive (docs/compat.md).
         venv = ctx.resolve(str(params["venv"]))
-        ctx.print(f"[fs.link] venv {venv}: left in place; packages installed with uv already share disk space "
-                  "through uv's cache")
+        result = await asyncio.to_thread(dedupe_venv, venv, ctx.home)
+        ctx.print(result.line())
