@@ -127,13 +127,13 @@ def daemon_env(home: Path, node_modules: Path) -> dict[str, str]:
 
 
 def open_page(page: str, *, selected_app: str | None = None) -> AppTest:
-    """The dashboard from its entry point, switched to ``page`` (``library``, ``app``, …)."""
+    """The dashboard from its entry point (My apps), switched to ``page`` (``library``, ``app``, …)."""
     at = AppTest.from_file(str(UI_APP), default_timeout=APPTEST_TIMEOUT_S)
     if selected_app is not None:
         at.session_state["selected_app"] = selected_app
     at.run()
     assert not at.exception, at.exception
-    if page != "library":
+    if page != "home":
         at.switch_page(PAGES[page]).run()
         assert not at.exception, at.exception
     return at

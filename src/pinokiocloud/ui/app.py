@@ -10,13 +10,16 @@ import streamlit as st
 
 from pinokiocloud.ui import common
 
-st.set_page_config(page_title="PinokioCloud", page_icon="☁️", layout="wide")
+st.set_page_config(page_title="PinokioCloud", page_icon=":material/cloud:", layout="wide")
+# a dashboard for users, not for Streamlit developers: no "Deploy", no developer items in the ⋮ menu
+st.set_option("client.toolbarMode", "minimal")
 # Errors PinokioCloud raises on purpose are caught on each page and shown as a message; a bug anywhere else
 # shows its type and a generic sentence, not a traceback (PINOKIOCLOUD_DEBUG=1 shows everything).
 st.set_option("client.showErrorDetails", "full" if common.is_debug() else "type")
 
 page = st.navigation([
-    st.Page(common.PAGES["library"], title="Library", icon=":material/apps:", default=True),
+    st.Page(common.PAGES["home"], title="My apps", icon=":material/home:", default=True),
+    st.Page(common.PAGES["library"], title="Library", icon=":material/apps:", url_path="library"),
     st.Page(common.PAGES["app"], title="App", icon=":material/widgets:", url_path="app"),
     st.Page(common.PAGES["running"], title="Running", icon=":material/monitoring:"),
     st.Page(common.PAGES["system"], title="System", icon=":material/memory:"),

@@ -24,6 +24,7 @@ from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError
 from pinokiocloud.platform.gpu import GpuInfo
 from pinokiocloud.platform.policy import Fit, Requirements, check_requirements
 from pinokiocloud.platform.system import DiskInfo, SystemFacts
+from pinokiocloud.ui.links import Link, browser_link, is_local_url
 
 __all__ = [
     "ALIVE_RUN_STATES",
@@ -38,6 +39,7 @@ __all__ = [
     "fmt_duration",
     "fmt_gb",
     "is_debug",
+    "link_for",
     "machine_summary",
     "open_app",
     "requirements_text",
@@ -50,6 +52,7 @@ __all__ = [
 ]
 
 PAGES = {
+    "home": "views/home.py",
     "library": "views/library.py",
     "app": "views/app_page.py",
     "running": "views/running.py",
@@ -165,7 +168,7 @@ def show_error(exc: PinokioCloudError, *, lines: Sequence[str] = ()) -> None:
         text += f"\n\n{exc.hint}"
     if isinstance(exc, DaemonUnavailableError):
         text += "\n\nReload the page to start the daemon again."
-    st.error(text, icon="⚠️")
+    st.error(text, icon=":material/error:")
     if lines:
         st.caption("Last log lines")
         st.code("\n".join(lines[-LOG_TAIL_LINES:]), language=None)
@@ -181,6 +184,19 @@ def shown_errors() -> Iterator[None]:
         yield
     except PinokioCloudError as exc:
         show_error(exc)
+
+
+# ---- links a browser can open ----
+
+
+def link_for(the_client: Client, url: str, share: Mapping[str, Any] | None = None) -> Link:
+    """``url`` (an app's address or a menu link) as the user's browser reaches it: the share's public URL, the
+    platform's proxy for the port, else 127.0.0.1 (never ``0.0.0.0``)."""
+    exposure = None
+    if is_local_url(url):
+        with contextlib.suppress(PinokioCloudError):
+            exposure = (system_report(the_client).get("cloud") or {}).get("exposure")
+    return browser_link(url, exposure=exposure, share=share)
 
 
 # ---- navigation ----

@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,18 +22,24 @@ import streamlit as st
 from pinokiocloud.client import Client
 from pinokiocloud.errors import PinokioCloudError, UserError
 from pinokiocloud.ui import common
+from pinokiocloud.ui.links import share_failure
 
 CHOICE_KEY = "app_choice"
 CONFIRM_KEY = "app_confirm"
 EVENTS_KEY = "_app_run_events"
+SHARES_KEY = "_app_shares"
+NOTICE_KEY = "_app_notice"
 SHARE_PROVIDERS = ("cloudflare", "ngrok", "localtunnel", "ssh", "gradio", "bore", "platform", "lan")
 # events that mean a run went past the step that asked a question
 PROGRESS_EVENTS = frozenset({"step", "result", "error", "stop", "skip"})
 COMMAND_CHARS = 300
+LOG_KEPT_LINES = 5000  # lines of the latest run in the "Whole log" panel (its copy button copies them all)
+SHARE_POLL_S = 0.5
 
 
 def render() -> None:
     the_client = common.client()
+    st.session_state[SHARES_KEY] = {}
     with common.shown_errors():
         apps = the_client.apps()
         if not apps:
@@ -130,7 +137,7 @@ def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     except PinokioCloudError as exc:  # a broken pinokio.js still leaves logs, stop and sharing usable
         menu_error = exc
     meta = (menu or {}).get("meta") or {}
-    st.title(f"{meta.get('icon') if _is_emoji(meta.get('icon')) else ''} {meta.get('title') or name}".strip())
+    st.title(str(meta.get("title") or name))
     source = f" · from `{status['source']}`" if status.get("source") else ""
     st.markdown(f"{common.state_badge(status.get('state'))} `{name}`{source}")
     if meta.get("description"):
@@ -155,10 +162,6 @@ def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
         _share(the_client, name, status)
 
 
-def _is_emoji(icon: Any) -> bool:
-    return isinstance(icon, str) and 0 < len(icon) <= 4 and not icon.isascii()
-
-
 def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     """A failed install/run or a crashed server: the message, the last log lines and a retry button."""
     state = status.get("state")
@@ -167,7 +170,7 @@ def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     last = (status.get("runs") or [{}])[-1]
     script = str(last.get("path") or "")
     what = "The server crashed" if state == "crashed" else f"{script.rsplit('/', 1)[-1] or 'The run'} failed"
-    st.error(f"{what}: {status.get('error') or 'no message'}", icon="⚠️")
+    st.error(f"{what}: {status.get('error') or 'no message'}", icon=":material/error:")
     lines = the_client.logs(name, tail=common.LOG_TAIL_LINES)
     if lines:
         st.caption("Last log lines")
@@ -241,12 +244,15 @@ def _menu(the_client: Client, name: str, items: Sequence[Mapping[str, Any]], pre
             continue
         kind = item.get("kind")
         if kind == "url":
-            st.link_button(label, str(item["href"]), type="primary" if item.get("default") else "secondary",
+            link = common.link_for(the_client, str(item["href"]), _share_of(the_client, name))
+            st.link_button(label, link.url, type="primary" if item.get("default") else "secondary",
                            help="opens in a new tab" if item.get("popout") else None)
+            if link.note:
+                st.caption(link.note)
         elif kind == "script":
             _script_item(the_client, name, item, key, label)
         elif kind == "file":
-            st.markdown(f"📄 {label}: `{item.get('path')}`")
+            st.markdown(f":material/description: {label}: `{item.get('path')}`")
         else:
             st.button(label, key=key, disabled=True, help="this kind of menu item only works in Pinokio's own app")
 
@@ -290,10 +296,13 @@ def _live(the_client: Client, name: str, signature: tuple[Any, ...]) -> None:
             st.rerun(scope="app")
         for run in _alive(status):
             _progress(the_client, run)
-        lines = the_client.logs(name, tail=common.LOG_TAIL_LINES)
+        lines = the_client.logs(name, tail=LOG_KEPT_LINES)
         st.subheader("Log")
         if lines:
-            st.code("\n".join(lines), language=None, height=360)
+            # no fixed height: the panel always ends with the newest line, long lines wrap
+            st.code("\n".join(lines[-common.LOG_TAIL_LINES:]), language=None, wrap_lines=True)
+            with st.expander(f"Whole log ({len(lines)} lines; the copy button copies all)"):
+                st.code("\n".join(lines), language=None, wrap_lines=True, height=400)
         else:
             st.caption("Nothing logged yet.")
 
@@ -303,7 +312,8 @@ def _progress(the_client: Client, run: Mapping[str, Any]) -> None:
     total = int(run.get("total") or 0)
     step = min(int(run.get("step") or 0) + 1, total) if total else 0
     if run.get("state") == "idle":
-        st.success(f"{script} is running in the background (all {total} steps done)", icon="✅")
+        st.success(f"{script} is running in the background (all {total} steps done)",
+                   icon=":material/check_circle:")
         return
     command = _command(_run_progress(the_client, str(run["key"]))["step"])
     text = f"{script}: step {step} of {total}" if total else f"{script}: starting"
@@ -319,7 +329,10 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
     st.subheader("Web UI")
     url = status.get("ready_url")
     if url:
-        st.markdown(f"[{url}]({url})")
+        link = common.link_for(the_client, str(url), _share_of(the_client, name))
+        st.markdown(f"[{link.url}]({link.url})")
+        if link.note:
+            st.caption(link.note)
     else:
         st.caption("Not running; its menu starts it.")
     alive = _alive(status)
@@ -342,6 +355,7 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
             the_client.stop(name)
             the_client.start(name)
         st.rerun()
+    _update_and_reinstall(the_client, name, busy=bool(alive))
     autorestore = bool(status.get("autorestore", True))
     wanted = st.toggle("Start again after a daemon restart", value=autorestore, key=f"autorestore:{name}")
     if wanted != autorestore:
@@ -353,6 +367,59 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
                             "minute up). Takes effect at the next crash.")
     if chosen != (policy == "on-failure"):
         the_client.request("PATCH", f"/api/apps/{name}", json_body={"restart": "on-failure" if chosen else "no"})
+
+
+def _share_of(the_client: Client, name: str) -> dict[str, Any] | None:
+    """The app's share (``None`` when it is not shared), read once per page run."""
+    cache: dict[str, dict[str, Any] | None] = st.session_state.setdefault(SHARES_KEY, {})
+    if name not in cache:
+        try:
+            cache[name] = the_client.share_info(name)
+        except UserError:  # 404: not shared
+            cache[name] = None
+    return cache[name]
+
+
+def _update_and_reinstall(the_client: Client, name: str, *, busy: bool) -> None:
+    """Update: git pull of the launcher (a copied one: copied again) and its update script when it has one.
+    Reinstall: the folder as right after install, then the install flow again (asks first)."""
+    why = "stop the app first" if busy else None
+    update, reinstall = st.columns(2)
+    if update.button("Update", key=f"update:{name}", disabled=busy, width="stretch", icon=":material/update:",
+                     help=why or "get the launcher's latest version and run its update script, when it has one"):
+        with st.spinner(f"Updating {name}…"):
+            result = the_client.request("POST", f"/api/apps/{name}/update")
+        before, after = result.get("before"), result.get("after")
+        if before and after:
+            st.session_state[NOTICE_KEY] = (f"Updated the launcher ({before[:8]} → {after[:8]})."
+                                            if result.get("changed") else "The launcher was already up to date.")
+        else:
+            st.session_state[NOTICE_KEY] = "Copied the launcher again from its folder."
+        if result.get("run") is not None:
+            st.session_state[NOTICE_KEY] += " Its update script is running below."
+        st.rerun()
+    confirm_key = f"reinstall:{name}"
+    if st.session_state.get(CONFIRM_KEY) == confirm_key:
+        st.warning(f"Reinstall deletes everything {name}'s install made inside its folder (its environments, "
+                   "the app's code, models saved there; shared caches stay) and installs it again.")
+        yes, no = st.columns(2)
+        if yes.button("Reinstall now", key=f"reinstall-yes:{name}", type="primary"):
+            st.session_state[CONFIRM_KEY] = None
+            with st.spinner(f"Reinstalling {name}…"):
+                the_client.request("POST", f"/api/apps/{name}/reinstall")
+            st.session_state[NOTICE_KEY] = "Reinstalling: the install runs below."
+            st.rerun()
+        if no.button("Cancel", key=f"reinstall-no:{name}"):
+            st.session_state[CONFIRM_KEY] = None
+            st.rerun()
+    elif reinstall.button("Reinstall", key=f"reinstall-ask:{name}", disabled=busy, width="stretch",
+                          icon=":material/restart_alt:",
+                          help=why or "delete what the install made in the app's folder and install again"):
+        st.session_state[CONFIRM_KEY] = confirm_key
+        st.rerun()
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.success(str(notice), icon=":material/check_circle:")
 
 
 def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
@@ -375,27 +442,61 @@ def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     if st.button("Share", key=f"share:{name}", type="primary", disabled=not ready,
                  help=None if ready else "start the app first: there is no web UI to share yet"):
         body = {k: v for k, v in (("provider", provider), ("passcode", passcode)) if v and v != "default"}
-        with st.spinner("Opening a public URL…"):
-            the_client.start_share(name, **body)
+        _open_share(the_client, name, body)
         st.rerun()
 
 
+def _open_share(the_client: Client, name: str, body: dict[str, Any]) -> None:
+    """Start the share in a thread and, while it opens, list each provider's outcome as it comes."""
+    outcome: dict[str, Any] = {}
+
+    def post() -> None:
+        try:
+            outcome["info"] = the_client.start_share(name, **body)
+        except PinokioCloudError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=post, name=f"share-{name}", daemon=True)
+    told: set[str] = set()
+    with st.status("Opening a public URL…", expanded=True) as box:
+        worker.start()
+        while worker.is_alive():
+            worker.join(SHARE_POLL_S)
+            with contextlib.suppress(PinokioCloudError):
+                for attempt in the_client.share_info(name).get("attempts") or []:
+                    provider, reason = str(attempt.get("provider")), attempt.get("reason")
+                    if reason and provider not in told:
+                        told.add(provider)
+                        st.write(f"{provider}: {reason}")
+        if "error" in outcome:
+            box.update(label="Sharing failed", state="error")
+            raise outcome["error"]
+        failed = share_failure(outcome.get("info") or {}, app=name)
+        box.update(label="No public URL" if failed else "Shared", state="error" if failed else "complete")
+    st.session_state.get(SHARES_KEY, {}).pop(name, None)
+
+
 def _shared(the_client: Client, name: str, info: Mapping[str, Any]) -> None:
-    public = info.get("public_url") or info.get("url") or info.get("local_url")
-    health = ":green-badge[healthy]" if info.get("is_healthy", info.get("healthy")) else ":orange-badge[not healthy]"
-    st.markdown(f"**Public URL** [{public}]({public}) {health}")
-    if not info.get("public_url"):
-        st.caption("No tunnel worked here; this is the local URL.")
-    st.caption(f"Provider: {info.get('provider') or 'none'}")
+    failed = share_failure(info, app=name)
+    if failed is not None:
+        # never labelled public, never QR-encoded: the gateway's address opens only on this machine
+        st.error(f"**No public URL**: {failed.reason}.\n\n{failed.fix}", icon=":material/link_off:")
+        st.caption(f"On this machine only, behind the passcode: {info.get('url') or info.get('local_url')}")
+    else:
+        public = str(info["public_url"])
+        health = ":green-badge[healthy]" if info.get("is_healthy") else ":orange-badge[not healthy]"
+        st.markdown(f"**Public URL** [{public}]({public}) {health}")
+        st.caption(f"Provider: {info.get('provider') or 'none'}")
     if info.get("passcode"):
         st.markdown("**Passcode**")
         st.code(str(info["passcode"]), language=None)
     qr = info.get("qr_png_base64")
-    if qr:
+    if qr and failed is None:
         with contextlib.suppress(binascii.Error, ValueError):
             st.image(base64.b64decode(qr), caption="Scan to open", width=180)
-    if st.button("Stop sharing", key=f"unshare:{name}"):
+    if st.button("Stop sharing" if failed is None else "Close the local gateway", key=f"unshare:{name}"):
         the_client.stop_share(name)
+        st.session_state.get(SHARES_KEY, {}).pop(name, None)
         st.rerun()
 
 

@@ -25,7 +25,8 @@ def render() -> None:
     st.title("Library")
     the_client = common.client()
     with common.shown_errors():
-        catalog = the_client.catalog()
+        # read again on every visit: a user catalog.json edited meanwhile counts without a restart
+        catalog = the_client.request("POST", "/api/apps/catalog/reload")
         report = common.system_report(the_client)
         apps = the_client.apps()
         _library(the_client, catalog, report, apps)
@@ -97,7 +98,8 @@ def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: 
     app_id = str(entry["id"])
     errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
     with st.container(border=True):
-        st.markdown(f"#### {entry.get('icon') or '📦'} {entry['title']}")
+        # a material icon, not the entry's emoji: emoji fonts are missing on many machines
+        st.markdown(f"#### :material/deployed_code: {entry['title']}")
         fit_badge = ":green-badge[fits this machine]" if fit.fits else ":orange-badge[may not fit]"
         st.markdown(f":violet-badge[{entry['category']}] :gray-badge[{entry['complexity']}] {fit_badge}")
         st.caption(common.requirements_text(entry))
@@ -105,7 +107,7 @@ def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: 
         if entry.get("tags"):
             st.caption(" · ".join(f"#{t}" for t in entry["tags"]))
         if not fit.fits:
-            st.caption("⚠️ " + "; ".join(fit.reasons))
+            st.caption(":material/warning: " + "; ".join(fit.reasons))
         if app_id in errors:
             st.error(f"Install failed: {errors[app_id]}")
         if installed_as is not None:

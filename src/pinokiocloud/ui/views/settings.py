@@ -28,7 +28,7 @@ def render() -> None:
 
 def _form(the_client: Client, current: Mapping[str, Any]) -> None:
     if st.session_state.pop(SAVED_KEY, False):
-        st.success("Saved.", icon="✅")
+        st.success("Saved.", icon=":material/check_circle:")
     generation = st.session_state.setdefault(GENERATION_KEY, 0)
     providers = [FIRST_THAT_WORKS, *PROVIDERS]
     provider_now = current.get("share_provider") or FIRST_THAT_WORKS

@@ -33,7 +33,7 @@ def _report(report: Mapping[str, Any]) -> None:
     for warning in warnings:
         st.warning(str(warning))
     if not warnings:
-        st.success("doctor found nothing to warn about", icon="✅")
+        st.success("doctor found nothing to warn about", icon=":material/check_circle:")
     cloud = report.get("cloud") or {}
     facts = report.get("facts") or {}
     cpu = report.get("cpu") or {}
