@@ -63,6 +63,8 @@ class File:
     """No Content-Length and no chunked framing: the body ends when the connection closes."""
     cut_after: int | None = None
     """Close the connection after this many body bytes of the first response (a broken body)."""
+    cut_each: int | None = None
+    """Close every response after this many body bytes (a flaky link that still makes progress)."""
     headers: dict[str, str] = field(default_factory=dict)
     sent: int = 0
     active: int = 0
@@ -212,12 +214,16 @@ class _Handler(BaseHTTPRequestHandler):
         if item.cut_after is not None:
             limit, item.cut_after = min(length, item.cut_after), None
             self.close_connection = True
+        if item.cut_each is not None and item.cut_each < length:
+            limit = item.cut_each
+            self.close_connection = True
         self._send(seen, item, start, limit)
 
     def _send(self, seen: Seen, item: File, start: int, length: int) -> None:
         owner = self.server_owner
         began = time.monotonic()
-        fd = os.open(item.data, os.O_RDONLY) if isinstance(item.data, Path) else -1
+        data = item.data  # a response goes on with the version it started with, as a real server's does
+        fd = os.open(data, os.O_RDONLY) if isinstance(data, Path) else -1
         try:
             while seen.sent < length and not owner.stopping.is_set():
                 n = min(CHUNK, length - seen.sent)
@@ -225,8 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if fd >= 0:
                     n = os.sendfile(self.connection.fileno(), fd, at, n)
                 else:
-                    assert isinstance(item.data, bytes)
-                    self.wfile.write(item.data[at : at + n])
+                    assert isinstance(data, bytes)
+                    self.wfile.write(data[at : at + n])
                 seen.sent += n
                 with owner.lock:
                     item.sent += n

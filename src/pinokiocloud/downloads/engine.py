@@ -600,7 +600,9 @@ class _Job:
         else:
             if first is not None:
                 await first.aclose()  # it was a plain GET, but there is a .partial to resume
-            response = await self._open(offset, validator=self.state.validator)
+            # A parallel partial's first gap is asked for exactly: bytes past it are done already.
+            end = gaps[0][1] if not self.state.sequential else None
+            response = await self._open(offset, end, validator=self.state.validator)
         try:
             start = await self._accept(response, offset)
         except BaseException:
