@@ -39,7 +39,7 @@ class DedupResult:
     def line(self) -> str:
         if self.skipped:
             return f"[fs.link] venv {self.venv}: {self.skipped}"
-        return (f"[fs.link] venv {self.venv}: {self.files} files, {self.linked} linked with other venvs, "
+        return (f"[fs.link] venv {self.venv}: {self.files} files, {self.linked} share a copy with identical files, "
                 f"{self.bytes_saved / 1e6:.1f} MB saved")
 
 
