@@ -3,7 +3,9 @@ cells say so), leaving a running daemon and dashboard that we check and then tak
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 import socket
 import time
@@ -14,6 +16,8 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
+
+from pinokiocloud.home_lock import lock_holder
 
 pytestmark = pytest.mark.slow
 
@@ -37,35 +41,60 @@ def _outputs(nb: nbformat.NotebookNode) -> str:
     return "\n".join(text)
 
 
-def test_the_notebook_runs_all_and_leaves_a_working_dashboard(tmp_path: Path, node_modules: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+APP_START = r"""module.exports = async (kernel) => {
+  const port = await kernel.port()
+  return { daemon: true, run: [
+    { method: "shell.run", params: { message: [`python3 -u -m http.server ${port} --bind 127.0.0.1`],
+      on: [{ event: "/Serving HTTP/", done: true }] } },
+    { method: "local.set", params: { url: `http://0.0.0.0:${port}` } } ] }
+}"""
+
+
+def test_the_one_cell_notebook_runs_and_its_links_answer(tmp_path: Path, node_modules: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 item 5: one code cell with form fields; in local mode it installs nothing it has (this
+    checkout), starts the dashboard, installs and starts the chosen app, and prints links that answer."""
     home = tmp_path / "pinokio"
+    app = tmp_path / "tiny-app"
+    app.mkdir()
+    (app / "pinokio.js").write_text('module.exports = { title: "Tiny", menu: async () => '
+                                    '[{ default: true, text: "Start", href: "start.js" }] }')
+    (app / "start.js").write_text(APP_START)
     env = {"PINOKIO_HOME": str(home), "PINOKIOCLOUD_PORT": str(_free_port()), "PINOKIOCLOUD_UI_PORT": str(_free_port()),
-           "PINOKIOCLOUD_NODE_MODULES": str(node_modules), "PINOKIOCLOUD_NOTEBOOK_SHARE": "0"}
+           "PINOKIOCLOUD_NODE_MODULES": str(node_modules), "PINOKIOCLOUD_NOTEBOOK_SHARE": "0",
+           "PINOKIOCLOUD_NOTEBOOK_APP": str(app), "PINOKIOCLOUD_PLATFORM": "local"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert len(code) == 1
+    for field in ('APP = ""  #@param', "SHARE = True  #@param", "KEEP_MODELS = False  #@param"):
+        assert field in code[0].source  # Colab form fields; persistent storage off by default
     pid = None
     try:
         # run from the repository's notebooks/ folder, as in a user's checkout
         NotebookClient(nb, timeout=300, kernel_name="python3",
                        resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
         out = _outputs(nb)
-        assert "already installed from" in out
-        assert "not on Google Colab" in out
+        assert "Traceback" not in out, out
+        assert "PinokioCloud is already installed from" in out
+        assert "KEEP_MODELS is off" in out
         assert "PinokioCloud is running" in out and "Passcode:" in out
-        assert "APP_ID is empty" in out
-        pid = int((home / "daemon.pid").read_text())
-        token = (home / "daemon.token").read_text().strip()
-        daemon = f"http://127.0.0.1:{env['PINOKIOCLOUD_PORT']}"
-        ui = httpx.get(daemon + "/api/ui", headers={"Authorization": f"Bearer {token}"}).json()
-        assert ui["running"] is True
-        page = httpx.get(ui["token_url"], follow_redirects=True, timeout=30)
+        assert "Done. Open the dashboard link above" in out, out
+        holder = lock_holder(home)
+        assert holder is not None
+        pid = holder.pid
+        link = re.search(r'Open the dashboard: <a href="([^"]+)"', out)
+        assert link, out
+        page = httpx.get(html.unescape(link.group(1)), follow_redirects=True, timeout=30)
         assert page.status_code == 200 and "streamlit" in page.text.lower()
-        assert httpx.get(ui["url"], timeout=10).status_code == 401  # the passcode gateway is in front
+        opened = re.search(r"tiny-app is online: open (http://127\.0\.0\.1:\d+)", out)
+        assert opened, out
+        assert httpx.get(opened.group(1), timeout=10).status_code == 200  # the app's printed link answers
     finally:
-        if pid is None and (home / "daemon.pid").exists():
-            pid = int((home / "daemon.pid").read_text())
+        if pid is None:
+            holder = lock_holder(home)
+            pid = holder.pid if holder is not None else None
         if pid is not None and psutil.pid_exists(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + 30
