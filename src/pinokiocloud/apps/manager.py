@@ -106,6 +106,13 @@ def split_href(href: str) -> tuple[str, dict[str, Any]]:
     return parts.path, params
 
 
+def _recorded_summary(record: RunRecord) -> dict[str, Any]:
+    """A run an earlier daemon ran, in the shape of ``Run.summary`` (what is not recorded is left out)."""
+    return {"id": record.id, "key": record.key, "path": record.path, "uri": record.uri, "state": record.state,
+            "daemon": record.daemon, "error": record.error, "exit_code": record.exit_code, "caller": record.caller,
+            "started_at": record.started_at, "ended_at": record.ended_at, "restarts": 0}
+
+
 async def _port_answers(url: str) -> bool:
     """Whether something accepts a TCP connection at the URL's host and port (0.0.0.0 means this machine)."""
     parts = urlsplit(url)
@@ -596,12 +603,15 @@ class AppManager:
                 if u["gpu_memory_mb"] is not None:
                     totals["gpu_memory_mb"] = (totals["gpu_memory_mb"] or 0) + u["gpu_memory_mb"]
         web_ui = await self._cached_web_ui(name, totals["ports"]) if usage and alive else None
+        # a restarted daemon holds no run of the app in memory: its last recorded run still says what happened
+        recorded = [] if runs else self.store.runs(app=name, limit=1)
         return {
             "name": name, "path": str(folder), "source": record.source if record else None,
             "state": (await self.checked_state(name)).value, "ready_url": self.ready_url(name),
             "web_ui": None if web_ui is None else {"url": web_ui.url, "kind": web_ui.kind, "source": web_ui.source,
                                                    "title": web_ui.title},
-            "runs": [r.summary() for r in (alive or runs[-1:])], "error": runs[-1].error if runs else None,
+            "runs": [r.summary() for r in (alive or runs[-1:])] or [_recorded_summary(r) for r in recorded],
+            "error": runs[-1].error if runs else (recorded[0].error if recorded else None),
             "autorestore": record.autorestore if record else True, "restart": self.restart_mode(name).value,
             **totals,
         }
@@ -755,3 +765,42 @@ class AppManager:
 
         self.catalog = await asyncio.to_thread(load_catalog, self.home)
         return self.catalog
+
+    # ---- session survival (issue 16): put back an app the registry knows but this home lacks ----
+
+    async def restore_install(self, name: str) -> Run | None:
+        """Bring a registered app's launcher back from its recorded source (git URL, catalog entry or folder)
+        and start its install flow; the fallback when its environment archive cannot be used. Returns the
+        install run (None: the launcher has no install script)."""
+        record = self.store.app(name)
+        if record is None:
+            raise AppNotFoundError(name)
+        async with self._install_lock:
+            target = self.home / "api" / name
+            if target.exists():
+                raise AppExistsError(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            kind, location = self._source(record.source)
+            if kind == "folder":
+                await asyncio.to_thread(shutil.copytree, location, target, symlinks=True)
+            else:
+                await self._clone(location, target)
+            self.store.put_app(name, record.source, target, record.meta)
+        item = await self._install_item(name, None)
+        if item is None:
+            return None
+        return await self.runner.start(item[0], args=item[1])
+
+    async def start_interrupted(self, name: str, records: list[RunRecord]) -> int:
+        """Start again the daemon scripts of ``name`` among ``records`` (runs that were alive when the last
+        machine's state was backed up), when autorestore allows it; how many were started."""
+        app = self.store.app(name)
+        if app is None or not app.autorestore or not self.store.setting("autorestore", True):
+            return 0
+        started = 0
+        for record in reversed(records):  # oldest first, as they were started
+            if record.app != name or not record.daemon or not Path(record.path).is_file():
+                continue
+            await self.runner.start(Path(record.path), args=record.args, uri=record.uri, action=record.action)
+            started += 1
+        return started

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from pinokiocloud import __version__
-from pinokiocloud.cli import apps, cloud, doctor, downloads, output, script
+from pinokiocloud.cli import apps, cloud, doctor, downloads, output, script, store
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.errors import PinokioCloudError, UserError
 
@@ -66,6 +66,7 @@ def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_sho
 app.add_typer(script.app, name="script")
 app.add_typer(downloads.app, name="downloads")
 app.add_typer(cloud.app, name="cloud")
+app.add_typer(store.app, name="store")
 app.command("doctor")(doctor.doctor)
 apps.register(app)
 

@@ -31,6 +31,7 @@ __all__ = [
     "colab_proxy_url",
     "detect_cloud",
     "normalize_platform",
+    "persistent_root",
 ]
 
 COLAB_PROXY_TIMEOUT_S = 10.0
@@ -373,6 +374,32 @@ def detect_cloud(
         policy=profile.policy,
         warnings=tuple(warnings),
     )
+
+
+_NO_AUTO_ROOT = frozenset({"kaggle"})
+"""Platforms whose persistent folder is not picked by itself: Kaggle keeps /kaggle/working (20 GB) only when
+the user saves a version, so models there would fill it and still be lost."""
+
+
+def persistent_root(cloud: CloudInfo) -> tuple[Path | None, str]:
+    """The folder PinokioCloud keeps its store, backups and archives in, and one sentence saying why.
+
+    ``PINOKIOCLOUD_PERSIST`` is used as given; otherwise the platform's volume gets a ``pinokiocloud`` folder
+    (``/content/drive/MyDrive/pinokiocloud`` on Colab, ``/workspace/pinokiocloud`` on RunPod and Vast.ai,
+    ``/teamspace/studios/this_studio/pinokiocloud`` on Lightning), only when that volume is there now.
+    """
+    persist = cloud.persist
+    if persist.path is None:
+        return None, f"no persistent folder on {cloud.name}: {persist.how_to_mount or persist.keeps}"
+    if persist.source == "PINOKIOCLOUD_PERSIST":
+        return Path(persist.path), f"PINOKIOCLOUD_PERSIST={persist.path}"
+    if cloud.id in _NO_AUTO_ROOT:
+        return None, (f"{persist.path} is not used by itself on {cloud.name} ({persist.keeps}); set "
+                      "PINOKIOCLOUD_PERSIST to keep models and state there anyway")
+    if not persist.is_mounted:
+        return None, (f"{persist.path} is not {'mounted' if persist.exists else 'there'} yet"
+                      + (f"; {persist.how_to_mount}" if persist.how_to_mount else ""))
+    return Path(persist.path) / "pinokiocloud", f"{cloud.name}'s persistent volume ({persist.keeps})"
 
 
 def colab_proxy_url(port: int, timeout_s: float = COLAB_PROXY_TIMEOUT_S) -> str | None:

@@ -21,6 +21,7 @@ from pinokiocloud.kernel.runner import RestartPolicy, Runner
 from pinokiocloud.platform import detect_system
 from pinokiocloud.server.shares import ShareService
 from pinokiocloud.server.ui_service import UiService
+from pinokiocloud.store import persist
 from pinokiocloud.store.recover import open_store
 
 __all__ = ["Daemon", "read_or_create_token"]
@@ -61,17 +62,21 @@ class Daemon:
             self.token = read_or_create_token(settings.token_file)
             self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
                                        call_timeout_s=settings.call_timeout_s)
+            root = persist.choose_root(settings)
+            restored = persist.restore_state(settings.home, root)
             opened = open_store(settings.home / "pinokiocloud.db", settings.api_dir)
             self.store = opened.store
             self.startup_notice = opened.notice
             if opened.notice:
                 log.warning("%s", opened.notice)
+            self.persistence = persist.Persistence(settings, self.store, root, restored)
             self.downloads = DownloadQueue.from_environ(settings.environ, setting=self.store.setting)
             install(settings.home, self.downloads)
             self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,
                                  restart_policy=restart_policy)
             self.catalog = catalog if catalog is not None else load_catalog(settings.home)
             self.apps = AppManager(self.runner, self.store, catalog=self.catalog)
+            self.persistence.bind(self.runner, self.apps)
             self.shares = ShareService(settings, self.runner, self.apps)
             self.ui = UiService(home=settings.home, environ=dict(settings.environ), daemon_port=settings.port,
                                 ui_port=settings.ui_port, token=self.token, memory=self.store)
@@ -82,7 +87,9 @@ class Daemon:
 
     async def open(self) -> None:
         await self.sidecar.start()
+        self.persistence.note_alive_runs()
         await self.apps.open()
+        self.persistence.open()
         self.shares.open()
         if self.ui.wanted:  # it was up when the last daemon stopped or died: same passcode, same links
             self._ui_restore = asyncio.create_task(self._restore_ui(), name="restore the dashboard")
@@ -100,6 +107,7 @@ class Daemon:
                 await self._ui_restore
         await self.shares.close()
         await self.ui.stop(forget=False)
+        await self.persistence.close()  # the last backup, while the registry still says what was running
         await self.downloads.close()
         uninstall(self.settings.home, self.downloads)
         await self.apps.close()

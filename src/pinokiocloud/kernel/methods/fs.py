@@ -27,9 +27,11 @@ from pinokiocloud.downloads import (
 )
 from pinokiocloud.envs.dedup import dedupe_venv
 from pinokiocloud.envs.drive import link_folder, pick_folder, read_registry, valid_relative, write_registry
+from pinokiocloud.errors import StoreError
 from pinokiocloud.kernel.environment import app_root
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.paths import git_origin
+from pinokiocloud.store.blobs import blobs_for
 
 
 def _path(req: MethodRequest, ctx: MethodContext, *names: str) -> Path:
@@ -192,6 +194,7 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
     tokens = tokens_from_env(ctx.runner.env_for(ctx.run.path), home=ctx.home,
                              civitai_setting=civitai if isinstance(civitai, str) else None)
     records = records_for(ctx.home)
+    blobs = blobs_for(ctx.home)
     app = _app_of(ctx)
     last_line = [0.0]
 
@@ -214,7 +217,23 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
                                   sha256=str(expected).strip() if expected else None, tokens=tokens,
                                   records=records)
 
-        await queue.run(work, url=url, path=path, app=app, priority=PRIORITY_STEP, on_update=event)
+        # check before fetch: a source (or hash) the model store holds is linked, no bytes downloaded
+        digest = str(expected).strip() if expected else None
+        try:
+            linked = await asyncio.to_thread(blobs.fetch_from_store, url, path=path, dir=into, sha256=digest,
+                                             app=app, home=ctx.home)
+        except StoreError as exc:  # an unusable store never stops a download
+            ctx.print(f"[store] {exc}")
+            linked = None
+        if linked is not None:
+            ctx.print(f"[Download Skipped] {linked}: already in the model store ({blobs.folder}), linked")
+            return
+        result = await queue.run(work, url=url, path=path, app=app, priority=PRIORITY_STEP, on_update=event)
+        if result.sha256 and not result.skipped:
+            try:
+                await asyncio.to_thread(blobs.adopt, result.path, result.sha256, [url], app=app, home=ctx.home)
+            except StoreError as exc:  # the file is where the app wants it; only the store's copy is missing
+                ctx.print(f"[store] {exc}")
 
     if exact:
         await one(str(source), path=ctx.resolve(str(exact)), into=None)

@@ -64,8 +64,9 @@ class SettingsIn(BaseModel):
                                                          "(empty: the configured order)")
     restart: str | None = Field(None, max_length=20, description="what every app without its own choice does when "
                                                                 "its server dies: 'no' or 'on-failure'")
-    persist: str | None = Field(None, description="a persistent folder (Drive, a volume); saved, NOT YET USED: "
-                                                  "nothing is stored there yet")
+    persist: str | None = Field(None, description="a persistent folder (Drive, a volume) for the model store, state "
+                                                  "backups and environment archives; used from the next daemon "
+                                                  "start when PINOKIOCLOUD_PERSIST is not set")
 
 
 def _mask(secret: str | None) -> str | None:
@@ -82,7 +83,8 @@ async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
             "restart": daemon.apps.restart_mode().value,
             "share_order": list(daemon.shares.manager.settings.providers),
             "persist": store.setting("persist") or (str(daemon.settings.persist) if daemon.settings.persist else None),
-            "persist_in_use": False}
+            "persist_in_use": daemon.persistence.in_use,
+            "persist_root": str(daemon.persistence.root.path) if daemon.persistence.root.path else None}
 
 
 @router.patch("/api/settings", dependencies=[AuthDep])
@@ -141,3 +143,40 @@ async def system(daemon: DaemonDep) -> dict[str, Any]:
                                      platform_override=s.cloud_platform, persist=s.persist)
     data: dict[str, Any] = to_jsonable(report)
     return data
+
+
+# ---- the content-addressed model store and the persistent root (issue 16) ----
+
+def _usage(daemon: Any) -> dict[str, Any]:
+    info: dict[str, Any] = daemon.persistence.info()
+    du = daemon.persistence.blobs.du()
+    info["usage"] = {**to_jsonable(du), "saved_bytes": du.saved_bytes}
+    return info
+
+
+@router.get("/api/store", dependencies=[AuthDep])
+async def store_info(daemon: DaemonDep) -> dict[str, Any]:
+    """The persistent root (or why there is none), the store's totals, backups, archives, restore progress."""
+    return await asyncio.to_thread(_usage, daemon)
+
+
+@router.get("/api/store/blobs", dependencies=[AuthDep])
+async def store_blobs(daemon: DaemonDep) -> dict[str, Any]:
+    """Every blob: sha256, size, sources, the apps that recorded a use and the links alive now."""
+    infos = await asyncio.to_thread(daemon.persistence.blobs.ls)
+    return {"data": to_jsonable(infos), "count": len(infos)}
+
+
+@router.post("/api/store/gc", dependencies=[AuthDep])
+async def store_gc(daemon: DaemonDep) -> dict[str, Any]:
+    """Remove the blobs no installed app uses and no link points to."""
+    keep = [a.name for a in daemon.store.apps()]
+    result = await asyncio.to_thread(daemon.persistence.blobs.gc, keep)
+    return to_jsonable(result)  # type: ignore[no-any-return]
+
+
+@router.post("/api/store/verify", dependencies=[AuthDep])
+async def store_verify(daemon: DaemonDep) -> dict[str, Any]:
+    """Re-hash every blob; damaged ones are moved to the store's quarantine folder, never deleted."""
+    checked, problems = await asyncio.to_thread(daemon.persistence.blobs.verify)
+    return {"checked": checked, "problems": to_jsonable(problems)}

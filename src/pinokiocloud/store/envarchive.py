@@ -1,0 +1,272 @@
+"""One compressed archive per installed app (its code, venvs and conda envs), for a restore by extracting.
+
+``ROOT/envs/NAME.tar.zst`` is one large sequential file (Google Drive and network volumes are slow with many
+small files), and ``ROOT/envs/NAME.json`` says what it was made from: platform, architecture, the Python of
+each venv, the app's folder, the files left out because the model store links them again. A restore refuses
+an archive for another platform or a Python this machine cannot provide, or a damaged one, in one sentence;
+the caller then runs the launcher's install flow instead. A venv made in another ``PINOKIO_HOME`` is moved:
+its ``pyvenv.cfg``, scripts' shebangs, activation scripts and ``.pth`` files are rewritten to the new folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+import zstandard
+
+from pinokiocloud.store.backup import write_atomic
+
+__all__ = ["ARCHIVE_FORMAT", "Extracted", "archive_paths", "check_archive", "extract_archive", "save_archive"]
+
+ARCHIVE_FORMAT = 1
+_TEXT_LIMIT = 2 * 1024 * 1024
+_SKIP_NAMES = frozenset({"__pycache__"})
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    files: int
+    bytes: int
+    seconds: float
+
+
+def archive_paths(root: Path, name: str) -> tuple[Path, Path]:
+    """(archive, manifest) of app ``name`` under the persistent root."""
+    folder = root / "envs"
+    return folder / f"{name}.tar.zst", folder / f"{name}.json"
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine()}"
+
+
+def _venvs(app_dir: Path) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for cfg in sorted(app_dir.glob("**/pyvenv.cfg")):
+        if len(cfg.relative_to(app_dir).parts) > 5:
+            continue
+        values = _read_cfg(cfg)
+        version = values.get("version_info") or values.get("version") or ""
+        found.append({"path": str(cfg.parent.relative_to(app_dir)), "version": ".".join(version.split(".")[:2]),
+                      "home": values.get("home", "")})
+    return found
+
+
+def _read_cfg(cfg: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    try:
+        for line in cfg.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+    except OSError:
+        pass
+    return values
+
+
+def _conda_envs(app_dir: Path) -> list[str]:
+    return sorted(str(m.parent.relative_to(app_dir)) for m in app_dir.glob("**/conda-meta")
+                  if len(m.relative_to(app_dir).parts) <= 5)
+
+
+def save_archive(app_dir: Path, root: Path, name: str, *, exclude: Iterable[str] = (), state_id: str | None = None,
+                 level: int = 3) -> dict[str, Any]:
+    """Write the archive of ``app_dir`` (atomically: a temporary file renamed into place) and its manifest;
+    ``exclude`` are paths inside the app that the model store links again. Returns the manifest."""
+    archive, manifest_file = archive_paths(root, name)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    skipped = {str(Path(p)) for p in exclude}
+    tmp = archive.with_name(f".{archive.name}.{uuid.uuid4().hex[:8]}.tmp")
+    started = time.monotonic()
+    count = 0
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        nonlocal count
+        rel = info.name.split("/", 1)[1] if "/" in info.name else ""
+        if rel in skipped or any(part in _SKIP_NAMES for part in Path(rel).parts):
+            return None
+        if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
+            return None
+        count += 1
+        return info
+
+    try:
+        compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+        with open(tmp, "wb") as raw, compressor.stream_writer(raw, closefd=False) as packed, \
+                tarfile.open(fileobj=packed, mode="w|") as tar:
+            tar.add(str(app_dir), arcname="app", filter=keep)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, archive)
+    finally:
+        tmp.unlink(missing_ok=True)
+    manifest = {
+        "format": ARCHIVE_FORMAT, "name": name, "id": state_id or uuid.uuid4().hex, "app_dir": str(app_dir),
+        "platform": platform_tag(), "venvs": _venvs(app_dir), "conda": _conda_envs(app_dir),
+        "excluded": sorted(skipped), "files": count, "size": archive.stat().st_size, "created": time.time(),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    write_atomic(manifest_file, json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+def _uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    return str(beside) if beside.exists() else (shutil.which("uv") or "uv")
+
+
+def _find_python(version: str, *, allow_download: bool) -> Path | None:
+    """An interpreter of ``version`` (``3.10``) on this machine, asking uv (which may download one)."""
+    commands = [[_uv(), "python", "find", "--no-python-downloads", version]]
+    if allow_download:
+        commands.append([_uv(), "python", "install", version])
+        commands.append([_uv(), "python", "find", "--no-python-downloads", version])
+    for command in commands:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if command[2] == "find" and done.returncode == 0 and done.stdout.strip():
+            return Path(done.stdout.strip().splitlines()[-1])
+    return None
+
+
+def check_archive(root: Path, name: str, app_dir: Path, *, expected_id: str | None = None,
+                  allow_python_download: bool = True) -> tuple[dict[str, Any] | None, str | None]:
+    """(manifest, None) when the archive can be restored to ``app_dir`` here, else (manifest or None, the
+    one-line reason). Pythons are looked for here (``pythons`` in the manifest returned: version → path)."""
+    archive, manifest_file = archive_paths(root, name)
+    if not archive.is_file():
+        return None, f"there is no environment archive of {name} on the persistent root"
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not an object")
+    except (OSError, ValueError) as exc:
+        return None, f"the manifest {manifest_file} of the archive is missing or damaged ({exc})"
+    if manifest.get("format") != ARCHIVE_FORMAT:
+        return manifest, f"the archive of {name} has format {manifest.get('format')!r}, not {ARCHIVE_FORMAT}"
+    if manifest.get("platform") != platform_tag():
+        return manifest, (f"the archive of {name} was made on {manifest.get('platform')}, this machine is "
+                          f"{platform_tag()}")
+    if expected_id is not None and manifest.get("id") != expected_id:
+        return manifest, f"the archive of {name} is stale: it is not from the app's last successful install or update"
+    if manifest.get("conda") and str(manifest.get("app_dir")) != str(app_dir):
+        return manifest, (f"the archive of {name} holds a conda environment made in {manifest.get('app_dir')}, which "
+                          f"cannot be moved to {app_dir}")
+    pythons: dict[str, str] = {}
+    for venv in manifest.get("venvs", []):
+        version, home = str(venv.get("version", "")), str(venv.get("home", ""))
+        if version in pythons:
+            continue
+        exe = next((Path(home) / n for n in (f"python{version}", "python3", "python") if (Path(home) / n).exists()),
+                   None) if home else None
+        if exe is None or _version_of(exe) != version:
+            exe = _find_python(version, allow_download=allow_python_download) if version else None
+        if exe is None:
+            return manifest, (f"the archive of {name} was made for Python {version or '?'} ({home or 'unknown'}), "
+                              "which this machine does not have")
+        pythons[version] = str(exe)
+    manifest["pythons"] = pythons
+    return manifest, None
+
+
+def _version_of(exe: Path) -> str | None:
+    try:
+        done = subprocess.run([str(exe), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def extract_archive(root: Path, name: str, app_dir: Path, manifest: dict[str, Any],
+                    on_progress: Callable[[int, int], None] | None = None) -> Extracted:
+    """Extract into a temporary folder next to ``app_dir`` and rename it into place (``app_dir`` must not
+    exist). A damaged archive raises ``OSError``/``tarfile.TarError``/``zstandard.ZstdError``, leaving nothing
+    behind and the archive untouched. ``on_progress(done_bytes, total_bytes)`` counts compressed bytes."""
+    archive, _ = archive_paths(root, name)
+    started = time.monotonic()
+    work = app_dir.with_name(f".{app_dir.name}.restore-{uuid.uuid4().hex[:8]}")
+    total = archive.stat().st_size
+    files = size = 0
+    try:
+        work.mkdir(parents=True)
+        with open(archive, "rb") as raw:
+            reader = _Counting(raw, total, on_progress)
+            with zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], reader)) as unpacked, \
+                    tarfile.open(fileobj=unpacked, mode="r|") as tar:
+                for member in tar:
+                    if not member.name.startswith("app") or ".." in Path(member.name).parts:
+                        continue
+                    tar.extract(member, work, set_attrs=True, filter="tar")
+                    files += 1
+                    size += member.size
+        unpacked_dir = work / "app"
+        if not unpacked_dir.is_dir():
+            raise tarfile.TarError("the archive holds no app folder")
+        _relocate(unpacked_dir, Path(str(manifest.get("app_dir", ""))), app_dir, manifest)
+        os.replace(unpacked_dir, app_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return Extracted(files, size, time.monotonic() - started)
+
+
+class _Counting:
+    def __init__(self, raw: Any, total: int, on_progress: Callable[[int, int], None] | None) -> None:
+        self.raw, self.total, self.on_progress, self.done, self.last = raw, total, on_progress, 0, 0.0
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self.raw.read(n)
+        self.done += len(data)
+        now = time.monotonic()
+        if self.on_progress is not None and (now - self.last >= 0.5 or not data):
+            self.last = now
+            self.on_progress(self.done, self.total)
+        return data
+
+
+def _relocate(folder: Path, old: Path, new: Path, manifest: dict[str, Any]) -> None:
+    """Point moved venvs at their new folder and at this machine's Python."""
+    pythons: dict[str, str] = manifest.get("pythons", {})
+    old_b, new_b = str(old).encode(), str(new).encode()
+    for venv in manifest.get("venvs", []):
+        venv_dir = folder / str(venv["path"])
+        cfg = venv_dir / "pyvenv.cfg"
+        exe = pythons.get(str(venv.get("version")))
+        if exe and cfg.is_file():
+            text = cfg.read_text()
+            text = re.sub(r"(?m)^home\s*=.*$", f"home = {Path(exe).parent}", text)
+            cfg.write_text(text.replace(str(old), str(new)) if old != new else text)
+            for link in ("python", "python3", f"python{venv.get('version')}"):
+                target = venv_dir / "bin" / link
+                if target.is_symlink() and not target.exists():
+                    target.unlink()
+                    target.symlink_to(exe)
+        if old == new:
+            continue
+        candidates = [p for p in (venv_dir / "bin").glob("*") if p.is_file() and not p.is_symlink()]
+        candidates += list(venv_dir.glob("lib/python*/site-packages/*.pth"))
+        candidates += list(venv_dir.glob("lib/python*/site-packages/*.dist-info/direct_url.json"))
+        for file in candidates:
+            try:
+                if file.stat().st_size > _TEXT_LIMIT:
+                    continue
+                data = file.read_bytes()
+            except OSError:
+                continue
+            if old_b in data and b"\0" not in data[:1024]:
+                file.write_bytes(data.replace(old_b, new_b))

@@ -1,0 +1,262 @@
+"""Session survival for one daemon: the persistent root, the blob store downloads go through, state backups,
+an environment archive after each successful install or update, and the restore of a fresh home.
+
+The daemon builds one :class:`Persistence` before it opens its state file (so a fresh home gets the backup),
+binds it to its runner and app manager, opens it after the apps and closes it before stopping them (the last
+backup records what was running, so a new machine starts it again). The runner and the app manager are seen
+through small protocols: this module stays in the store layer and imports nothing above it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pinokiocloud.config import Settings
+from pinokiocloud.platform.cloud import detect_cloud, persistent_root
+from pinokiocloud.store.backup import StateBackup
+from pinokiocloud.store.blobs import BlobStore, install_blobs
+from pinokiocloud.store.db import RunRecord, Store
+from pinokiocloud.store.envarchive import archive_paths, save_archive
+from pinokiocloud.store.restore import AppRestorer, RestoredState, archive_setting
+from pinokiocloud.store.restore import restore_state as _restore_state
+from pinokiocloud.store.root import RootChoice, check_root
+
+__all__ = ["Persistence", "choose_root", "restore_state"]
+
+log = logging.getLogger(__name__)
+
+_ALIVE_STATES = ("starting", "running", "idle")
+_ARCHIVED_SCRIPTS = frozenset({"install", "update"})
+"""A run of one of these scripts (``install.js``, ``update.json`` …) that ends ``done`` refreshes the archive."""
+
+
+class _Event(Protocol):
+    type: str
+    data: Any
+    attempt: str
+
+
+class _Run(Protocol):
+    path: Path
+
+
+class _Events(Protocol):
+    def subscribe(self, run_id: str | None = None) -> asyncio.Queue[Any]: ...
+    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None: ...
+
+
+class _Runner(Protocol):
+    events: Any
+    by_key: Any
+
+    async def wait(self, run: Any) -> Any: ...
+
+
+class _Apps(Protocol):
+    def app_of(self, path: Path) -> str | None: ...
+    def names(self) -> list[str]: ...
+    async def restore_install(self, name: str) -> Any: ...
+    async def start_interrupted(self, name: str, records: list[RunRecord]) -> int: ...
+
+
+def choose_root(settings: Settings, setting: str | None = None) -> RootChoice:
+    """``PINOKIOCLOUD_PERSIST``, else the ``persist`` setting, else the platform's obvious volume; checked."""
+    if settings.persist is not None:
+        return check_root(settings.persist, "PINOKIOCLOUD_PERSIST")
+    if setting:
+        return check_root(Path(setting).expanduser(), "setting")
+    cloud = detect_cloud(settings.environ, override=settings.cloud_platform)
+    path, why = persistent_root(cloud)
+    if path is None:
+        return RootChoice(None, "none", why if cloud.persist.path is not None else None)
+    choice = check_root(path, "platform", must_exist=False)
+    if choice.in_use:
+        log.info("persistent root: %s (%s)", path, why)
+    return choice
+
+
+def restore_state(home: Path, root: RootChoice) -> RestoredState:
+    """The backup of the state into a home that has none (see ``store.restore``)."""
+    if root.path is None:
+        return RestoredState(False, None)
+    state = _restore_state(home / "pinokiocloud.db", root.path, home=home)
+    if state.notice:
+        (log.info if state.restored else log.warning)("%s", state.notice)
+    return state
+
+
+@dataclass
+class _Pending:
+    name: str
+    state_id: str
+
+
+class Persistence:
+    def __init__(self, settings: Settings, store: Store, root: RootChoice, restored: RestoredState) -> None:
+        self.settings = settings
+        self.store = store
+        self.home = settings.home
+        if root.path is None and (wanted := store.setting("persist")):
+            root = choose_root(settings, str(wanted))
+        self.root = root
+        self.restored = restored
+        self.blobs = BlobStore(root.path or self.home, persistent=root.in_use)
+        install_blobs(self.home, self.blobs)
+        self.backup = StateBackup(store, root.path, home=self.home) if root.path is not None else None
+        self.restorer: AppRestorer | None = None
+        self.notices: list[str] = [n for n in (root.reason, restored.notice) if n]
+        self.archives: dict[str, dict[str, Any]] = {}
+        """The last archive made per app in this session (manifest), or its error."""
+        self._runner: _Runner | None = None
+        self._apps: _Apps | None = None
+        self._alive: list[RunRecord] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._queue: asyncio.Queue[Any] | None = None
+        self._archive_lock = asyncio.Lock()
+        if restored.restored:
+            self._write_hf_token()
+
+    def bind(self, runner: _Runner, apps: _Apps) -> None:
+        self._runner, self._apps = runner, apps
+
+    @property
+    def in_use(self) -> bool:
+        return self.root.in_use
+
+    def _write_hf_token(self) -> None:
+        """A restored ``hf_token`` setting is written where app shells read it, as the settings route does."""
+        token = self.store.setting("hf_token")
+        if not isinstance(token, str) or not token:
+            return
+        path = self.home / "cache" / "HF_AUTH" / "token"
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(token)
+
+    def note_alive_runs(self) -> None:
+        """Remember what the state says was running before the app manager marks it interrupted: apps
+        restored from the root start these again."""
+        self._alive = self.store.runs(states=_ALIVE_STATES, limit=10_000)
+
+    def open(self) -> None:
+        """Start backups, the archive watcher and, with apps to put back, the restore."""
+        assert self._runner is not None and self._apps is not None
+        if self.backup is not None:
+            self.backup.start()
+        if self.root.path is None:
+            return
+        self._queue = self._runner.events.subscribe(None)
+        self._tasks.append(asyncio.create_task(self._watch(), name="environment archives"))
+        self.restorer = AppRestorer(self.store, self.blobs, self.root.path, self.home, self._install,
+                                    self._start_runs,
+                                    allow_python_download=self.settings.environ.get("UV_PYTHON_DOWNLOADS") != "never")
+        self._tasks.append(asyncio.create_task(self.restorer.run(), name="restore apps"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._queue is not None and self._runner is not None:
+            self._runner.events.unsubscribe(self._queue)
+            self._queue = None
+        if self.backup is not None:
+            await self.backup.close()
+        install_blobs(self.home, None)
+
+    # ---- restore callbacks ----
+
+    async def _install(self, name: str) -> None:
+        assert self._apps is not None and self._runner is not None
+        run = await self._apps.restore_install(name)
+        if run is None:
+            return
+        await self._runner.wait(run)
+        if getattr(run, "state", None) is not None and str(getattr(run.state, "value", run.state)) == "done":
+            await self._start_runs(name)
+
+    async def _start_runs(self, name: str) -> int:
+        assert self._apps is not None
+        return await self._apps.start_interrupted(name, [r for r in self._alive if r.app == name])
+
+    # ---- archives ----
+
+    async def _watch(self) -> None:
+        assert self._queue is not None and self._runner is not None and self._apps is not None
+        while True:
+            event = await self._queue.get()
+            if event.type != "state" or not isinstance(event.data, dict):
+                continue
+            run = self._runner.by_key.get(event.attempt)
+            if run is None or Path(run.path).stem not in _ARCHIVED_SCRIPTS:
+                continue
+            name = self._apps.app_of(Path(run.path))
+            if name is None:
+                continue
+            state = event.data.get("state")
+            if state == "running":  # an install or update began: the archive no longer matches the app
+                self.store.put_setting(archive_setting(name), None)
+            elif state == "done":
+                self._tasks.append(asyncio.create_task(self.archive(name), name=f"archive {name}"))
+
+    async def archive(self, name: str) -> dict[str, Any]:
+        """Save ``name``'s archive now (after a successful install or update); the manifest, or ``error``."""
+        if self.root.path is None:
+            return {"error": "no persistent root"}
+        root = self.root.path
+        async with self._archive_lock:
+            app_dir = self.home / "api" / name
+            state_id = uuid.uuid4().hex
+            exclude = [rel for rel, _ in await asyncio.to_thread(self.blobs.uses_of_app, name)]
+            try:
+                manifest = await asyncio.to_thread(save_archive, app_dir, root, name, exclude=exclude,
+                                                   state_id=state_id)
+            except OSError as exc:
+                reason = "the persistent root is full" if exc.errno == 28 else str(exc.strerror or exc)
+                result: dict[str, Any] = {"error": f"the environment of {name} could not be archived ({reason}); "
+                                                   "a new machine installs it again instead"}
+                log.warning("%s", result["error"])
+                self.archives[name] = result
+                return result
+            self.store.put_setting(archive_setting(name), state_id)
+            self.archives[name] = manifest
+            log.info("archived %s: %d files, %d bytes in %.1f s", name, manifest["files"], manifest["size"],
+                     manifest["seconds"])
+            return manifest
+
+    # ---- what the API shows ----
+
+    def info(self) -> dict[str, Any]:
+        """The root, its free space, what it holds, and the restore's progress (the ``/api/store`` answer)."""
+        root = self.root
+        data: dict[str, Any] = {
+            "persist_in_use": root.in_use, "root": str(root.path) if root.path else None,
+            "wanted": str(root.wanted) if root.wanted else None, "source": root.source, "reason": root.reason,
+            "store": str(self.blobs.folder), "notices": list(self.notices),
+            "backup": None, "archives": {}, "restore": {},
+        }
+        if root.path is not None:
+            with contextlib.suppress(OSError):
+                data["free_bytes"] = shutil.disk_usage(root.path).free
+            if self.backup is not None:
+                data["backup"] = {"path": str(self.backup.state_dir), "last_at": self.backup.last_at,
+                                  "error": self.backup.last_error}
+            for name in sorted(set(self._apps.names() if self._apps else []) | set(self.archives)):
+                archive, _ = archive_paths(root.path, name)
+                data["archives"][name] = {"path": str(archive), "bytes": archive.stat().st_size
+                                          if archive.is_file() else None,
+                                          "current": bool(self.store.setting(archive_setting(name)))}
+        if self.restorer is not None:
+            data["restore"] = {n: a.to_json() for n, a in self.restorer.apps.items()}
+        return data
