@@ -101,6 +101,8 @@ def launch(
     persist: Annotated[str | None, typer.Option(help="A bucket (s3://…, gs://…, r2://…) or volume:NAME mounted "
                                                      "as the persistent root; backups of the state land there.")]
     = None,
+    persist_mount: Annotated[str, typer.Option(help="Where the persistent root appears on the machine.")]
+    = "/pinokio-persist",
     secret: Annotated[list[str] | None, typer.Option("--secret", help="An environment variable to send as a "
                                                      "SkyPilot secret (repeatable; HF_TOKEN, CIVITAI_API_KEY and "
                                                      "NGROK_AUTHTOKEN go when set).")] = None,
@@ -125,7 +127,7 @@ def launch(
     source = resolve_source(target, name=name, commit=commit, settings=settings)
     options = LaunchOptions(
         source=source, gpus=gpus, infra=infra, disk_gb=disk, idle_minutes=idle_minutes, share=share, port=port,
-        persist=persist, secrets=tuple(secret or ()),
+        persist=persist, persist_mount=persist_mount, secrets=tuple(secret or ()),
         install_spec=install_spec or os.environ.get(INSTALL_SPEC_ENV) or DEFAULT_INSTALL_SPEC)
     values = _secrets(list(secret or ()))
     task = build_task(options, tuple(values))

@@ -199,7 +199,9 @@ def _setup_script(options: LaunchOptions, launcher_remote: str | None) -> str:
         'if ! command -v uv >/dev/null 2>&1; then "$PY" -m pip install --quiet --user uv; '
         'export PATH="$HOME/.local/bin:$PATH"; fi',
         'uv venv --quiet --allow-existing --python "$PY" "$VENV"',
-        f'uv pip install --quiet --python "$VENV/bin/python" "${INSTALL_SPEC_ENV}"',
+        f'SPEC="${INSTALL_SPEC_ENV}"',
+        'case "$SPEC" in "~/"*) SPEC="$HOME/${SPEC#\\~/}" ;; esac  # a file mount of a local wheel or folder',
+        'uv pip install --quiet --python "$VENV/bin/python" "$SPEC"',
         f'export PINOKIO_HOME="{REMOTE_HOME}"',
         'PC="$VENV/bin/pinokiocloud"',
         f"APP={q(source.name)}",
@@ -273,7 +275,7 @@ def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) ->
     upload = _upload_path(install_spec)
     if upload is not None:
         file_mounts[upload] = str(Path(install_spec).expanduser().resolve())
-        install_spec = upload.replace("~", "$HOME", 1)
+        install_spec = upload
 
     envs: dict[str, str] = {
         "PINOKIOCLOUD_APP": source.name,
