@@ -144,6 +144,13 @@ def test_an_app_that_dies_before_its_url_is_crashed_not_online(cli: Cli, tmp_pat
     listed = {a["name"]: a["state"] for a in cli.json("ls")}
     assert listed["nogpu"] == "crashed"
 
+    old = cli.wait_daemon()  # a restarted daemon still tells what happened, and why
+    os.kill(old, signal.SIGKILL)
+    cli.wait_daemon(other_than=old, timeout=30)
+    again = cli.json("status", "nogpu")
+    assert again["state"] == "crashed" and "before it was ready" in again["error"]
+    assert again["runs"] and again["runs"][-1]["state"] == "crashed" and again["runs"][-1]["exit_code"] == 1
+
 
 def test_a_step_killed_from_outside_fails_the_install(cli: Cli, tmp_path: Path) -> None:
     folder = write_launcher(tmp_path / "oom", {"install.js": LONG_INSTALL, "start.js": SERVER})
