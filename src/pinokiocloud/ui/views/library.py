@@ -80,7 +80,7 @@ def _library(the_client: Client, catalog: Mapping[str, Any], report: Mapping[str
     for start in range(0, len(shown), CARDS_PER_ROW):
         for column, entry in zip(st.columns(CARDS_PER_ROW), shown[start:start + CARDS_PER_ROW], strict=False):
             with column:
-                _card(the_client, entry, fits[entry["id"]], installed.get(entry["id"]))
+                _card(the_client, entry, fits[entry["id"]], installed.get(entry["id"]), report)
 
 
 def _installed_hits(hits: Sequence[Mapping[str, Any]]) -> None:
@@ -94,7 +94,28 @@ def _installed_hits(hits: Sequence[Mapping[str, Any]]) -> None:
             common.open_app(str(hit["id"]))
 
 
-def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: str | None) -> None:
+def before_install(entry: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+    """What the app needs that this machine lacks, and what will be installed for it: the tools of its
+    ``requires`` bundle (``envs.tools``) and a conda env, when the catalog entry says so."""
+    from pinokiocloud.envs.tools import BUNDLES, TOOLS
+
+    have = {str(t.get("name")): bool(t.get("path")) for t in report.get("tools") or []}
+    parts: list[str] = []
+    bundle = entry.get("bundle")
+    if bundle in BUNDLES:
+        gpu = common.selected_gpu(report)
+        names = [n for n in BUNDLES[str(bundle)] if n != "cuda" or (gpu is not None and gpu.name == "nvidia")]
+        missing = [c for n in names if not TOOLS[n].ours for c in TOOLS[n].commands if have.get(c) is False]
+        parts.append(f"needs the {bundle!r} tools; " + (
+            f"this machine lacks {', '.join(missing)}, installed before its first run (PyPI, conda or apt)"
+            if missing else "this machine has them"))
+    if entry.get("conda"):
+        parts.append("makes its own conda environment (packages from conda-forge, or PINOKIOCLOUD_CONDA_CHANNELS)")
+    return "; ".join(parts)
+
+
+def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: str | None,
+          report: Mapping[str, Any] | None = None) -> None:
     app_id = str(entry["id"])
     errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
     with st.container(border=True):
@@ -103,6 +124,9 @@ def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: 
         fit_badge = ":green-badge[fits this machine]" if fit.fits else ":orange-badge[may not fit]"
         st.markdown(f":violet-badge[{entry['category']}] :gray-badge[{entry['complexity']}] {fit_badge}")
         st.caption(common.requirements_text(entry))
+        before = before_install(entry, report or {})
+        if before:
+            st.caption("Before install: " + before)
         st.write(entry.get("description") or "")
         if entry.get("tags"):
             st.caption(" · ".join(f"#{t}" for t in entry["tags"]))

@@ -129,8 +129,20 @@ def _details(report: Mapping[str, Any]) -> None:
         st.caption(f"Reaching apps: {exposure['how']}")
 
     st.subheader("Tools")
-    st.dataframe([{"tool": t.get("name"), "version": t.get("version") or "missing", "path": t.get("path") or ""}
+    origins = report.get("tool_origins") or {}
+    st.dataframe([{"tool": t.get("name"), "version": t.get("version") or "missing", "path": t.get("path") or "",
+                   "comes from": _origin(t, origins)}
                   for t in report.get("tools") or []], hide_index=True, width="stretch")
+    st.caption("App shells find these first on PATH. A tool this machine lacks is installed when a script's "
+               "`requires` asks for it: from PyPI, conda (PINOKIOCLOUD_CONDA_CHANNELS or conda-forge) or apt.")
+
+
+def _origin(tool: Mapping[str, Any], origins: Mapping[str, Any]) -> str:
+    """Where app shells get the tool: what envs.tools recorded, else the machine's PATH."""
+    origin = origins.get(str(tool.get("name")))
+    if origin == "missing" or (not origin and not tool.get("path")):
+        return "not here; installed when a script requires it"
+    return str(origin or "system")
 
 
 render()
