@@ -38,6 +38,7 @@ import threading
 import time
 import urllib.request
 import weakref
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ CONNECT_TIMEOUT_S = 30.0
 PROGRESS_INTERVAL_S = 0.5
 """At most one progress event per this many seconds (plus a final one), so a UI is not flooded."""
 WRITE_BUFFER_BYTES = 1 << 20
+WRITES_IN_FLIGHT = 4
+"""Blocks of one connection being written while it goes on reading."""
 """Received bytes are written in blocks of this size: few system calls, and little lost to a crash."""
 PARTIAL_SUFFIX = ".partial"
 MAX_CONNECTIONS = 16
@@ -876,9 +879,14 @@ class _Job:
             await response.aclose()
 
     async def _pump(self, response: httpx.Response, segment: _Segment, file: _PartialFile) -> None:
-        """Stream a body into ``[segment.pos, segment.end)``; bytes received are written even when it breaks."""
+        """Stream a body into ``[segment.pos, segment.end)``; bytes received are written even when it breaks.
+
+        Up to ``WRITES_IN_FLIGHT`` blocks are written while the next ones arrive, so a slow disk write does not
+        stop the socket from being read (memory: that many blocks per connection).
+        """
         self._ended_cleanly = False
         buffer = bytearray()
+        writes: deque[asyncio.Task[None]] = deque()
         chunks = cast(AsyncGenerator[bytes, None], response.aiter_raw())
         try:
             with _httpx_errors(self.stall_timeout_s, self.route):
@@ -898,25 +906,39 @@ class _Job:
                     self.inflight += len(chunk)
                     self.received += len(chunk)
                     if len(buffer) >= WRITE_BUFFER_BYTES:
-                        await self._write(file, segment, buffer)
+                        writes.append(self._start_write(file, segment, buffer))
                         buffer = bytearray()
+                        while len(writes) > WRITES_IN_FLIGHT or (writes and writes[0].done()):
+                            await writes.popleft()
                     self._emit(final=False)
         finally:
             # What arrived is good data even when the connection broke: keep it for the resume.
             if buffer:
-                await self._write(file, segment, buffer)
+                writes.append(self._start_write(file, segment, buffer))
+            failed: BaseException | None = None
+            while writes:
+                try:
+                    await asyncio.shield(writes.popleft())
+                except (Exception, asyncio.CancelledError) as exc:
+                    failed = failed or exc
             with contextlib.suppress(Exception):
                 await chunks.aclose()
+            if failed is not None:
+                raise failed  # a write that failed (a full disk) says more than a broken connection
 
-    async def _write(self, file: _PartialFile, segment: _Segment, data: bytearray) -> None:
+    def _start_write(self, file: _PartialFile, segment: _Segment, data: bytearray) -> asyncio.Task[None]:
+        """Write ``data`` at the segment's next offset in a thread; the done ranges grow when it is on disk."""
         at = segment.pos
+        segment.pos = at + len(data)
+        return asyncio.ensure_future(self._write(file, at, bytes(data)))
+
+    async def _write(self, file: _PartialFile, at: int, data: bytes) -> None:
         try:
-            await file.write(at, bytes(data))
+            await file.write(at, data)
         except OSError as exc:
             raise self._write_failed(exc) from exc
         finally:
             self.inflight -= len(data)
-        segment.pos = at + len(data)
         self.state.done.add(at, at + len(data))
         self.state_dirty = True
         if self.hasher is not None:
