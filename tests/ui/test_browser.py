@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from pinokiocloud.ui.server import STREAMLIT_OPTIONS
 from tests.ui.dashboard import (
     FIXTURE_LAUNCHER,
     REPO,
@@ -72,7 +73,8 @@ def dashboard_url(fresh_daemon: Daemon, tmp_path: Path) -> Iterator[str]:
         [sys.executable, "-m", "streamlit", "run", str(UI_APP), "--server.headless=true",
          "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
          "--server.fileWatcherType=none"],
-        env=fresh_daemon.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        env={**fresh_daemon.env, **STREAMLIT_OPTIONS}, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STREAMLIT_START_S
@@ -120,8 +122,15 @@ def test_install_start_and_open_the_fixture_app_then_visit_every_page(
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             page.goto(dashboard_url)
+            install_form = page.get_by_role("textbox", name="Git URL or folder")
+            timings["first load (My apps)"] = _interactive_within(page, install_form, budget_s=30)
+            page.screenshot(path=ARTIFACTS / "my-apps-empty.png", full_page=True)
+            expect(page.get_by_text("Deploy", exact=True)).to_have_count(0)  # Streamlit's developer chrome
+            _nav(page, "Library").click()
             search = page.get_by_role("textbox", name="Search")
-            timings["first load (Library)"] = _interactive_within(page, search, budget_s=30)
+            _interactive_within(page, search)
+            page.get_by_role("heading", name="Fixture Gone").wait_for()  # the page has drawn its last card
+            page.get_by_role("button", name="Install").first.wait_for()
             page.screenshot(path=ARTIFACTS / "library.png", full_page=True)
 
             # install the fixture launcher from its card
@@ -139,18 +148,22 @@ def test_install_start_and_open_the_fixture_app_then_visit_every_page(
             open_link = page.get_by_role("link", name="Open Web UI")
             open_link.wait_for(timeout=60_000)
             page.screenshot(path=ARTIFACTS / "app-online.png", full_page=True)
+            status = fresh_daemon.wait("fixture-web", lambda s: s["state"] == "online")
+            href = open_link.get_attribute("href") or ""
+            port = status["ready_url"].rstrip("/").rsplit(":", 1)[1]
+            assert href.rstrip("/") == f"http://127.0.0.1:{port}", href  # reachable here, never 0.0.0.0
             with context.expect_page() as opened:
                 open_link.click()
             web_app = opened.value
             web_app.get_by_text("Fixture Web App").first.wait_for(timeout=15_000)
-            status = fresh_daemon.wait("fixture-web", lambda s: s["state"] == "online")
-            assert web_app.url.rstrip("/") == status["ready_url"].rstrip("/")
+            assert web_app.url.rstrip("/") == href.rstrip("/")
             web_app.screenshot(path=ARTIFACTS / "fixture-web-app.png", full_page=True)
             web_app.close()
 
             # every page is interactive within 2 s of clicking it in the sidebar: the last thing it draws, found on
             # no other page, is there
             probes = {
+                "My apps": page.get_by_role("button", name="Details"),
                 "Running": page.get_by_role("heading", name="Ended lately"),
                 "System": page.get_by_role("heading", name="Tools"),
                 "Settings": page.get_by_role("button", name="Save"),
@@ -160,16 +173,61 @@ def test_install_start_and_open_the_fixture_app_then_visit_every_page(
             for title, probe in probes.items():
                 _nav(page, title).click()
                 timings[title] = _interactive_within(page, probe)
-                page.screenshot(path=ARTIFACTS / f"page-{title.lower()}.png", full_page=True)
+                page.screenshot(path=ARTIFACTS / f"page-{title.lower().replace(' ', '-')}.png", full_page=True)
             assert page.get_by_text("Traceback").count() == 0
         finally:
             browser.close()
             (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=2))
     slow = {title: round(seconds, 2) for title, seconds in timings.items()
-            if title != "first load (Library)" and seconds > INTERACTIVE_WITHIN_S}
+            if title != "first load (My apps)" and seconds > INTERACTIVE_WITHIN_S}
     assert not slow, f"pages slower than {INTERACTIVE_WITHIN_S} s: {slow} (all: {timings})"
     # the very first load also fetches Streamlit's scripts and opens its websocket (about 1.5 s here)
-    assert timings["first load (Library)"] < FIRST_LOAD_WITHIN_S, timings
+    assert timings["first load (My apps)"] < FIRST_LOAD_WITHIN_S, timings
     with fresh_daemon.client() as client:
         client.stop("fixture-web")
 
+
+
+CHATTY_INSTALL = """module.exports = { run: [{ method: "shell.run", params: {
+  message: "for i in $(seq 1 300); do echo \\"output line $i of a long install, long enough to need wrapping in a narrow
+panel: $(printf 'x%.0s' $(seq 1 150))\\"; done; echo the last line of the install" } }] }"""
+
+
+def test_install_from_a_folder_in_the_browser_and_the_log_ends_with_the_newest_line(
+        chromium: Path, fresh_daemon: Daemon, dashboard_url: str, tmp_path: Path) -> None:
+    """My apps' install form with a folder; after 300 lines of output the log panel's last visible line is the
+    run's last line, and long lines wrap instead of being cut."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    folder = tmp_path / "chatty"
+    folder.mkdir()
+    (folder / "install.js").write_text(CHATTY_INSTALL.replace("\n", " "))
+    (folder / "pinokio.js").write_text('module.exports = { title: "Chatty", menu: async () => '
+                                       '[{ default: true, text: "Install", href: "install.js" }] }')
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(dashboard_url)
+            source = page.get_by_role("textbox", name="Git URL or folder")
+            source.wait_for(timeout=30_000)
+            source.fill(str(folder))
+            page.get_by_role("button", name="Install").click()
+            page.get_by_role("heading", name="Chatty").wait_for(timeout=60_000)  # its App page follows
+            fresh_daemon.wait("chatty", lambda s: s["state"] == "offline")
+            panel = page.get_by_test_id("stCode").first
+            expect(panel).to_contain_text("the last line of the install", timeout=30_000)
+            lines = [line for line in panel.inner_text().splitlines() if line.strip()]
+            assert lines[-1].strip() == "the last line of the install", lines[-3:]
+            box = panel.bounding_box()
+            last = panel.get_by_text("the last line of the install").bounding_box()
+            assert box is not None and last is not None
+            assert box["y"] <= last["y"] and last["y"] + last["height"] <= box["y"] + box["height"] + 1  # visible
+            wrapped = panel.get_by_text("output line 300 of a long install").bounding_box()
+            assert wrapped is not None and wrapped["width"] <= box["width"]  # wrapped, not cut off to the right
+            page.screenshot(path=ARTIFACTS / "app-log-300-lines.png", full_page=True)
+            _nav(page, "My apps").click()
+            page.get_by_role("button", name="Details").first.wait_for()
+            page.screenshot(path=ARTIFACTS / "page-my-apps-installed.png", full_page=True)
+            assert page.get_by_text("Traceback").count() == 0
+        finally:
+            browser.close()
