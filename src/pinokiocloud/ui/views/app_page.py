@@ -23,6 +23,7 @@ from pinokiocloud.client import Client
 from pinokiocloud.errors import PinokioCloudError, UserError
 from pinokiocloud.ui import common
 from pinokiocloud.ui.links import share_failure
+from pinokiocloud.ui.views.cloud import cloud_panel
 
 CHOICE_KEY = "app_choice"
 CONFIRM_KEY = "app_confirm"
@@ -160,6 +161,7 @@ def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     with side:
         _url_and_controls(the_client, name, status)
         _share(the_client, name, status)
+        cloud_panel(name)
 
 
 def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
