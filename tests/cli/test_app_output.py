@@ -192,3 +192,21 @@ def test_version_and_help_for_people(cli: Cli) -> None:
     helped = cli("run", "--help")
     assert "<bool>" not in helped.stdout and "<list[str]>" not in helped.stdout and "<str>" not in helped.stdout
     assert "--detach" in helped.stdout
+
+
+def test_downloads_of_a_run_show_as_plain_progress_lines(cli: Cli, tmp_path: Path) -> None:
+    """A run's download events (issue 15's render_progress) reach a non-terminal as plain lines on stderr."""
+    from tests.helpers.http_server import LocalHTTPServer
+
+    server = LocalHTTPServer().start()
+    try:
+        url = server.add("/model.bin", b"m" * 300_000)
+        folder = write_launcher(tmp_path / "downloader", {"install.js": (
+            f'module.exports = {{ run: [{{ method: "fs.download", params: {{ uri: "{url}", dir: "models" }} }}] }}')})
+        done = cli("install", str(folder), "--name", "downloader")
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    _plain(done)
+    assert re.search(r"^d\d+ model\.bin done 100\.0% ", done.stderr, re.M), done.stderr
+    cli("rm", "downloader", "-y")

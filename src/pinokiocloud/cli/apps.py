@@ -34,6 +34,7 @@ ParamOpt = Annotated[list[str] | None, typer.Option("--param", metavar="NAME=VAL
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (needed when not at a terminal).")]
 SHARE_POLL_S = 0.5
+DOWNLOAD_LINE_S = 5.0
 FINISHED_OK = frozenset({"done", "idle"})
 DOWN_TIMEOUT_S = 60.0
 FINISHED_BAD = frozenset({"failed", "crashed", "stopped", "interrupted"})
@@ -87,10 +88,31 @@ def _follow_events(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
     state = run.get("state")
     # a run that is already up (a second `start`) or over has nothing more to follow
     events = client.events(run["key"]) if state not in FINISHED_OK | FINISHED_BAD else iter(())
+    downloads = _DownloadProgress(live=plain is None) if not as_json else None
+    try:
+        state = _follow_loop(client, run, events, state, plain, downloads, interactive=interactive, as_json=as_json)
+    finally:
+        if downloads is not None:
+            downloads.close()
+    if plain is not None:
+        for line in plain.flush():
+            sys.stdout.write(line + "\n")
+    final = client.run_info(run["key"]) if state not in FINISHED_OK | FINISHED_BAD else {**run, "state": state}
+    if as_json:
+        output.result(final, as_json=True)
+    if final.get("state") in FINISHED_BAD:
+        raise typer.Exit(1)
+
+
+def _follow_loop(client: Any, run: dict[str, Any], events: Any, state: Any, plain: output.PlainLines | None,
+                 downloads: _DownloadProgress | None, *, interactive: bool, as_json: bool) -> Any:
+    """The events of one run until it finishes; returns its last state."""
     for event in events:
         kind, data = event["type"], event.get("data") or {}
         if kind == "stream" and not as_json:
             output.write_stream(str(data.get("raw", "")), plain)
+        elif kind == "download" and downloads is not None:
+            downloads.show(event)
         elif kind == "input" and interactive and data.get("fields"):
             request = data.get("request") or {}
             output.info(str(request.get("title") or "The script asks:"))
@@ -102,14 +124,38 @@ def _follow_events(client: Any, run: dict[str, Any], *, as_json: bool) -> None:
             state = data.get("state")
             if state in FINISHED_OK | FINISHED_BAD:
                 break
-    if plain is not None:
-        for line in plain.flush():
-            sys.stdout.write(line + "\n")
-    final = client.run_info(run["key"]) if state not in FINISHED_OK | FINISHED_BAD else {**run, "state": state}
-    if as_json:
-        output.result(final, as_json=True)
-    if final.get("state") in FINISHED_BAD:
-        raise typer.Exit(1)
+    return state
+
+
+class _DownloadProgress:
+    """Download events of a run: live bars on a terminal, else a plain line per download when its state
+    changes and at most every ``DOWNLOAD_LINE_S`` while it runs (pinokiocloud.cli.downloads renders them)."""
+
+    def __init__(self, *, live: bool) -> None:
+        self.live = live
+        self.bars: Any = None
+        self.said: dict[str, tuple[str, float]] = {}
+
+    def show(self, event: Mapping[str, Any]) -> None:
+        from pinokiocloud.cli import downloads
+
+        if self.live:
+            if self.bars is None:
+                self.bars = downloads.ProgressBars().__enter__()
+            self.bars.update(event)
+            return
+        line = downloads.render_progress(event)
+        entry = event.get("data") or {}
+        key, entry_state = str(entry.get("id")), str(entry.get("state"))
+        last = self.said.get(key)
+        now = time.monotonic()
+        if line and (last is None or last[0] != entry_state or now - last[1] >= DOWNLOAD_LINE_S):
+            self.said[key] = (entry_state, now)
+            output.info(line)
+
+    def close(self) -> None:
+        if self.bars is not None:
+            self.bars.__exit__(None, None, None)
 
 
 def _share_with_progress(client: Any, path: str, body: dict[str, Any] | None, *, quiet: bool) -> dict[str, Any]:
