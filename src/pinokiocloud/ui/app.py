@@ -11,8 +11,6 @@ import streamlit as st
 from pinokiocloud.ui import common
 
 st.set_page_config(page_title="PinokioCloud", page_icon=":material/cloud:", layout="wide")
-# a dashboard for users, not for Streamlit developers: no "Deploy", no developer items in the ⋮ menu
-st.set_option("client.toolbarMode", "minimal")
 # Errors PinokioCloud raises on purpose are caught on each page and shown as a message; a bug anywhere else
 # shows its type and a generic sentence, not a traceback (PINOKIOCLOUD_DEBUG=1 shows everything).
 st.set_option("client.showErrorDetails", "full" if common.is_debug() else "type")

@@ -32,7 +32,7 @@ STREAMLIT_OPTIONS: dict[str, str] = {
     "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
     "STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION": "true",
     "STREAMLIT_SERVER_ENABLE_CORS": "true",
-    "STREAMLIT_CLIENT_TOOLBAR_MODE": "minimal",
+    "STREAMLIT_CLIENT_TOOLBAR_MODE": "minimal",  # for users: no "Deploy", no developer items in the ⋮ menu
 }
 """Streamlit's settings for the dashboard, as the environment variables Streamlit reads."""
 _SAME_ORIGIN_FETCHES = frozenset({"same-origin", "none"})
