@@ -289,3 +289,29 @@ def test_a_corrupt_state_file_does_not_keep_the_daemon_down(cli: Cli, tmp_path: 
     assert [a["name"] for a in listed] == ["web"]
     log = (cli.home / "logs" / "daemon.log").read_text()
     assert "was corrupt" in log and "lost:" in log
+
+
+def test_an_install_whose_started_script_failed_is_not_reported_installed(cli: Cli, tmp_path: Path) -> None:
+    # the trial: ComfyUI's install.js starts hf.json (a model download) that fails; the install said
+    # "comfy is installed" with exit 0 while `ls` said failed
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    install = """
+module.exports = { run: [
+  { method: "script.start", params: { uri: "download.js" } },
+  { method: "shell.run", params: { message: "echo installed > installed.txt" } },
+] }
+"""
+    download = f"""
+module.exports = {{ run: [
+  {{ method: "fs.download", params: {{ uri: "http://127.0.0.1:{closed}/model.safetensors", dir: "models" }} }},
+] }}
+"""
+    folder = write_launcher(tmp_path / "models", {"install.js": install, "download.js": download,
+                                                    "start.js": SERVER})
+    done = cli("install", str(folder), "--name", "models")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "finished, but download.js, which it started, failed" in done.stderr
+    assert f"127.0.0.1:{closed}" in done.stderr and "is installed" not in done.stdout + done.stderr
+    assert {a["name"]: a["state"] for a in cli.json("ls")}["models"] == "failed"

@@ -5,6 +5,7 @@ Data goes to stdout (tables and short sentences, or ``--json``), progress and di
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -324,6 +325,22 @@ def did_you_mean(message: str) -> str:
     return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
+def _follow_what_it_started(client: Any, name: str, *, as_json: bool) -> dict[str, Any]:
+    """Follow the scripts a finished install started (``script.start``: a model download, a sub-install) until
+    none of the app's non-daemon runs is alive; the app's status then."""
+    seen: set[str] = set()
+    while True:
+        status: dict[str, Any] = client.status(name)
+        alive = [r for r in status.get("runs") or [] if r.get("state") in ("starting", "running")
+                 and not r.get("daemon") and r.get("key") not in seen]
+        if status["state"] != "installing" or not alive:
+            return status
+        for run in alive:
+            seen.add(str(run["key"]))
+            with contextlib.suppress(typer.Exit):  # its failure is reported once, from the app's state
+                _follow(client, run, name=name, what="install", as_json=as_json)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(port: Annotated[int | None, typer.Option(help="Port on 127.0.0.1 (default 42000).")] = None) -> None:
@@ -405,6 +422,16 @@ def register(app: typer.Typer) -> None:
         if not as_json:
             output.info(f"installing {result['name']} …")
         _follow(client, result["run"], name=result["name"], what="install", as_json=as_json)
+        status = _follow_what_it_started(client, result["name"], as_json=as_json)
+        if status["state"] in ("failed", "crashed"):
+            # the install script ended well, but a script it started did not (a model download, a sub-install):
+            # the app is not what the launcher meant to install, and `ls` says failed; so do we
+            failed = (status.get("runs") or [{}])[-1]
+            script = Path(str(failed.get("path") or "a script")).name
+            output.error(f"the install of {result['name']} finished, but {script}, which it started, failed: "
+                         f"{status.get('error') or 'see `pinokiocloud logs ' + result['name'] + '`'}",
+                         f"fix the cause, then run `pinokiocloud run {result['name']} {script}` or reinstall")
+            raise typer.Exit(1)
         if not as_json:
             output.result(f"{result['name']} is installed; start it with `pinokiocloud start {result['name']}`",
                           as_json=False)
