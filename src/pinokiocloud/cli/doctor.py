@@ -71,10 +71,15 @@ def doctor(
         known_tools=known, tool_names=list(known), tool_origins=origins, requirements=requirements,
         processes=ProcessTracking(support.available, support.describe()),
     )
+    from pinokiocloud.store.persist import describe_root
+
+    root = describe_root(settings)
     if as_json:
-        output.result(report.to_dict(), as_json=True)
+        data = report.to_dict()
+        data["paths"]["persistent_root"] = root
+        output.result(data, as_json=True)
     else:
-        typer.echo(format_report(report))
+        typer.echo(format_report(report, root=root))
 
 
 def _gb(value: float | None) -> str:
@@ -94,7 +99,29 @@ def _persist_state(persist: dict[str, Any]) -> str:
     return "NOT mounted" if persist["exists"] else "missing"
 
 
-def format_report(report: MachineReport) -> str:
+def _root_line(root: dict[str, Any] | None) -> str | None:
+    """The persistent root: where, why, free space and what it holds (model files, backup, archives)."""
+    from pinokiocloud.downloads import human_bytes
+
+    if root is None:
+        return None
+    if root["path"] is None:
+        return "Root       none: models and state last only this session"
+    if not root["exists"]:
+        return f"Root       {root['path']} ({root['why']}) does not exist yet: nothing is kept until it does"
+    free = f"{root['free_bytes'] / 1024**3:.1f} GB free" if root["free_bytes"] is not None else "free space unknown"
+    holds = [f"{root['blobs']} model file(s), {human_bytes(root['blob_bytes'])}"]
+    if root["backup_at"]:
+        import time
+
+        holds.append("a state backup of " + time.strftime("%Y-%m-%d %H:%M", time.localtime(root["backup_at"])))
+    if root["archives"]:
+        holds.append(f"{len(root['archives'])} app archive(s) ("
+                     + ", ".join(f"{n} {human_bytes(b)}" for n, b in root["archives"].items()) + ")")
+    return f"Root       {root['path']} ({root['why']}), {free}; holds " + "; ".join(holds)
+
+
+def format_report(report: MachineReport, *, root: dict[str, Any] | None = None) -> str:
     """The report for people: one section per topic, warnings last so they are what stays on screen."""
     data = report.to_dict()
     plat, paths, gpu, system = data["platform"], data["paths"], data["gpu"], data["system"]
@@ -113,6 +140,7 @@ def format_report(report: MachineReport) -> str:
         + ("" if home["path"] == home["recommended"] else f"; recommended here: {home['recommended']}"),
         f"Persist    {persist['path']} ({_persist_state(persist)}); {persist['keeps']}" if persist["path"]
         else f"Persist    none; {persist['how_to_mount'] or persist['keeps']}",
+        _root_line(root),
         "",
         f"GPU        {len(gpu['gpus'])} found via {gpu['source']}" if gpu["gpus"] else "GPU        none",
     ]

@@ -26,13 +26,15 @@ from typing import Any
 from pinokiocloud.errors import StoreError
 from pinokiocloud.store.db import Store
 
-__all__ = ["BACKUP_DEBOUNCE_S", "BACKUP_FILE", "MANIFEST_FILE", "StateBackup", "read_manifest", "write_atomic"]
+__all__ = ["BACKUP_DEBOUNCE_S", "BACKUP_FILE", "LINEAGE_SETTING", "MANIFEST_FILE", "StateBackup", "read_manifest",
+           "write_atomic"]
 
 log = logging.getLogger(__name__)
 
 BACKUP_DEBOUNCE_S = 30.0
 """At most one backup per this many seconds while the state changes; one more on ``down``."""
 BACKUP_FILE = "pinokiocloud.db"
+LINEAGE_SETTING = "state_lineage"
 MANIFEST_FILE = "manifest.json"
 
 
@@ -70,6 +72,12 @@ class StateBackup:
         self.last_error: str | None = None
         self._seen_changes = -1
         self._task: asyncio.Task[None] | None = None
+        lineage = store.setting(LINEAGE_SETTING)
+        if not isinstance(lineage, str) or not lineage:
+            lineage = uuid.uuid4().hex
+            store.put_setting(LINEAGE_SETTING, lineage)
+        self.lineage: str = lineage
+        """Which line of states this home continues: a restored home carries its backup's, a new one its own."""
 
     def _total_changes(self) -> int:
         with self.store._lock:
@@ -79,6 +87,12 @@ class StateBackup:
         """One backup, synchronously (call off the event loop). Raises :class:`StoreError` with one sentence
         when the root cannot take it (full, read-only, gone); the previous backup stays as it was."""
         changes = self._total_changes()
+        theirs = read_manifest(self.state_dir)
+        if theirs is not None and theirs.get("lineage") not in (None, self.lineage):
+            at = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(theirs.get("at") or 0)))
+            raise StoreError(f"{self.state_dir} holds the state of another PINOKIO_HOME ({theirs.get('home')}, backed "
+                             f"up {at}) that this home did not start from; it is not overwritten: start PinokioCloud "
+                             "with a new, empty PINOKIO_HOME to restore it, or move it away to back up this one")
         local = self.home / f".backup-{uuid.uuid4().hex[:8]}.db"
         try:
             dest = sqlite3.connect(local)
@@ -101,7 +115,8 @@ class StateBackup:
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
-            manifest = {"home": str(self.home), "machine": socket.gethostname(), "platform": platform.system(),
+            manifest = {"lineage": self.lineage, "home": str(self.home), "machine": socket.gethostname(),
+                        "platform": platform.system(),
                         "arch": platform.machine(), "at": time.time(), "size": target.stat().st_size}
             write_atomic(self.state_dir / MANIFEST_FILE, json.dumps(manifest, indent=2).encode())
         except sqlite3.Error as exc:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
+import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from pinokiocloud.store.restore import AppRestorer, RestoredState, archive_setti
 from pinokiocloud.store.restore import restore_state as _restore_state
 from pinokiocloud.store.root import RootChoice, check_root
 
-__all__ = ["Persistence", "choose_root", "restore_state"]
+__all__ = ["Persistence", "choose_root", "describe_root", "restore_state"]
 
 log = logging.getLogger(__name__)
 
@@ -260,3 +262,45 @@ class Persistence:
         if self.restorer is not None:
             data["restore"] = {n: a.to_json() for n, a in self.restorer.apps.items()}
         return data
+
+
+def describe_root(settings: Settings) -> dict[str, Any]:
+    """What ``doctor`` says of the persistent root, without creating or writing anything: where it is and why,
+    its free space, and what it holds (model files, the state backup, app archives)."""
+    setting = None
+    state = settings.home / "pinokiocloud.db"
+    with contextlib.suppress(sqlite3.Error, ValueError, TypeError):  # the daemon's file, read-only, one setting
+        if state.is_file():
+            db = sqlite3.connect(f"{state.as_uri()}?mode=ro", uri=True)
+            try:
+                row = db.execute("SELECT value FROM settings WHERE key='persist'").fetchone()
+            finally:
+                db.close()
+            setting = json.loads(row[0]) if row else None
+    if settings.persist is not None:
+        path: Path | None = settings.persist
+        why = "PINOKIOCLOUD_PERSIST"
+    elif setting:
+        path, why = Path(str(setting)).expanduser(), "the persist setting"
+    else:
+        path, why = persistent_root(detect_cloud(settings.environ, override=settings.cloud_platform))
+    data: dict[str, Any] = {"path": str(path) if path else None, "why": why, "exists": bool(path and path.is_dir()),
+                            "free_bytes": None, "blobs": 0, "blob_bytes": 0, "backup_at": None, "archives": {}}
+    if path is None or not path.is_dir():
+        return data
+    with contextlib.suppress(OSError):
+        data["free_bytes"] = shutil.disk_usage(path).free
+    blobs_dir = path / "store" / "blobs"
+    if blobs_dir.is_dir():
+        for sub in blobs_dir.iterdir():
+            for blob in sub.iterdir() if sub.is_dir() else ():
+                with contextlib.suppress(OSError):
+                    data["blob_bytes"] += blob.stat().st_size
+                    data["blobs"] += 1
+    backup = path / "state" / "pinokiocloud.db"
+    if backup.is_file():
+        data["backup_at"] = backup.stat().st_mtime
+    envs = path / "envs"
+    if envs.is_dir():
+        data["archives"] = {a.name.removesuffix(".tar.zst"): a.stat().st_size for a in sorted(envs.glob("*.tar.zst"))}
+    return data

@@ -27,7 +27,7 @@ from typing import Any
 
 import zstandard
 
-from pinokiocloud.store.backup import BACKUP_FILE, read_manifest
+from pinokiocloud.store.backup import BACKUP_FILE, MANIFEST_FILE, read_manifest
 from pinokiocloud.store.blobs import BlobStore
 from pinokiocloud.store.db import Store
 from pinokiocloud.store.envarchive import check_archive, extract_archive
@@ -85,8 +85,15 @@ def restore_state(db_path: Path, root: Path, *, home: Path) -> RestoredState:
         tmp.replace(db_path)
     except (OSError, sqlite3.Error) as exc:
         tmp.unlink(missing_ok=True)
+        aside = backup.with_name(f"{backup.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:  # kept, renamed: new backups of this home may then be written
+            backup.replace(aside)
+            (root / "state" / MANIFEST_FILE).unlink(missing_ok=True)
+            kept = f"it was kept as {aside}"
+        except OSError:
+            kept = "it is left as it is"
         return RestoredState(False, f"the state backup {backup} could not be used ({exc}); starting with an empty "
-                                    "state (the backup is left as it is)")
+                                    f"state ({kept})")
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(manifest.get("at") or backup.stat().st_mtime)))
     names = f"{len(apps)} app(s) ({', '.join(apps)})" if apps else "no apps"
     return RestoredState(True, f"restored the state backed up at {when} from {backup}: {names}", old_home or None)
