@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from pinokiocloud.procs.text import strip_ansi
 
@@ -81,7 +82,7 @@ def result(data: Any, *, as_json: bool) -> None:
 
 
 def error(message: str, hint: str = "") -> None:
-    _stderr.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    _stderr.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     if hint:
         _stderr.print(f"hint: {hint}", highlight=False, markup=False)
 

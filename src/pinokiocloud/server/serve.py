@@ -126,7 +126,9 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
         pid_file.write_text(f"{os.getpid()}\n")
         app = create_app(settings, Daemon(settings, lock=lock),
                          on_ready=lambda: lock.announce(settings.port, ready=True))
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+        # loop="asyncio", never uvloop (SkyPilot installs it and uvicorn would pick it): app processes are
+        # spawned with a preexec_fn, which fails under uvloop ("Exception occurred in preexec_fn")
+        config = uvicorn.Config(app, loop="asyncio", log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
                                 lifespan="on", log_config=None if captured else uvicorn.config.LOGGING_CONFIG)
         server = uvicorn.Server(config)
         try:

@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("uvicorn.access").disabled = True
     where: dict[str, Any] = {"uds": str(args.uds)} if args.uds is not None else {"host": "127.0.0.1",
                                                                                  "port": args.port}
-    uvicorn.run(app, **where, log_config=None, log_level="warning", access_log=False, lifespan="on")
+    # loop="asyncio": uvloop (which SkyPilot installs) would become the loop otherwise (see server/serve.py)
+    uvicorn.run(app, **where, log_config=None, log_level="warning", access_log=False, lifespan="on", loop="asyncio")
     return 0
 
 
