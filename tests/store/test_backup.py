@@ -164,3 +164,34 @@ def test_an_archive_for_another_platform_or_python_is_refused_in_one_line(
     _, why = check_archive(root, "demo", tmp_path / "other/api/demo", allow_python_download=False)
     assert why is not None and why.startswith(reason)
     assert (root / "envs" / "demo.tar.zst").is_file() and manifest_file.is_file()
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def test_the_platform_picks_the_obvious_persistent_root_and_says_why(tmp_path: Path) -> None:
+    from pinokiocloud.platform.cloud import detect_cloud, persistent_root
+    from tests.platform.conftest import make_root, mountinfo
+
+    home = {"HOME": "/root", "PATH": "/usr/bin:/bin"}
+    colab = make_root(_folder(tmp_path / "colab"), ("/content/drive/MyDrive",),
+                      {"/proc/self/mountinfo": mountinfo(("/content/drive", "fuse.drive"))})
+    path, why = persistent_root(detect_cloud({**home, "COLAB_GPU": "1"}, colab))
+    assert path == Path("/content/drive/MyDrive/pinokiocloud") and why.startswith("Google Colab's persistent volume")
+    unmounted = make_root(_folder(tmp_path / "colab2"), ("/content",), {"/proc/self/mountinfo": mountinfo()})
+    path, why = persistent_root(detect_cloud({**home, "COLAB_GPU": "1"}, unmounted))
+    assert path is None and why.startswith("/content/drive/MyDrive is not there yet; in a notebook cell: ")
+    runpod = make_root(_folder(tmp_path / "runpod"), ("/workspace",), {"/proc/self/mountinfo": mountinfo(("/workspace", "xfs"))})
+    assert persistent_root(detect_cloud({**home, "RUNPOD_POD_ID": "x"}, runpod))[0] == Path("/workspace/pinokiocloud")
+    vast = make_root(_folder(tmp_path / "vast"), ("/workspace", "/venv/main"))
+    assert persistent_root(detect_cloud(home, vast))[0] == Path("/workspace/pinokiocloud")
+    lightning = make_root(_folder(tmp_path / "lightning"), ("/teamspace/studios/this_studio",))
+    assert persistent_root(detect_cloud({**home, "LIGHTNING_CLOUDSPACE_ID": "x"}, lightning))[0] == Path(
+        "/teamspace/studios/this_studio/pinokiocloud")
+    given = persistent_root(detect_cloud(home, vast, persist=tmp_path / "mine"))
+    assert given == (tmp_path / "mine", f"PINOKIOCLOUD_PERSIST={tmp_path / 'mine'}")
+    kaggle = make_root(_folder(tmp_path / "kaggle"), ("/kaggle/working",))
+    path, why = persistent_root(detect_cloud({**home, "KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, kaggle))
+    assert path is None and "set PINOKIOCLOUD_PERSIST" in why

@@ -83,8 +83,7 @@ async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
             "restart": daemon.apps.restart_mode().value,
             "share_order": list(daemon.shares.manager.settings.providers),
             "persist": store.setting("persist") or (str(daemon.settings.persist) if daemon.settings.persist else None),
-            "persist_in_use": daemon.persistence.in_use,
-            "persist_root": str(daemon.persistence.root.path) if daemon.persistence.root.path else None}
+            "persist_in_use": daemon.persistence.in_use}
 
 
 @router.patch("/api/settings", dependencies=[AuthDep])
