@@ -304,3 +304,23 @@ def test_capacity_from_plain_values() -> None:
         Capacity.of(vram_gb=8)
     with pytest.raises(BadParamError, match="unknown GPU vendor 'voodoo'"):
         Capacity.of(gpu_vendor="voodoo", vram_gb=8)
+
+
+def test_the_library_says_what_a_bundle_app_needs_before_install(bundled: Catalog) -> None:
+    from pinokiocloud.ui.views.library import before_install
+
+    comfy = bundled.get("comfyui")
+    assert comfy is not None and comfy.bundle == "ai"
+    report = {"tools": [{"name": "ffmpeg", "path": None}, {"name": "git", "path": "/usr/bin/git"}], "gpus": []}
+    said = before_install(comfy.to_json(), report)
+    assert "needs the 'ai' tools" in said and "ffmpeg" in said and "git," not in said
+    facefusion = bundled.get("facefusion")
+    assert facefusion is not None and "conda environment" in before_install(facefusion.to_json(), report)
+
+
+def test_a_bad_bundle_name_is_refused_with_the_choices(tmp_path: Path) -> None:
+    user = tmp_path / "catalog.json"
+    user.write_text(json.dumps({"version": 1, "apps": [{"id": "x", "url": "https://example.com/x.git",
+                                                         "title": "X", "bundle": "gpu"}]}))
+    catalog = load_catalog(tmp_path)
+    assert any("bundle 'gpu' must be null or one of ai, dev, python, javascript" in str(p) for p in catalog.problems)

@@ -115,7 +115,7 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
     logs = cli.json("logs", "demo", "--tail", "20")["lines"]
     assert any(line.startswith("Running on http://127.0.0.1:") for line in logs)
     again = cli("start", "demo", timeout=30)  # already up: returns at once with the same state
-    assert again.returncode == 0 and "demo is online" in again.stderr
+    assert again.returncode == 0 and "demo is online" in again.stdout + again.stderr
     with urllib.request.urlopen(status["ready_url"], timeout=10) as page:
         assert page.status == 200 and b"Fixture Web App" in page.read()
     assert int(status["ready_url"].rsplit(":", 1)[1]) in status["ports"]

@@ -61,7 +61,9 @@ _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _GIT_URL_RE = re.compile(r"(?:https?|ssh|git|file)://\S+|[\w.-]+@[\w.-]+:\S+")
 _REQUIRED = ("id", "url", "title")
 _KEYS = ("id", "url", "title", "description", "category", "tags", "complexity", "vram_gb", "disk_gb", "gpu",
-         "icon", "homepage")
+         "icon", "homepage", "bundle", "conda")
+BUNDLE_NAMES = ("ai", "dev", "python", "javascript")
+"""The ``requires: {bundle}`` names a launcher can declare (envs.tools.BUNDLES)."""
 _Bad: TypeAlias = Callable[[str], CatalogError]
 _VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "apple": "Apple", "intel": "Intel"}
 
@@ -88,6 +90,11 @@ class CatalogEntry:
     icon: str = DEFAULT_ICON
     homepage: str | None = None
     """The upstream project, for people who want to read more; not used to install."""
+    bundle: str | None = None
+    """The tool bundle its launcher declares (``requires: {bundle}``), so the Library can say before install
+    which tools this machine lacks and will get."""
+    conda: bool = False
+    """Its launcher makes a conda environment (packages from conda-forge or PINOKIOCLOUD_CONDA_CHANNELS)."""
     origin: Literal["bundled", "user"] = "bundled"
     """Which file the entry came from (not a key in the file)."""
 
@@ -351,11 +358,17 @@ def parse_entry(
                                      or not homepage_raw.startswith(("https://", "http://"))):
         raise bad("homepage must be null or an http(s) URL")
     homepage = homepage_raw if isinstance(homepage_raw, str) else None
+    bundle = fields.get("bundle")
+    if bundle is not None and bundle not in BUNDLE_NAMES:
+        raise bad(f"bundle {bundle!r} must be null or one of {', '.join(BUNDLE_NAMES)}")
+    conda = fields.get("conda", False)
+    if not isinstance(conda, bool):
+        raise bad("conda must be true or false")
 
     return CatalogEntry(
         id=app_id, url=url, title=title, description=description, category=category, tags=tags,
         complexity=complexity, vram_gb=vram_gb, disk_gb=disk_gb, gpu=gpu, icon=icon,
-        homepage=homepage, origin=origin,
+        homepage=homepage, bundle=bundle if isinstance(bundle, str) else None, conda=conda, origin=origin,
     )
 
 
