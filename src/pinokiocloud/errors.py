@@ -10,8 +10,11 @@
     │   ├── InstallError          a source that cannot be installed (not a launcher, clone failed, unknown id)
     │   ├── NotSharedError        an app that is not shared (name)
     │   ├── RunNotFoundError      no run with that key (key)
+    │   ├── DownloadNotFoundError no download with that id (download_id)
     │   ├── WeakPasscodeError     a passcode a guessing attack would find (reason; a BadParamError)
     │   ├── PasscodeHashError     a stored passcode hash in an unknown form (reason; a BadParamError)
+    │   ├── CloudSetupError       SkyPilot cannot launch what was asked (SkyPilotMissing, NoCloudEnabled,
+    │   │                         UnknownGpu, NoOffer, MissingToken, ClusterNotFound)
     │   ├── DaemonRunningError    a second daemon for a PINOKIO_HOME that already has one (pid, url)
     │   ├── PortInUseError        the daemon's port is held by another program (port, holder)
     │   └── ScriptLoadError       a script file that cannot be loaded (syntax error, missing module, throws)
@@ -23,7 +26,13 @@
     ├── SidecarError              the Node sidecar could not be started or talked to
     │   └── NodeNotFoundError     no usable Node.js (>= 18) anywhere
     ├── DownloadError             a file could not be downloaded (url, bytes done, reason); a 404 too
-    │   └── DiskFullError         not enough free disk for a download of known size (also an OSError)
+    │   ├── DiskFullError         not enough free disk for a download of known size (also an OSError)
+    │   ├── UnreachableError      the host was never reached (DNS, refused, no route, a proxy's refusal)
+    │   └── DownloadCancelledError  cancelled by the user (`pinokiocloud downloads cancel ID`)
+    ├── EnvError, VenvError       an environment a step asked for could not be made
+    ├── CondaError                a conda request that cannot be done (package or channel named)
+    ├── ToolsError                a required tool that cannot be provided here
+    ├── CloudLaunchError          the cloud machine came up, the app did not
     ├── TunnelError               a share provider could not give or keep a public URL (provider, reason)
     ├── StoreError                the state file cannot be used (corrupt, read-only, disk full)
     ├── UiUnavailableError        the dashboard could not start (reason)
@@ -47,13 +56,23 @@ __all__ = [
     "AppNotFoundError",
     "BadParamError",
     "CatalogError",
+    "CloudLaunchError",
+    "CloudSetupError",
+    "ClusterNotFoundError",
+    "CondaError",
     "DaemonRunningError",
     "DaemonUnavailableError",
     "DiskFullError",
+    "DownloadCancelledError",
     "DownloadError",
+    "DownloadNotFoundError",
+    "EnvError",
     "InputRequiredError",
     "InstallError",
     "LauncherNotFoundError",
+    "MissingTokenError",
+    "NoCloudEnabledError",
+    "NoOfferError",
     "NodeNotFoundError",
     "NotSharedError",
     "PasscodeHashError",
@@ -64,11 +83,16 @@ __all__ = [
     "ScriptLoadError",
     "ScriptTimeoutError",
     "SidecarError",
+    "SkyPilotMissingError",
     "StepError",
     "StoreError",
+    "ToolsError",
     "TunnelError",
     "UiUnavailableError",
+    "UnknownGpuError",
+    "UnreachableError",
     "UserError",
+    "VenvError",
     "WeakPasscodeError",
     "rebuild",
     "registry",
@@ -326,6 +350,12 @@ class NotSharedError(UserError):
         super().__init__(f"{name} is not shared; share it with `pinokiocloud share {name}`")
 
 
+class DownloadNotFoundError(UserError):
+    def __init__(self, download_id: str) -> None:
+        self.download_id = download_id
+        super().__init__(f"no download has the id {download_id!r}; `pinokiocloud downloads` lists them")
+
+
 class RunNotFoundError(UserError):
     def __init__(self, key: str) -> None:
         self.key = key
@@ -384,3 +414,115 @@ def rebuild(type_name: str, message: str, hint: str = "", fields: dict[str, Any]
                 setattr(exc, key, value)
     exc.hint = hint
     return exc
+
+
+# ---- downloads ----
+
+class UnreachableError(DownloadError):
+    """A download whose host was never reached: its name does not resolve, nothing accepts the connection,
+    there is no route to it, or a proxy refused the request or could not reach the host itself.
+
+    Raised after at most two attempts (``UNREACHABLE_RETRIES``), so a machine that is offline says so in
+    seconds. ``host`` is the host of the URL; ``proxy`` is the proxy in between (``host:port``), if one was
+    used. It is a ``DownloadError``.
+    """
+
+    def __init__(self, url: str, bytes_done: int, reason: str, *, host: str, proxy: str | None, hint: str) -> None:
+        self.host = host
+        self.proxy = proxy
+        super().__init__(url, bytes_done, reason, hint=hint)
+
+
+class DownloadCancelledError(DownloadError):
+    """A download the user cancelled (``pinokiocloud downloads cancel ID``); the step that waited fails."""
+
+
+# ---- environments (envs/) ----
+
+class EnvError(PinokioCloudError):
+    """An environment a step asked for that could not be made, in one sentence."""
+
+
+class CondaError(PinokioCloudError):
+    """A conda request that cannot be done, in one sentence naming the package or channel and what to do."""
+
+
+class VenvError(PinokioCloudError):
+    """A venv that could not be made, in one sentence."""
+
+
+class ToolsError(PinokioCloudError):
+    """A required tool that cannot be provided here, named with what to do."""
+
+
+# ---- cloud launch (cloud/) ----
+
+class CloudSetupError(UserError):
+    """What is wrong, as one sentence, and the command that fixes it (also kept as ``fix``)."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        self.fix = fix
+        super().__init__(f"{message}; {fix}")
+
+
+class SkyPilotMissingError(CloudSetupError):
+    def __init__(self, detail: str = "") -> None:
+        why = f" ({detail})" if detail else ""
+        super().__init__(f"SkyPilot is not installed{why}",
+                         "install it with `pip install skypilot` (what the cloud extra of pinokiocloud brings)")
+
+
+class NoCloudEnabledError(CloudSetupError):
+    def __init__(self, wanted: str | None, enabled: list[str]) -> None:
+        self.wanted = wanted
+        self.enabled = enabled
+        if wanted is None:
+            super().__init__("no cloud is enabled in SkyPilot",
+                             "set up the credentials of one (see docs/cloud.md), then run `sky check` to enable it")
+        else:
+            have = f" (enabled: {', '.join(enabled)})" if enabled else " (none is enabled)"
+            super().__init__(f"{wanted} is not enabled in SkyPilot{have}",
+                             f"set up its credentials (see docs/cloud.md), then run `sky check {wanted}`")
+
+
+class UnknownGpuError(CloudSetupError):
+    def __init__(self, name: str, clouds: list[str]) -> None:
+        self.name = name
+        where = ", ".join(clouds) or "the enabled clouds"
+        super().__init__(f"no GPU called {name!r} is offered on {where}",
+                         "list the names with `sky show-gpus` and pass one as --gpus NAME:COUNT")
+
+
+class NoOfferError(CloudSetupError):
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        self.reason = reason
+        super().__init__(f"no offer on the enabled clouds meets {what} ({reason})",
+                         "see what exists with `sky show-gpus --all`, then pass --gpus or --infra, or enable "
+                         "another cloud with `sky check`")
+
+
+class MissingTokenError(CloudSetupError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"the token {name} is to be sent to the cloud machine but is not set here",
+                         f"export {name}=… (SkyPilot's `--secret {name}` reads it the same way) or leave "
+                         f"out --secret {name}")
+
+
+class ClusterNotFoundError(CloudSetupError):
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
+        super().__init__(f"SkyPilot has no cluster {cluster!r}",
+                         "`pinokiocloud cloud status` lists the clusters of your apps (`sky status`, all of them)")
+
+
+class CloudLaunchError(PinokioCloudError):
+    """The machine came up but the app did not; its last lines say why. The cluster is left for inspection."""
+
+    def __init__(self, cluster: str, reason: str) -> None:
+        self.cluster = cluster
+        self.reason = reason
+        super().__init__(f"{cluster}: {reason}")
+        self.hint = (f"read the whole log with `pinokiocloud cloud logs` (sky logs {cluster}); stop paying with "
+                     f"`pinokiocloud cloud down`")

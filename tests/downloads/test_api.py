@@ -67,7 +67,8 @@ def test_a_running_download_is_listed_with_progress_and_can_be_cancelled(
     _wait_for(api, lambda d: d[0]["state"] == "cancelled")
     again = api.post(f"/api/downloads/{entry['id']}/cancel")
     assert again.status_code == 400 and "has already ended (cancelled)" in again.json()["error"]["message"]
-    assert api.post("/api/downloads/d999/cancel").status_code == 400
+    unknown = api.post("/api/downloads/d999/cancel")
+    assert unknown.status_code == 404 and unknown.json()["error"]["type"] == "DownloadNotFoundError"
 
     with api.stream("GET", f"/api/runs/{run['key']}/events") as stream:
         events = [json.loads(line[5:]) for line in stream.iter_lines() if line.startswith("data:")]

@@ -54,7 +54,7 @@ import httpx
 from pinokiocloud.downloads.auth import Tokens, headers_for
 from pinokiocloud.downloads.ranges import RangeSet, RangeState
 from pinokiocloud.downloads.records import Records
-from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError
+from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError, UnreachableError
 
 __all__ = [
     "BACKOFF_MAX_S",
@@ -134,21 +134,6 @@ _PLATFORMS = (
 
 
 # --- the error of a host that cannot be reached ------------------------------------------------------------
-
-
-class UnreachableError(DownloadError):
-    """A download whose host was never reached: its name does not resolve, nothing accepts the connection,
-    there is no route to it, or a proxy refused the request or could not reach the host itself.
-
-    Raised after at most two attempts (``UNREACHABLE_RETRIES``), so a machine that is offline says so in
-    seconds. ``host`` is the host of the URL; ``proxy`` is the proxy in between (``host:port``), if one was
-    used. It lives next to the engine because only the engine raises it; it is still a ``DownloadError``.
-    """
-
-    def __init__(self, url: str, bytes_done: int, reason: str, *, host: str, proxy: str | None, hint: str) -> None:
-        self.host = host
-        self.proxy = proxy
-        super().__init__(url, bytes_done, reason, hint=hint)
 
 
 # --- values -------------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pinokiocloud.downloads.engine import PROGRESS_INTERVAL_S, DownloadProgress
-from pinokiocloud.errors import BadParamError, DownloadError
+from pinokiocloud.errors import BadParamError, DownloadCancelledError, DownloadNotFoundError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -47,10 +47,6 @@ KEEP_FINISHED = 50
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
 _T = TypeVar("_T")
-
-
-class DownloadCancelledError(DownloadError):
-    """A download the user cancelled (``pinokiocloud downloads cancel ID``); the step that waited fails."""
 
 
 @dataclass
@@ -153,7 +149,7 @@ class DownloadQueue:
     def get(self, download_id: str) -> QueuedDownload:
         entry = self._entries.get(download_id)
         if entry is None:
-            raise BadParamError(f"no download has the id {download_id!r}; `pinokiocloud downloads` lists them")
+            raise DownloadNotFoundError(download_id)
         return entry
 
     def cancel(self, download_id: str) -> QueuedDownload:

@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from pinokiocloud.envs import conda, tools, venv
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import EnvError
 
 __all__ = ["Activation", "EnvError", "for_shell"]
 
 CREATE_TIMEOUT_S = 1800
-
-
-class EnvError(PinokioCloudError):
-    """An environment a step asked for that could not be made, in one sentence."""
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import CondaError
 
 __all__ = [
     "BASE_PARTS",
@@ -69,10 +69,6 @@ PENDING_FILE = "pinokiocloud.pending"
 LOCK_FILE = "pinokiocloud.lock"
 ENVS_FILE = "environments.txt"
 SOLVE_TIMEOUT_S = 300
-
-
-class CondaError(PinokioCloudError):
-    """A conda request that cannot be done, in one sentence naming the package or channel and what to do."""
 
 
 @dataclass(frozen=True, slots=True)

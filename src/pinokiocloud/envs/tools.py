@@ -27,7 +27,7 @@ from typing import Any
 
 from pinokiocloud.envs import conda
 from pinokiocloud.envs.venv import capture, uv_path
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import PinokioCloudError, ToolsError
 
 __all__ = [
     "BUNDLES",
@@ -47,10 +47,6 @@ __all__ = [
 INSTALL_TIMEOUT_S = 1800
 CUDA_SPECS = ("nvidia/label/cuda-12.8.1::cuda", "conda-forge::cudnn")
 """What the original installs for ``cuda`` on NVIDIA (spec §4.10): the 12.8.1 toolkit and cuDNN."""
-
-
-class ToolsError(PinokioCloudError):
-    """A required tool that cannot be provided here, named with what to do."""
 
 
 @dataclass(frozen=True, slots=True)

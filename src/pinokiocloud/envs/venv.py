@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.errors import VenvError
 
 __all__ = ["DEFAULT_VENV_PYTHON", "VENV_TIMEOUT_S", "VenvError", "activation", "capture", "create_venv", "exists",
            "uv_path", "venv_spec"]
@@ -22,10 +22,6 @@ __all__ = ["DEFAULT_VENV_PYTHON", "VENV_TIMEOUT_S", "VenvError", "activation", "
 DEFAULT_VENV_PYTHON = "3.10"
 """The original's venvs are Python 3.10 (its conda base); launchers pin packages for it."""
 VENV_TIMEOUT_S = 600
-
-
-class VenvError(PinokioCloudError):
-    """A venv that could not be made, in one sentence."""
 
 
 def uv_path() -> str:

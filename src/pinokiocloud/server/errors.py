@@ -13,6 +13,7 @@ from pinokiocloud.errors import (
     AppExistsError,
     AppNotFoundError,
     DaemonRunningError,
+    DownloadNotFoundError,
     NotSharedError,
     PinokioCloudError,
     RunNotFoundError,
@@ -23,7 +24,7 @@ __all__ = ["install_error_handlers", "status_for"]
 
 
 def status_for(exc: PinokioCloudError) -> int:
-    if isinstance(exc, (AppNotFoundError, NotSharedError, RunNotFoundError)):
+    if isinstance(exc, (AppNotFoundError, NotSharedError, RunNotFoundError, DownloadNotFoundError)):
         return 404
     if isinstance(exc, (AppExistsError, DaemonRunningError)):
         return 409
