@@ -312,7 +312,9 @@ def test_the_library_says_what_a_bundle_app_needs_before_install(bundled: Catalo
     comfy = bundled.get("comfyui")
     assert comfy is not None and comfy.bundle == "ai"
     report = {"tools": [{"name": "ffmpeg", "path": None}, {"name": "git", "path": "/usr/bin/git"}], "gpus": []}
-    said = before_install(comfy.to_json(), report)
+    tools = [{"tool": "git", "commands": ["git"], "ours": False}, {"tool": "ffmpeg", "commands": ["ffmpeg"],
+                                                                     "ours": False}]
+    said = before_install({**comfy.to_json(), "bundle_tools": tools}, report)
     assert "needs the 'ai' tools" in said and "ffmpeg" in said and "git," not in said
     facefusion = bundled.get("facefusion")
     assert facefusion is not None and "conda environment" in before_install(facefusion.to_json(), report)

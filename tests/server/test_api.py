@@ -158,3 +158,17 @@ def test_every_run_keeps_its_own_final_state(api: TestClient, tmp_path: Path) ->
     assert states[first["key"]] == "stopped" and states[second["key"]] in ("running", "starting")
     assert api.get(f"/api/runs/{first['key']}").json()["state"] == "stopped"
     api.post("/api/apps/d/stop", json={})
+
+
+def test_the_system_report_is_the_doctor_report_with_tool_origins(api: TestClient) -> None:
+    # the dashboard's System page reads this: tools as an app shell finds them, and where each comes from
+    report = api.get("/api/system").json()
+    assert report["tool_origins"]["conda"] and report["tool_origins"]["uv"]
+    assert {"conda", "uv", "node"} <= {t["name"] for t in report["tools"] if t.get("path")}
+    assert "persistent_root" in report["paths"] and report["processes"]["how"]
+
+
+def test_the_catalog_says_what_each_bundle_holds(api: TestClient) -> None:
+    entries = {e["id"]: e for e in api.get("/api/catalog").json()["data"]}
+    assert "ffmpeg" in {c for t in entries["comfyui"]["bundle_tools"] for c in t["commands"]}
+    assert entries["automatic1111"]["bundle_tools"] == []

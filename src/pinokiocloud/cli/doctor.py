@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,7 +9,7 @@ import typer
 from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.config import Settings
-from pinokiocloud.errors import BadParamError, NodeNotFoundError
+from pinokiocloud.errors import BadParamError
 from pinokiocloud.platform.policy import GPU_VENDORS, Requirements
 
 if TYPE_CHECKING:
@@ -24,26 +22,6 @@ NeedDiskOpt = Annotated[float, typer.Option("--need-disk", min=0, help="Check fo
 NeedGpuOpt = Annotated[
     str | None, typer.Option("--need-gpu", help=f"Check for a GPU of this vendor ({', '.join(GPU_VENDORS)}).")
 ]
-
-
-def _known_tools(settings: Settings) -> tuple[dict[str, Path | None], dict[str, str]]:
-    """Each command as an app shell finds it (``envs.tools``: our links first, then the machine's PATH) with
-    where it comes from, and the Node the sidecar will really use."""
-    from pinokiocloud.envs.tools import ensure_shims, inventory
-    from pinokiocloud.kernel import find_node
-
-    try:
-        node: Path | None = find_node(settings.node, settings.environ.get("PATH"))
-    except NodeNotFoundError:
-        node = None
-    with contextlib.suppress(OSError):  # a read-only home: the machine's own tools are still listed
-        ensure_shims(settings.home)
-    found = inventory(settings.home, settings.environ.get("PATH"))
-    known: dict[str, Path | None] = {s.command: Path(s.path) if s.path else None for s in found}
-    origins = {s.command: s.origin for s in found}
-    if known.get("node") is None and node is not None:
-        known["node"], origins["node"] = node, "the sidecar's Node"
-    return known, origins
 
 
 def doctor(
@@ -60,20 +38,9 @@ def doctor(
             raise BadParamError(f"--need-gpu must be one of {', '.join(GPU_VENDORS)}, got {need_gpu!r}")
         requirements = Requirements(vram_gb=need_vram, disk_gb=need_disk,
                                     gpu=need_gpu.lower() if need_gpu else None)
-    from pinokiocloud.platform.report import ProcessTracking, build_report
-    from pinokiocloud.procs.cgroups import probe
+    from pinokiocloud.apps.machine import machine_report
 
-    support = probe()
-    known, origins = _known_tools(settings)
-    report = build_report(
-        settings.environ, home=settings.home, is_home_set=settings.is_home_set,
-        platform_override=settings.cloud_platform, persist=settings.persist,
-        known_tools=known, tool_names=list(known), tool_origins=origins, requirements=requirements,
-        processes=ProcessTracking(support.available, support.describe()),
-    )
-    from pinokiocloud.store.persist import describe_root
-
-    root = describe_root(settings)
+    report, root = machine_report(settings, requirements)
     if as_json:
         data = report.to_dict()
         data["paths"]["persistent_root"] = root

@@ -20,6 +20,7 @@ page = st.navigation([
     st.Page(common.PAGES["library"], title="Library", icon=":material/apps:", url_path="library"),
     st.Page(common.PAGES["app"], title="App", icon=":material/widgets:", url_path="app"),
     st.Page(common.PAGES["running"], title="Running", icon=":material/monitoring:"),
+    st.Page(common.PAGES["downloads"], title="Downloads", icon=":material/download:"),
     st.Page(common.PAGES["system"], title="System", icon=":material/memory:"),
     st.Page(common.PAGES["settings"], title="Settings", icon=":material/settings:"),
 ])

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from pinokiocloud import __version__
 from pinokiocloud.errors import BadParamError
 from pinokiocloud.platform.gpu import probe_gpus
-from pinokiocloud.platform.report import build_report, to_jsonable
+from pinokiocloud.platform.report import to_jsonable
 from pinokiocloud.server.deps import AuthDep, DaemonDep, has_token
 from pinokiocloud.share.providers import PROVIDERS
 
@@ -49,7 +49,13 @@ async def search(daemon: DaemonDep, q: str = "") -> dict[str, Any]:
 @router.get("/api/catalog", dependencies=[AuthDep])
 async def catalog(daemon: DaemonDep) -> dict[str, Any]:
     """The app catalog (bundled + the user's PINOKIO_HOME/catalog.json) and any problems with it."""
+    from pinokiocloud.envs.tools import BUNDLES, TOOLS
+
     entries = [e.to_json() for e in daemon.catalog.entries]
+    for entry in entries:  # what the entry's bundle holds, so the Library can say what this machine lacks
+        tools = BUNDLES.get(str(entry.get("bundle")), ())
+        entry["bundle_tools"] = [{"tool": n, "commands": list(TOOLS[n].commands), "ours": TOOLS[n].ours}
+                                 for n in tools]
     return {"data": entries, "count": len(entries), "problems": [str(p) for p in daemon.catalog.problems]}
 
 
@@ -136,11 +142,13 @@ async def live(daemon: DaemonDep) -> dict[str, Any]:
 
 @router.get("/api/system", dependencies=[AuthDep])
 async def system(daemon: DaemonDep) -> dict[str, Any]:
+    from pinokiocloud.apps.machine import machine_report
+
     """The machine report of `pinokiocloud doctor`: platform, GPUs, disks, tools, warnings."""
     s = daemon.settings
-    report = await asyncio.to_thread(build_report, s.environ, home=s.home, is_home_set=s.is_home_set,
-                                     platform_override=s.cloud_platform, persist=s.persist)
+    report, root = await asyncio.to_thread(machine_report, s)  # the same report `doctor` prints
     data: dict[str, Any] = to_jsonable(report)
+    data.setdefault("paths", {})["persistent_root"] = root
     return data
 
 

@@ -96,16 +96,16 @@ def _installed_hits(hits: Sequence[Mapping[str, Any]]) -> None:
 
 def before_install(entry: Mapping[str, Any], report: Mapping[str, Any]) -> str:
     """What the app needs that this machine lacks, and what will be installed for it: the tools of its
-    ``requires`` bundle (``envs.tools``) and a conda env, when the catalog entry says so."""
-    from pinokiocloud.envs.tools import BUNDLES, TOOLS
-
+    ``requires`` bundle (``bundle_tools``, from the daemon's catalog) and a conda env, when the entry says so."""
     have = {str(t.get("name")): bool(t.get("path")) for t in report.get("tools") or []}
     parts: list[str] = []
     bundle = entry.get("bundle")
-    if bundle in BUNDLES:
+    tools = [t for t in entry.get("bundle_tools") or [] if isinstance(t, Mapping)]
+    if bundle and tools:
         gpu = common.selected_gpu(report)
-        names = [n for n in BUNDLES[str(bundle)] if n != "cuda" or (gpu is not None and gpu.name == "nvidia")]
-        missing = [c for n in names if not TOOLS[n].ours for c in TOOLS[n].commands if have.get(c) is False]
+        wanted = [t for t in tools if t.get("tool") != "cuda" or (gpu is not None and gpu.name == "nvidia")]
+        missing = [str(c) for t in wanted if not t.get("ours") for c in t.get("commands") or []
+                   if have.get(str(c)) is False]
         parts.append(f"needs the {bundle!r} tools; " + (
             f"this machine lacks {', '.join(missing)}, installed before its first run (PyPI, conda or apt)"
             if missing else "this machine has them"))
