@@ -10,6 +10,7 @@ its ``pyvenv.cfg``, scripts' shebangs, activation scripts and ``.pth`` files are
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -33,7 +34,6 @@ __all__ = ["ARCHIVE_FORMAT", "Extracted", "archive_paths", "check_archive", "ext
 
 ARCHIVE_FORMAT = 1
 _TEXT_LIMIT = 2 * 1024 * 1024
-_SKIP_NAMES = frozenset({"__pycache__"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +96,14 @@ def save_archive(app_dir: Path, root: Path, name: str, *, exclude: Iterable[str]
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         nonlocal count
         rel = info.name.split("/", 1)[1] if "/" in info.name else ""
-        if rel in skipped or any(part in _SKIP_NAMES for part in Path(rel).parts):
+        if rel in skipped:
             return None
         if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
             return None
         count += 1
         return info
 
+    _compile(app_dir)
     try:
         compressor = zstandard.ZstdCompressor(level=level, threads=-1)
         with open(tmp, "wb") as raw, compressor.stream_writer(raw, closefd=False) as packed, \
@@ -121,6 +122,20 @@ def save_archive(app_dir: Path, root: Path, name: str, *, exclude: Iterable[str]
     }
     write_atomic(manifest_file, json.dumps(manifest, indent=2).encode())
     return manifest
+
+
+def _compile(app_dir: Path) -> None:
+    """Byte-compile each venv's packages before archiving: the first start after a restore then imports from
+    ``.pyc`` files instead of compiling every module (measured: 10 s of a 20 s restore for a scipy/pandas/
+    sklearn venv). ``.pyc`` files stay valid after a move (they check the source's size and mtime, which the
+    archive keeps). A failure only costs that speed."""
+    for venv in _venvs(app_dir):
+        python = app_dir / venv["path"] / "bin" / "python"
+        lib = app_dir / venv["path"] / "lib"
+        if python.exists() and lib.is_dir():
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", str(lib)], capture_output=True,
+                               timeout=900, check=False)
 
 
 def _uv() -> str:
