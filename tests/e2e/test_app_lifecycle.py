@@ -121,8 +121,9 @@ def test_install_start_open_stop_and_survive_a_daemon_kill(cli: Cli, launcher_ur
     assert int(status["ready_url"].rsplit(":", 1)[1]) in status["ports"]
     assert [i["text"] for i in cli.json("menu", "demo")["menu"]] == ["Open Web UI", "Terminal"]
 
-    shared = cli.json("share", "demo", "--passcode", "letmein-fixture-77")
-    assert shared["passcode"] == "letmein-fixture-77" and shared["public_url"] is None
+    done = cli("share", "demo", "--passcode", "letmein-fixture-77", "--json")  # no tunnel here: exit 1
+    shared = json.loads(done.stdout)
+    assert done.returncode == 1 and shared["passcode"] == "letmein-fixture-77" and shared["public_url"] is None
     with pytest.raises(urllib.error.HTTPError, match="401"):
         urllib.request.urlopen(shared["local_url"], timeout=10)
     behind = urllib.request.Request(shared["local_url"], headers={"Authorization": f"Bearer {shared['token']}"})

@@ -122,10 +122,11 @@ def test_up_prints_the_dashboard_and_down_stops_everything(tmp_path: Path, node_
     pid = int((home / "daemon.pid").read_text())
     ui_procs = [p for p in psutil.Process(pid).children(recursive=True) if "pinokiocloud.ui.server" in " ".join(p.cmdline())]
     assert ui_procs
+    watched = [psutil.Process(pid), *ui_procs]
     down = subprocess.run([binary, "down"], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 30
-    while any(psutil.pid_exists(p.pid) and p.status() != psutil.STATUS_ZOMBIE for p in [psutil.Process(pid), *ui_procs]
+    while any(psutil.pid_exists(p.pid) and p.status() != psutil.STATUS_ZOMBIE for p in watched
               if psutil.pid_exists(p.pid)):
         assert time.monotonic() < deadline, "down did not stop the daemon and the dashboard"
         time.sleep(0.1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,9 @@ def test_the_share_passcode_comes_from_the_environment(cli: Cli, tmp_path: Path)
     assert cli("install", str(folder), "--name", "web").returncode == 0
     assert cli("start", "web").returncode == 0
     cli.env["PINOKIOCLOUD_SHARE_PASSCODE"] = "granite-otter-5821"
-    shared = cli.json("share", "web")
+    done = cli("share", "web", "--json")  # no tunnel reaches out from here: exit 1, the gateway still up
+    shared = json.loads(done.stdout)
+    assert done.returncode == 1 and shared["public_url"] is None
     assert shared["passcode"] == "granite-otter-5821"
     weak = cli("share", "web", "--passcode", "1234")
     assert weak.returncode == 2 and "1234" not in weak.stderr and "Traceback" not in weak.stderr
