@@ -77,7 +77,7 @@ def test_settings_are_saved_in_the_daemon_and_bad_values_are_explained(ui_env: D
         assert (ui_env.home / "cache" / "HF_AUTH" / "token").read_text() == "hf_abcdefghijklmnop"
         # the form now shows what is saved, with the token masked
         assert "hf_a…op" in field("text_input", "Hugging Face token").placeholder  # type: ignore[attr-defined]
-        assert "not used yet" in field("text_input", "Persistent root").help  # type: ignore[attr-defined]
+        assert "next daemon start" in field("text_input", "Persistent root").help  # type: ignore[attr-defined]
 
         field("text_input", "Persistent root").input("/nowhere/at/all")  # type: ignore[attr-defined]
         button(at, "Save").click().run()

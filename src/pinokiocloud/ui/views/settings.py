@@ -1,6 +1,7 @@
 """Settings: Hugging Face token, ngrok token, the default share provider, the persistent root and
 auto-restore, saved in the daemon (``PATCH /api/settings``). Tokens come back masked and are only sent
-when a new one is typed. Each one says when it takes effect; the persistent root says it is not used yet."""
+when a new one is typed. Each one says when it takes effect; the persistent root counts from the next daemon
+start."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def _form(the_client: Client, current: Mapping[str, Any]) -> None:
         persist = st.text_input("Persistent root", value=str(current.get("persist") or ""),
                                 key=f"persist:{generation}",
                                 help="a folder on a disk that outlives this machine (Google Drive, a volume); it "
-                                     "must exist. Saved, but not used yet: nothing is stored there so far")
+                                     "must exist. Used from the next daemon start: the model store, state backups and "
+                                     "one archive per app live there, and a new machine with it restores them")
         autorestore = st.checkbox("Restore running apps after a daemon restart",
                                   value=bool(current.get("autorestore", True)), key=f"autorestore:{generation}",
                                   help="read when the daemon starts: the next restart follows it")
