@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import time
 from enum import Enum
 from pathlib import Path
@@ -38,6 +37,7 @@ from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
+from pinokiocloud.procs.captured import run_captured
 from pinokiocloud.procs.logfiles import log_max_bytes
 from pinokiocloud.procs.restart import RestartMode
 from pinokiocloud.procs.text import strip_ansi
@@ -374,24 +374,18 @@ class AppManager:
         git runs in a session of its own: its helpers (``git-remote-https``) hold the output pipe, so a stop
         kills the whole group, and waits for it, before the folder is removed.
         """
-        proc = await asyncio.create_subprocess_exec(
-            "git", "clone", "--depth", "1", "--", url, str(target), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL, start_new_session=True)
         try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()  # git is gone before its folder is removed, so nothing writes into it again
+            done = await run_captured(["git", "clone", "--depth", "1", "--", url, str(target)], timeout_s=timeout_s)
+        except asyncio.CancelledError:
+            await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)  # git is gone: nothing writes
+            raise
+        if done.code != 0:
             await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        if done.timed_out:
             raise InstallError(f"cloning {url} took longer than {timeout_s:g} s; check the URL and the "
-                               "network, then install again") from exc
-        if proc.returncode != 0:
-            await asyncio.to_thread(shutil.rmtree, target, ignore_errors=True)
-            lines = out.decode(errors="replace").strip().splitlines()
-            raise InstallError(f"git could not clone {url}: {lines[-1] if lines else 'unknown error'}")
+                               "network, then install again")
+        if done.code != 0:
+            raise InstallError(f"git could not clone {url}: {done.last_line or 'unknown error'}")
 
     async def install(self, src: str, *, name: str | None = None, script: str | None = None,
                       params: dict[str, Any] | None = None, answers: Any = None,
@@ -660,25 +654,14 @@ class AppManager:
 
     async def _git(self, folder: Path, *args: str, timeout_s: float = GIT_CLONE_TIMEOUT_S) -> str:
         """``git -C folder ARGS`` off the event loop; its output, or an InstallError with git's last line."""
-        proc = await asyncio.create_subprocess_exec(
-            "git", "-C", str(folder), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
-        except (asyncio.TimeoutError, asyncio.CancelledError) as exc:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        done = await run_captured(["git", "-C", str(folder), *args], timeout_s=timeout_s,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        if done.timed_out:
             raise InstallError(f"`git {args[0]}` in {folder.name} took longer than {timeout_s:g} s; check the "
-                               "network, then try again") from exc
-        text = out.decode(errors="replace").strip()
-        if proc.returncode != 0:
-            lines = text.splitlines()
-            raise InstallError(f"`git {args[0]}` failed in {folder.name}: {lines[-1] if lines else 'unknown error'}")
-        return text
+                               "network, then try again")
+        if done.code != 0:
+            raise InstallError(f"`git {args[0]}` failed in {folder.name}: {done.last_line or 'unknown error'}")
+        return done.output.strip()
 
     def _idle_or_refuse(self, name: str, what: str) -> Path:
         folder = self.app_dir(name)

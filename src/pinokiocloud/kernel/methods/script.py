@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 from typing import Any
 
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
 from pinokiocloud.kernel.paths import clone_folder_name, find_clone, run_id, split_git_uri
+from pinokiocloud.procs.captured import run_captured
 
 GIT_TIMEOUT_S = 1800
 
 
 async def _git(*args: str, cwd: Path | None = None) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), GIT_TIMEOUT_S)
-    except asyncio.TimeoutError as exc:
-        proc.kill()
-        raise MethodError(f"git {args[0]} took longer than {GIT_TIMEOUT_S} s") from exc
-    if proc.returncode != 0:
-        raise MethodError(f"git {' '.join(args)} failed: {out.decode(errors='replace').strip()[-500:]}")
+    """git through ``procs.run_captured``: a timeout kills git's whole group and waits for it."""
+    done = await run_captured(["git", *args], timeout_s=GIT_TIMEOUT_S, cwd=cwd)
+    if done.timed_out:
+        raise MethodError(f"git {args[0]} took longer than {GIT_TIMEOUT_S} s")
+    if done.code != 0:
+        raise MethodError(f"git {' '.join(args)} failed: {done.output.strip()[-500:]}")
 
 
 async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
@@ -30,7 +29,11 @@ async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
     if not folder.exists():
         ctx.print(f"[script] cloning {url} into {folder}")
         folder.parent.mkdir(parents=True, exist_ok=True)
-        await _git("clone", url, str(folder))
+        try:
+            await _git("clone", url, str(folder))
+        except (MethodError, asyncio.CancelledError):
+            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)  # no half-cloned launcher
+            raise
     if params.get("branch"):
         await _git("switch", str(params["branch"]), cwd=folder)
     if params.get("hash"):
