@@ -36,6 +36,7 @@ from pinokiocloud.kernel import load_launcher
 from pinokiocloud.kernel.environment import merged_env
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.launcher import find_launcher_root
+from pinokiocloud.kernel.ports import answers
 from pinokiocloud.kernel.runner import ALIVE, Run, Runner, RunState
 from pinokiocloud.procs.captured import run_captured
 from pinokiocloud.procs.logfiles import log_max_bytes
@@ -122,14 +123,7 @@ async def _port_answers(url: str) -> bool:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         return False
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PORT_CHECK_TIMEOUT_S)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+    return await answers(host, port, PORT_CHECK_TIMEOUT_S)
 
 
 def reap_orphans(home: Path, grace_s: float = ORPHAN_GRACE_S) -> int:

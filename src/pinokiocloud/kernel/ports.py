@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Container
 from pathlib import Path
 
-__all__ = ["ORIGINAL_PORT_START", "PORT_START", "find_free_port", "is_free", "port_start"]
+__all__ = ["ORIGINAL_PORT_START", "PORT_START", "answers", "find_free_port", "is_free", "port_start"]
 
 ORIGINAL_PORT_START = 42003
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
@@ -50,3 +52,15 @@ def find_free_port(start: int = PORT_START, reserved: Container[int] = ()) -> in
         if port not in reserved and is_free(port):
             return port
     raise OSError(f"no free TCP port at or above {start}")
+
+
+async def answers(host: str, port: int, timeout: float) -> bool:
+    """Whether something accepts a TCP connection at ``host:port`` within ``timeout`` seconds."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

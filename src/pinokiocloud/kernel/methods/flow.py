@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.ports import answers
 
 DEFAULT_INTERVAL_S = 1.0
 
@@ -46,17 +47,6 @@ async def _http_ok(url: str, method_: str, timeout: float) -> bool:
         return False
 
 
-async def _tcp_open(host: str, port: int, timeout: float) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
 async def _resource_ready(resource: str, timeout: float) -> bool:
     """One wait-on resource: file:, http(s):// (HEAD), http-get://, tcp:host:port, socket:path."""
     if resource.startswith(("http://", "https://")):
@@ -66,7 +56,7 @@ async def _resource_ready(resource: str, timeout: float) -> bool:
     if resource.startswith("tcp:"):
         rest = resource[4:].lstrip("/")
         host, _, port = rest.rpartition(":")
-        return await _tcp_open(host or "localhost", int(port), timeout)
+        return await answers(host or "localhost", int(port), timeout)
     if resource.startswith("socket:"):
         try:
             _, writer = await asyncio.open_unix_connection(resource[7:])
