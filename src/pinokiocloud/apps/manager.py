@@ -193,7 +193,7 @@ class AppManager:
         self.runner.memory_global.update(self.store.memory("global"))
         # events the log no longer holds in memory are read back from the store, under the same numbers
         self.runner.events.attach(self.store, last_seq=self.store.last_event_seq())
-        self._queue = self.runner.events.subscribe(None)
+        self._queue = self.runner.events.subscribe(None, limit=0)  # the store keeps every event: unbounded
         self._persist_task = asyncio.create_task(self._persist(), name="persist events")
         interrupted = self.store.mark_interrupted([s.value for s in ALIVE])
         restarted: list[Run] = []

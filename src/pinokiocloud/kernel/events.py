@@ -7,6 +7,11 @@ hold a gigabyte. A live run keeps its newest ``LIVE_BYTES_PER_RUN``; a finished 
 ``FINISHED_BYTES_PER_RUN``, and only the newest ``FINISHED_RUNS_KEPT`` finished runs keep any. Older
 events live in the store (and the raw output in the run's log file): ``replay`` reads them from an
 attached ``EventSource``, so a follower still gets every stored event, in order, without gaps.
+
+Each live subscriber (an SSE follower, the share watcher …) has an ``EventQueue`` bounded to
+``SUBSCRIBER_MAX_EVENTS``: the runner publishes on the event loop and never waits for a reader, so a slow
+client loses the oldest terminal output (``stream`` events) first, never a ``state`` event, instead of
+growing the daemon's memory without end.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -27,7 +32,9 @@ __all__ = [
     "FINISHED_RUNS_KEPT",
     "FLUSH_WAIT_S",
     "LIVE_BYTES_PER_RUN",
+    "SUBSCRIBER_MAX_EVENTS",
     "EventLog",
+    "EventQueue",
     "EventSource",
     "RunEvent",
     "event_size",
@@ -47,6 +54,12 @@ FLUSH_WAIT_S = 3.0
 """How long ``replay`` waits for the store to catch up with events already dropped from memory."""
 REPLAY_PAGE = 200
 """Events read from the store per query while replaying (bounds what one replay holds at once)."""
+SUBSCRIBER_MAX_EVENTS = 2000
+"""Events one subscriber may have waiting before the oldest droppable ones go (see ``EventQueue``)."""
+DROPPED_FIRST = "stream"
+"""Terminal output: the run's log file and the store keep it, so a slow follower can do without some."""
+NEVER_DROPPED = "state"
+"""A run's state changes: a follower that missed one would show a wrong state, so they always get through."""
 _EVENT_OVERHEAD = 200
 """Rough bytes of one event's objects besides its payload."""
 
@@ -75,7 +88,7 @@ class EventSource(Protocol):
                limit: int = ...) -> list[dict[str, Any]]: ...
 
 
-def event_size(data: Any) -> int:
+def event_size(data: object) -> int:
     """Rough bytes an event's payload holds: the lengths of its strings (``raw`` output above all)."""
     if isinstance(data, (str, bytes)):
         return len(data)
@@ -112,6 +125,44 @@ def _from_row(row: dict[str, Any]) -> RunEvent:
                     row["attempt"])
 
 
+class EventQueue(asyncio.Queue[RunEvent]):
+    """A subscriber's queue that drops instead of blocking or growing: with ``limit`` events waiting, a new
+    event first pushes out the oldest ``stream`` event, else the oldest event that is not a ``state`` event.
+    ``state`` events are never dropped (a queue holding nothing else grows past ``limit``: a run changes
+    state a handful of times). ``limit`` 0: unbounded, for a consumer that must see everything and drains
+    at once (the store's writer). ``dropped`` counts what a slow reader missed."""
+
+    _queue: deque[RunEvent]
+
+    def __init__(self, limit: int = SUBSCRIBER_MAX_EVENTS, *, types: Collection[str] | None = None) -> None:
+        super().__init__()  # asyncio's own bound would make put_nowait raise; the bound is ours
+        self.limit = limit
+        self.types = frozenset(types) if types is not None else None
+        """Only events of these types are queued (``None``: all)."""
+        self.dropped = 0
+
+    def _init(self, maxsize: int) -> None:
+        self._queue = deque()
+
+    def offer(self, event: RunEvent) -> None:
+        """Queue ``event`` (when its type is wanted), making room by the rule above; never blocks."""
+        if self.types is not None and event.type not in self.types:
+            return
+        if self.limit and len(self._queue) >= self.limit and self._drop_one():
+            self.dropped += 1
+        self.put_nowait(event)
+
+    def _drop_one(self) -> bool:
+        victim = next((e for e in self._queue if e.type == DROPPED_FIRST), None)
+        if victim is None:
+            victim = next((e for e in self._queue if e.type != NEVER_DROPPED), None)
+        if victim is None:
+            return False
+        self._queue.remove(victim)
+        self.task_done()  # keeps ``join`` counting only what is still queued
+        return True
+
+
 class EventLog:
     """Bounded per-run history plus live subscribers; older events are replayed from an ``EventSource``."""
 
@@ -125,7 +176,7 @@ class EventLog:
         self._attempts: dict[str, list[str]] = {}
         """Attempts of each run id that have a history, oldest first."""
         self._finished: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._subscribers: list[tuple[str | None, asyncio.Queue[RunEvent]]] = []
+        self._subscribers: list[tuple[str | None, EventQueue]] = []
         self._seq = 0
         self._trimmer = HeapTrimmer()
         self.source: EventSource | None = None
@@ -164,7 +215,7 @@ class EventLog:
             self._trimmer.freed(freed, force=ending)
         for run_filter, queue in self._subscribers:
             if run_filter is None or run_filter == event.run_id:
-                queue.put_nowait(stamped)
+                queue.offer(stamped)
         return stamped
 
     def _forget_old_runs(self) -> int:
@@ -228,8 +279,10 @@ class EventLog:
             last = event.seq
             yield event
 
-    def subscribe(self, run_id: str | None = None) -> asyncio.Queue[RunEvent]:
-        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+    def subscribe(self, run_id: str | None = None, *, limit: int = SUBSCRIBER_MAX_EVENTS,
+                  types: Collection[str] | None = None) -> EventQueue:
+        """New events of one run (``None``: of every run), bounded by ``limit`` (see ``EventQueue``)."""
+        queue = EventQueue(limit, types=types)
         self._subscribers.append((run_id, queue))
         return queue
 
