@@ -154,12 +154,20 @@ def _take_terminal() -> None:
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
-def _enter_cgroup(group: Cgroup) -> None:
+def _enter_cgroup(group: Cgroup, terminal: bool = True) -> None:
     """Runs in the child between fork and exec: join the command's cgroup before anything of the command
     runs, so nothing it starts can be outside it. A failure is noticed by the parent (``contains``)."""
     with contextlib.suppress(OSError):
         group.join()
-    _take_terminal()
+    if terminal:
+        _take_terminal()
+
+
+def _preexec(group: Cgroup | None, terminal: bool) -> Callable[[], None] | None:
+    """What the child runs between fork and exec: take the PTY, join the cgroup, both, or nothing."""
+    if group is not None:
+        return functools.partial(_enter_cgroup, group, terminal)
+    return _take_terminal if terminal else None
 
 
 def _default_log_cap() -> int:
@@ -214,6 +222,11 @@ class ManagedProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._pid = 0
         self._master = -1
+        """Where output is read: the PTY's master side, or the read end of the output pipe."""
+        self._input = -1
+        """Where ``write()`` goes: the PTY's master side, or the write end of the stdin pipe."""
+        self.terminal = True
+        """Whether the command runs in a PTY (``spawn(terminal=False)``: plain pipes)."""
         self._log: RotatingLog | None = None
         self.cgroup: Cgroup | None = None
         """The command's own cgroup, where the machine allows one (``cgroups.probe``)."""
@@ -252,6 +265,7 @@ class ManagedProcess:
         on_event: Callable[[ProcEvent], None] | None = None,
         name: str = "",
         log_max_bytes: int | None = None,
+        terminal: bool = True,
     ) -> ManagedProcess:
         """Start ``argv`` in ``cwd`` with exactly ``env`` (plus ``TREE_TAG_ENV``, and ``TERM`` when
         missing) in a new PTY of ``cols`` x ``rows``. Raw output is appended to ``log_path`` (parent
@@ -260,37 +274,55 @@ class ManagedProcess:
         in a cgroup of its own (``self.cgroup``). Returns once the process runs. A command or ``cwd`` that
         does not exist raises the ``OSError`` from exec (``FileNotFoundError``, ``PermissionError``) and
         leaves nothing behind.
+
+        ``terminal=False`` runs the command without a PTY, for clients that must not see one (an ``ssh``
+        that would otherwise wait at a password prompt, agents that draw a screen UI on a terminal):
+        stdout and stderr go to one pipe, stdin is a pipe kept open until the command exits (``write()``
+        feeds it), no ``TERM`` is added and ``cols``/``rows`` do not apply. Supervision is the same: its
+        own session and process group, cgroup and tag, and ``stop()`` ends the whole tree.
         """
         if not argv:
             raise ValueError("argv is empty: there is no command to run")
         _check_size(cols, rows)
         self = cls(argv, name=name, log_path=Path(log_path) if log_path is not None else None, on_event=on_event)
+        self.terminal = terminal
         child_env = dict(env)
-        child_env.setdefault("TERM", DEFAULT_TERM)
+        if terminal:
+            child_env.setdefault("TERM", DEFAULT_TERM)
         child_env[TREE_TAG_ENV] = self.tag
         if self.log_path is not None:
             cap = log_max_bytes if log_max_bytes is not None else _default_log_cap()
             self._log = RotatingLog(self.log_path, cap)
         group = await asyncio.to_thread(self._make_cgroup)
-        master, slave = os.openpty()
+        if terminal:
+            master, slave = os.openpty()
+            ours, theirs = [master], [slave]
+            stdin, stdout, source = slave, slave, master
+        else:
+            (source, stdout), (stdin, feed) = os.pipe(), os.pipe()
+            ours, theirs = [source, feed], [stdin, stdout]
         try:
-            _set_size(slave, cols, rows)
-            os.set_blocking(master, False)
+            if terminal:
+                _set_size(stdin, cols, rows)
+            for fd in ours:
+                os.set_blocking(fd, False)
             self._proc = await asyncio.create_subprocess_exec(
-                *argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=child_env,
-                start_new_session=True,
-                preexec_fn=_take_terminal if group is None else functools.partial(_enter_cgroup, group),
+                *argv, stdin=stdin, stdout=stdout, stderr=stdout, cwd=cwd, env=child_env,
+                start_new_session=True, preexec_fn=_preexec(group, terminal),
             )
         except BaseException:
-            os.close(master)
+            for fd in ours:
+                os.close(fd)
             if self._log is not None:
                 self._log.close()
             if group is not None:
                 group.remove()
             raise
         finally:
-            os.close(slave)
-        self._master = master
+            for fd in theirs:
+                os.close(fd)
+        self._master = source
+        self._input = ours[-1]
         self._pid = self._proc.pid
         if group is not None:
             if group.contains(self._pid):
@@ -301,7 +333,7 @@ class ManagedProcess:
                 group.remove()
         self._started_wall, self._started = time.time(), time.monotonic()
         loop = asyncio.get_running_loop()
-        loop.add_reader(master, self._on_readable)
+        loop.add_reader(source, self._on_readable)
         self._reading = True
         self._set_state(ProcState.RUNNING)
         self._emit(ProcEvent(EventKind.STARTED, self.name, self._pid, self._started_wall))
@@ -389,16 +421,19 @@ class ManagedProcess:
         """Send ``data`` to the terminal, i.e. the child's stdin (``str`` as UTF-8). The terminal echoes
         it into the output as a terminal does. What the PTY cannot take now is queued and sent when it
         can. Raises ``BrokenPipeError`` once the process has finished."""
-        if self._master < 0 or self._state in FINISHED:
+        if self._input < 0 or self._state in FINISHED:
             raise BrokenPipeError(f"{self.name} has exited; its input is closed")
         self._outbox += data.encode() if isinstance(data, str) else data
         self._flush_outbox()
 
     def resize(self, cols: int, rows: int) -> None:
         """Change the terminal size; the foreground program gets SIGWINCH. Ignored once the process has
-        finished; a size outside 1..65535 raises ``ValueError``."""
+        finished or runs without a terminal; a size outside 1..65535 raises ``ValueError``."""
         if self._master >= 0:
-            _set_size(self._master, cols, rows)
+            if self.terminal:
+                _set_size(self._master, cols, rows)
+            else:
+                _check_size(cols, rows)
 
     async def stop(self, grace_s: float = STOP_GRACE_S) -> int | None:
         """Stop the whole tree: SIGTERM to the process group and to every escaped descendant, up to
@@ -490,12 +525,12 @@ class ManagedProcess:
 
     def _flush_outbox(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._outbox and self._master >= 0:
+        while self._outbox and self._input >= 0:
             try:
-                sent = os.write(self._master, self._outbox)
+                sent = os.write(self._input, self._outbox)
             except BlockingIOError:
                 if not self._writer_on:
-                    loop.add_writer(self._master, self._flush_outbox)
+                    loop.add_writer(self._input, self._flush_outbox)
                     self._writer_on = True
                 return
             except OSError as exc:
@@ -504,7 +539,7 @@ class ManagedProcess:
                 break
             del self._outbox[:sent]
         if self._writer_on:
-            loop.remove_writer(self._master)
+            loop.remove_writer(self._input)
             self._writer_on = False
 
     async def _watch(self) -> None:
@@ -537,8 +572,11 @@ class ManagedProcess:
             self._reading = False
             loop.remove_reader(self._master)
         if self._writer_on:
-            loop.remove_writer(self._master)
+            loop.remove_writer(self._input)
             self._writer_on = False
+        if self._input >= 0 and self._input != self._master:
+            os.close(self._input)
+        self._input = -1
         if self._master >= 0:
             os.close(self._master)
             self._master = -1
