@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import sqlite3
+import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -34,6 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pinokiocloud.errors import StoreError
 
 __all__ = [
+    "HOME_PREFIX",
     "Blob",
     "BlobInfo",
     "BlobStore",
@@ -46,7 +49,11 @@ __all__ = [
     "source_key",
 ]
 
+log = logging.getLogger(__name__)
+
 _CHUNK = 4 * 1024 * 1024
+HOME_PREFIX = "~/"
+"""A use's ``rel`` that starts with this is a path inside ``PINOKIO_HOME``, not inside the app's folder."""
 _SECRET_PARAMS = frozenset({"token", "access_token", "api_key", "apikey", "auth", "authorization"})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -216,7 +223,7 @@ class BlobStore:
     # ---- bringing files in ----
 
     def adopt(self, path: Path, sha256: str, sources: Iterable[str] = (), *, app: str | None = None,
-              home: Path | None = None) -> Blob:
+              home: Path | None = None, name: str | None = None) -> Blob:
         """Take a file that was just downloaded (its ``sha256`` already known) into the store and leave a link
         to the blob at ``path``. Identical content already stored: the copy at ``path`` is replaced by a link
         to the existing blob, so two apps or two URLs giving the same bytes take the space once."""
@@ -243,7 +250,7 @@ class BlobStore:
         except OSError as exc:
             raise StoreError(f"could not keep {path.name} in the model store at {self.folder} ({exc}); the file "
                              "stays where it was downloaded") from exc
-        name = path.name
+        name = name or path.name
         with self._db() as db:
             now = time.time()
             db.execute("INSERT INTO blobs(sha256, size, added_at) VALUES (?, ?, ?) ON CONFLICT(sha256) DO NOTHING",
@@ -260,7 +267,8 @@ class BlobStore:
         remember the use. An existing file at ``target`` is left alone unless it already is this blob."""
         target = Path(target).absolute()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            # the parent may be a link to a folder not made yet (an app's models/ into a drive folder)
+            os.makedirs(os.path.realpath(target.parent), exist_ok=True)
             if not (target.exists() or target.is_symlink()):
                 self._place_link(blob.path, target)
         except OSError as exc:
@@ -284,10 +292,17 @@ class BlobStore:
 
     @staticmethod
     def _record_use(db: sqlite3.Connection, path: Path, sha256: str, app: str | None, home: Path | None) -> None:
+        """``rel`` is the path inside the app's folder, or ``~/…`` inside the home (the hub cache, the shared
+        drive folders): what a restore links again in a new ``PINOKIO_HOME``."""
         rel = None
-        if home is not None and app is not None:
-            with contextlib.suppress(ValueError):
-                rel = str(path.relative_to(Path(home).absolute() / "api" / app))
+        if home is not None:
+            home_dir = Path(home).absolute()
+            if app is not None:
+                with contextlib.suppress(ValueError):
+                    rel = str(path.relative_to(home_dir / "api" / app))
+            if rel is None:
+                with contextlib.suppress(ValueError):
+                    rel = HOME_PREFIX + str(path.relative_to(home_dir))
         db.execute("INSERT INTO uses(path, sha256, app, rel, linked_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(path) "
                    "DO UPDATE SET sha256=excluded.sha256, app=excluded.app, rel=excluded.rel, "
                    "linked_at=excluded.linked_at", (str(path), sha256, app, rel, time.time()))
@@ -317,7 +332,89 @@ class BlobStore:
         again in a new ``PINOKIO_HOME``."""
         with self._db() as db:
             rows = db.execute("SELECT rel, sha256 FROM uses WHERE app=? AND rel IS NOT NULL", (app,)).fetchall()
-        return [(str(r), str(s)) for r, s in rows]
+        return [(str(r), str(s)) for r, s in rows if not str(r).startswith(HOME_PREFIX)]
+
+    def uses_in_home(self) -> list[tuple[str, str]]:
+        """(path inside ``PINOKIO_HOME``, sha256) of every link recorded outside an app's folder: hub-cache
+        blobs of ``hf.download`` and files of the shared drive folders."""
+        with self._db() as db:
+            rows = db.execute("SELECT DISTINCT rel, sha256 FROM uses WHERE rel LIKE ? ORDER BY rel",
+                              (HOME_PREFIX + "%",)).fetchall()
+        return [(str(r)[len(HOME_PREFIX):], str(s)) for r, s in rows]
+
+    def relink_home(self, home: Path) -> tuple[int, int]:
+        """Link every file recorded inside a (previous) home into ``home`` again; (linked, bytes). Run once
+        at the start of a restore, so the hub cache and the drive folders are whole before apps start."""
+        linked = total = 0
+        home = Path(home).absolute()
+        with self._db() as db:
+            owners = dict(db.execute("SELECT rel, app FROM uses WHERE rel LIKE ?", (HOME_PREFIX + "%",)).fetchall())
+        for rel, digest in self.uses_in_home():
+            blob = self.lookup_hash(digest)
+            if blob is None:
+                continue
+            target = home / rel
+            if (target.exists() or target.is_symlink()) and not _links_to(target, blob.path):
+                continue
+            owner = owners.get(HOME_PREFIX + rel)
+            self.link_into(blob, target, app=str(owner) if owner else None, home=home)
+            linked += 1
+            total += blob.size
+        return linked, total
+
+    def sources_under(self, prefix: str) -> list[tuple[str, Blob]]:
+        """(source, blob) of every indexed source that starts with ``prefix`` and whose blob is here, e.g. all
+        files of one Hugging Face repo at one revision."""
+        key = source_key(prefix)
+        with self._db() as db:
+            rows = db.execute("SELECT s.source, s.sha256, s.name, b.size FROM sources s JOIN blobs b ON "
+                              "b.sha256 = s.sha256 WHERE substr(s.source, 1, ?) = ? ORDER BY s.source",
+                              (len(key), key)).fetchall()
+        found: list[tuple[str, Blob]] = []
+        for source, digest, name, size in rows:
+            blob = self._present(str(digest), int(size), str(name))
+            if blob is not None:
+                found.append((str(source), blob))
+        return found
+
+    def use_of(self, path: Path) -> Blob | None:
+        """The blob ``path`` is recorded as, when it still is a link to it (a file adopted before)."""
+        path = Path(path).absolute()
+        with self._db() as db:
+            row = db.execute("SELECT sha256 FROM uses WHERE path=?", (str(path),)).fetchone()
+        if row is None:
+            return None
+        blob = self.lookup_hash(str(row[0]))
+        return blob if blob is not None and _links_to(path, blob.path) else None
+
+    def adopt_tree(self, folder: Path, source_prefix: str, *, app: str | None = None, home: Path | None = None,
+                   min_bytes: int = 0, skip: Callable[[Path], bool] | None = None) -> tuple[int, int]:
+        """Adopt every regular file under ``folder`` (at least ``min_bytes``) that is not a link into the store
+        yet, each with the source ``source_prefix + its path inside folder``; (adopted, bytes). Hashing runs
+        here: call it off the event loop."""
+        adopted = total = 0
+        folder = Path(folder)
+        for dirpath, dirnames, filenames in os.walk(folder):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                if name.startswith(".") or (skip is not None and skip(path)):
+                    continue
+                try:
+                    info = path.lstat()
+                except OSError:
+                    continue
+                if not stat.S_ISREG(info.st_mode) or info.st_size < min_bytes or self.use_of(path) is not None:
+                    continue
+                rel = path.relative_to(folder).as_posix()
+                try:
+                    self.adopt(path, hash_file(path), [source_prefix + rel], app=app, home=home)
+                except OSError as exc:  # a file being written, or gone: the next sweep takes it
+                    log.debug("not adopted %s: %s", path, exc)
+                    continue
+                adopted += 1
+                total += info.st_size
+        return adopted, total
 
     def relink_app(self, app: str, app_dir: Path, *, home: Path | None = None) -> tuple[int, int]:
         """Link every recorded file of ``app`` into ``app_dir`` again; (linked, bytes). A use whose blob is
