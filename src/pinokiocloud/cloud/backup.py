@@ -18,7 +18,6 @@ are not in it (that is the persistence issue's content store).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
@@ -26,12 +25,12 @@ import os
 import shutil
 import socket
 import sqlite3
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pinokiocloud import __version__
+from pinokiocloud.cloud.source import folder_commit
 from pinokiocloud.errors import BadParamError
 
 __all__ = ["BACKUP_DIR", "KEEP", "BackupResult", "back_up"]
@@ -59,17 +58,6 @@ def _masked(key: str, value: Any) -> Any:
     return value
 
 
-def _git_commit(folder: Path) -> str | None:
-    if not (folder / ".git").exists():
-        return None
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30, check=False)
-        if done.returncode == 0:
-            return done.stdout.strip() or None
-    return None
-
-
 def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The online backup, then the app registry and the settings read from the copy (not the live db)."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -88,7 +76,7 @@ def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, Any]], dict[str
                     "SELECT name, source, path, installed_at, autorestore, meta FROM apps ORDER BY name"):
                 apps.append({"name": name, "source": src, "path": path, "installed_at": installed_at,
                              "autorestore": bool(autorestore), "meta": json.loads(meta or "{}"),
-                             "commit": _git_commit(Path(path))})
+                             "commit": folder_commit(Path(path))})
         settings: dict[str, Any] = {}
         if "settings" in tables:
             for key, value in copy.execute("SELECT key, value FROM settings ORDER BY key"):

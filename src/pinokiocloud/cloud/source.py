@@ -7,17 +7,16 @@ is pinned to the commit it has), or a catalog id. The catalog gives the GPU memo
 
 from __future__ import annotations
 
-import contextlib
 import re
-import subprocess
 from pathlib import Path
 
 from pinokiocloud.apps.catalog import CatalogEntry, load_catalog
 from pinokiocloud.cloud.task import AppSource
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import BadParamError, PinokioCloudError, UserError
+from pinokiocloud.procs.captured import run_captured_sync
 
-__all__ = ["git_head", "resolve_source"]
+__all__ = ["folder_commit", "git_head", "resolve_source"]
 
 _GIT_RE = re.compile(r"(?:https?|ssh|git|file)://\S+|git@[\w.-]+:\S+")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -25,21 +24,20 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 def git_head(url: str) -> str | None:
     """The commit a git URL's HEAD points to now (``git ls-remote``), or ``None`` when it cannot be asked."""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(["git", "ls-remote", "--", url, "HEAD"], capture_output=True, text=True, timeout=60,
-                              check=False, stdin=subprocess.DEVNULL)
-        if done.returncode == 0 and done.stdout.strip():
-            return done.stdout.split()[0]
+    done = run_captured_sync(["git", "ls-remote", "--", url, "HEAD"], timeout_s=60)
+    if done.code == 0 and done.output.strip():
+        return done.output.split()[0]
     return None
 
 
-def _folder_commit(folder: Path) -> str | None:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30, check=False)
-        if done.returncode == 0:
-            return done.stdout.strip() or None
-    return None
+def folder_commit(folder: Path) -> str | None:
+    """The commit a git checkout is at, or ``None`` for a folder that is not one (or when git cannot say)."""
+    if not (folder / ".git").exists():
+        return None
+    done = run_captured_sync(["git", "-C", str(folder), "rev-parse", "HEAD"], timeout_s=30)
+    if done.code != 0:
+        return None
+    return done.last_line or None
 
 
 def _name_from(location: str) -> str:
@@ -86,11 +84,11 @@ def resolve_source(app: str, *, name: str | None, commit: str | None, settings: 
         src, path = installed
         if _GIT_RE.fullmatch(src):
             by_url = next((e for e in catalog if e.url == src), None)
-            return _with_needs(AppSource("git", src, name or app, commit or _folder_commit(Path(path))), by_url)
+            return _with_needs(AppSource("git", src, name or app, commit or folder_commit(Path(path))), by_url)
         if catalog.get(src) is not None:
             entry = catalog.get(src)
             assert entry is not None
-            return _with_needs(AppSource("git", entry.url, name or app, commit or _folder_commit(Path(path))),
+            return _with_needs(AppSource("git", entry.url, name or app, commit or folder_commit(Path(path))),
                                entry)
         if Path(src).is_dir():
             return AppSource("folder", src, name or app)

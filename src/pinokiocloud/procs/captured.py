@@ -9,11 +9,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Captured", "run_captured"]
+__all__ = ["Captured", "run_captured", "run_captured_sync"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +50,25 @@ async def run_captured(argv: Sequence[str], *, timeout_s: float, cwd: Path | Non
             raise
         return Captured(None, "")
     return Captured(proc.returncode if proc.returncode is not None else 0, out.decode(errors="replace"))
+
+
+def run_captured_sync(argv: Sequence[str], *, timeout_s: float, cwd: Path | None = None,
+                      env: Mapping[str, str] | None = None) -> Captured:
+    """``run_captured`` for code with no event loop (the CLI, worker threads): the same own session, and a timeout
+    kills the whole group and waits. A command that cannot start (not installed) is exit code 127."""
+    try:
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env) if env is not None else None,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    except OSError as exc:
+        return Captured(127, str(exc))
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except BaseException as exc:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
+        return Captured(None, "")
+    return Captured(proc.returncode, out.decode(errors="replace"))
