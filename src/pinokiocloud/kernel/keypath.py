@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 
 from pinokiocloud.errors import BadParamError
 
@@ -35,7 +34,7 @@ def split_path(key: str) -> list[str | int]:
     return parts
 
 
-def _index(container: Any, part: str | int) -> int | None:
+def _index(container: object, part: str | int) -> int | None:
     if isinstance(container, list):
         try:
             return int(part)
@@ -44,9 +43,11 @@ def _index(container: Any, part: str | int) -> int | None:
     return None
 
 
-def _child(container: Any, part: str | int, create: bool) -> Any:
-    idx = _index(container, part)
-    if idx is not None:
+def _child(container: object, part: str | int, create: bool) -> object:
+    if isinstance(container, list):
+        idx = _index(container, part)
+        if idx is None:
+            return None
         if -len(container) <= idx < len(container):
             return container[idx]
         if not create:
@@ -65,17 +66,17 @@ def _child(container: Any, part: str | int, create: bool) -> Any:
     return None
 
 
-def set_path(target: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``value`` at ``key`` inside ``target``, creating missing objects on the way."""
+def set_path(target: object, key: str, value: object) -> None:
+    """Set ``value`` at ``key`` inside ``target`` (an object or a list), creating missing objects on the way."""
     parts = split_path(key)
-    node: Any = target
+    node = target
     for part in parts[:-1]:
         node = _child(node, part, create=True)
         if node is None:
             raise BadParamError(f"cannot set {key!r}: {part!r} is not an object")
     last = parts[-1]
     idx = _index(node, last)
-    if idx is not None:
+    if isinstance(node, list) and idx is not None:
         while len(node) <= idx:
             node.append(None)
         node[idx] = value
@@ -85,24 +86,24 @@ def set_path(target: dict[str, Any], key: str, value: Any) -> None:
         raise BadParamError(f"cannot set {key!r}: its parent is not an object")
 
 
-def delete_path(target: dict[str, Any], key: str) -> None:
+def delete_path(target: object, key: str) -> None:
     """Remove ``key`` (an index of a list is spliced out); a missing path is not an error."""
     parts = split_path(key)
-    node: Any = target
+    node = target
     for part in parts[:-1]:
         node = _child(node, part, create=False)
         if node is None:
             return
     last = parts[-1]
     idx = _index(node, last)
-    if idx is not None:
+    if isinstance(node, list) and idx is not None:
         if -len(node) <= idx < len(node):
             del node[idx]
     elif isinstance(node, dict):
         node.pop(str(last), None)
 
 
-def merge_paths(target: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+def merge_paths(target: dict[str, object], values: Mapping[str, object]) -> dict[str, object]:
     for key, value in values.items():
         set_path(target, key, value)
     return target

@@ -11,6 +11,6 @@ import pinokiocloud.kernel.methods.net
 import pinokiocloud.kernel.methods.script
 import pinokiocloud.kernel.methods.shell
 import pinokiocloud.kernel.methods.ui  # noqa: F401  (importing a family registers its methods)
-from pinokiocloud.kernel.methods.base import METHODS, MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import METHODS, MethodError, MethodRequest, RunHandle, method
 
-__all__ = ["METHODS", "MethodContext", "MethodError", "MethodRequest", "method"]
+__all__ = ["METHODS", "MethodError", "MethodRequest", "RunHandle", "method"]

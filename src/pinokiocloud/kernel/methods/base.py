@@ -1,41 +1,37 @@
-"""What every script method gets: the rendered request and a context to act on the run.
+"""What every script method gets: the rendered request and the handle of its run.
 
-Every method has one signature, ``async def m(req: MethodRequest, ctx: MethodContext) -> Any``, and
-its return value becomes the next step's ``input`` (spec §3). A method that cannot do its job
-raises ``MethodError`` with a sentence for the user; the runner turns it into a failed step.
+Every method has one signature, ``async def m(req: MethodRequest, ctx: RunHandle) -> object``, and its
+return value becomes the next step's ``input`` (spec §3); a ``Jump`` (``ctx.jump(...)``) also picks the next
+step. A method that cannot do its job raises ``MethodError`` with a sentence for the user; the runner turns
+it into a failed step.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from pinokiocloud.kernel.runner import Run, Runner
+from pinokiocloud.kernel.handle import Jump, MethodError, RunHandle
 
-__all__ = ["METHODS", "MethodContext", "MethodError", "MethodFn", "MethodRequest", "closest_method", "method"]
-
-
-class MethodError(Exception):
-    """A method's failure, in words for the user (the runner adds script and step)."""
+__all__ = ["METHODS", "Jump", "MethodError", "MethodFn", "MethodRequest", "RunHandle", "closest_method", "method"]
 
 
 @dataclass(slots=True)
 class MethodRequest:
     method: str
-    params: Any
-    step: dict[str, Any]
+    params: object
+    """The step's ``params`` as the launcher wrote them (any JSON value, rendered)."""
+    step: dict[str, object]
     """The whole rendered step (``params``, ``when``, ``next``, custom keys …)."""
     cwd: Path
-    input: Any
-    args: Any
+    input: object
+    args: object
     current: int
     total: int
 
-    def param(self, *names: str, default: Any = None) -> Any:
+    def param(self, *names: str, default: object = None) -> object:
         """The first of ``names`` present in ``params`` (many methods accept aliases: uri|url, dir|path)."""
         if isinstance(self.params, dict):
             for name in names:
@@ -43,7 +39,7 @@ class MethodRequest:
                     return self.params[name]
         return default
 
-    def params_dict(self) -> dict[str, Any]:
+    def params_dict(self) -> dict[str, object]:
         if self.params is None:
             return {}
         if not isinstance(self.params, dict):
@@ -51,40 +47,9 @@ class MethodRequest:
         return self.params
 
 
-@dataclass
-class MethodContext:
-    runner: Runner
-    run: Run
-    step: int
-    total: int
-    next_override: list[int | None] = field(default_factory=list)
-    """Set by ``jump``: the step to go to next (None ends the run)."""
-    step_ids: list[str | None] = field(default_factory=list)
-    """The ``id`` of each step of the running action (for ``jump {id}``)."""
-
-    @property
-    def home(self) -> Path:
-        return self.runner.home
-
-    def emit(self, type_: str, data: Any = None) -> None:
-        self.runner.emit(self.run, type_, data, step=self.step, total=self.total)
-
-    def print(self, text: str) -> None:
-        """Write to the run's terminal, as the original's ``ondata({raw})``."""
-        self.emit("stream", {"raw": text if text.endswith("\n") else text + "\r\n"})
-
-    def resolve(self, uri: str, cwd: Path | None = None) -> Path:
-        path = self.runner.resolve(uri, cwd or self.run.cwd)
-        if path is None:
-            raise MethodError(f"{uri} names an app that is not cloned under {self.home / 'api'}")
-        return path
-
-    def jump(self, index: int | None) -> None:
-        self.next_override[:] = [index]
-
-
-MethodFn = Callable[[MethodRequest, MethodContext], Awaitable[Any]]
+MethodFn = Callable[[MethodRequest, RunHandle], Awaitable[object]]
 METHODS: dict[str, MethodFn] = {}
+"""Every method by name; importing ``kernel.methods`` fills it (one module per family)."""
 
 
 def method(*names: str) -> Callable[[MethodFn], MethodFn]:

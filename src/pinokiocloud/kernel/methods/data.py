@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.kernel.keypath import delete_path, set_path
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.scripts import load_script
 
 
-def _memory(ctx: MethodContext, scope: str) -> dict[str, Any]:
-    store = ctx.runner.memory_local if scope == "local" else ctx.runner.memory_global
-    return store.setdefault(ctx.run.id, {})
+def _memory(ctx: RunHandle, scope: str) -> dict[str, object]:
+    return ctx.memory(scope)
 
 
-def _set_memory(ctx: MethodContext, scope: str, values: Any) -> None:
+def _set_memory(ctx: RunHandle, scope: str, values: object) -> None:
     if values is None:
         return
     if not isinstance(values, dict):
@@ -27,45 +25,45 @@ def _set_memory(ctx: MethodContext, scope: str, values: Any) -> None:
     ctx.print(json.dumps(target, indent=2, default=str))
 
 
-def _rm_memory(ctx: MethodContext, scope: str, keys: Any) -> None:
+def _rm_memory(ctx: RunHandle, scope: str, keys: object) -> None:
     target = _memory(ctx, scope)
     for key in keys if isinstance(keys, list) else [keys] if keys else []:
         delete_path(target, str(key))
 
 
 @method("local.set")
-async def local_set(req: MethodRequest, ctx: MethodContext) -> None:
+async def local_set(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {key: value, "a.b": value, ...} → sets the run's local variables."""
     _set_memory(ctx, "local", req.params)
-    share_var = ctx.runner.env_for(ctx.run.path).get("PINOKIO_SHARE_VAR", "url")
+    share_var = ctx.env().get("PINOKIO_SHARE_VAR", "url")
     if isinstance(req.params, dict) and share_var in req.params:
         ctx.emit("local.url", {"key": share_var, "value": req.params[share_var]})
 
 
 @method("local.rm")
-async def local_rm(req: MethodRequest, ctx: MethodContext) -> None:
+async def local_rm(req: MethodRequest, ctx: RunHandle) -> None:
     """params: ["key", "a.b", ...]"""
     _rm_memory(ctx, "local", req.params)
 
 
 @method("global.set")
-async def global_set(req: MethodRequest, ctx: MethodContext) -> None:
+async def global_set(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {key: value, ...} → the script's global variables (kept across runs until restart)."""
     _set_memory(ctx, "global", req.params)
 
 
 @method("global.rm")
-async def global_rm(req: MethodRequest, ctx: MethodContext) -> None:
+async def global_rm(req: MethodRequest, ctx: RunHandle) -> None:
     _rm_memory(ctx, "global", req.params)
 
 
-def _json_file(ctx: MethodContext, name: str) -> Path | None:
+def _json_file(ctx: RunHandle, name: str) -> Path | None:
     if not name.endswith(".json"):
         return None  # the original ignores other files silently
     return ctx.resolve(name)
 
 
-def _read_json(file: Path) -> Any:
+def _read_json(file: Path) -> object:
     try:
         return json.loads(file.read_text())
     except (FileNotFoundError, NotADirectoryError):
@@ -74,7 +72,7 @@ def _read_json(file: Path) -> Any:
         raise MethodError(f"cannot read {file} as JSON: {exc}") from exc
 
 
-def _write_json(file: Path, data: Any) -> None:
+def _write_json(file: Path, data: object) -> None:
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(json.dumps(data, indent=2))
@@ -82,7 +80,7 @@ def _write_json(file: Path, data: Any) -> None:
         raise MethodError(f"cannot write {file}: {exc.strerror or exc}") from exc
 
 
-def _json_set(ctx: MethodContext, params: Any) -> None:
+def _json_set(ctx: RunHandle, params: object) -> None:
     if not isinstance(params, dict):
         raise MethodError('json.set needs {"file.json": {key: value}}')
     for name, values in params.items():
@@ -97,7 +95,7 @@ def _json_set(ctx: MethodContext, params: Any) -> None:
         _write_json(file, data)
 
 
-def _json_rm(ctx: MethodContext, params: Any) -> None:
+def _json_rm(ctx: RunHandle, params: object) -> None:
     if not isinstance(params, dict):
         raise MethodError('json.rm needs {"file.json": ["key", ...]}')
     for name, keys in params.items():
@@ -111,19 +109,19 @@ def _json_rm(ctx: MethodContext, params: Any) -> None:
 
 
 @method("json.set", "self.set")
-async def json_set(req: MethodRequest, ctx: MethodContext) -> None:
+async def json_set(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {"<file>.json": {keypath: value}} → patch JSON files (keys may contain "/")."""
     _json_set(ctx, req.params)
 
 
 @method("json.rm", "self.rm")
-async def json_rm(req: MethodRequest, ctx: MethodContext) -> None:
+async def json_rm(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {"<file>.json": ["keypath", ...]}"""
     _json_rm(ctx, req.params)
 
 
 @method("json.get")
-async def json_get(req: MethodRequest, ctx: MethodContext) -> None:
+async def json_get(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {name: "<file>.json"} → local[name] = the parsed file (null when unreadable)."""
     target = _memory(ctx, "local")
     for name, file_name in req.params_dict().items():
@@ -137,7 +135,7 @@ async def json_get(req: MethodRequest, ctx: MethodContext) -> None:
 
 
 @method("set")
-async def set_(req: MethodRequest, ctx: MethodContext) -> None:
+async def set_(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {local: {}, global: {}, self: {file: {}}, json: {file: {}}, key: {host: {}}}"""
     params = req.params_dict()
     _set_memory(ctx, "local", params.get("local"))
@@ -145,19 +143,13 @@ async def set_(req: MethodRequest, ctx: MethodContext) -> None:
     for scope in ("self", "json"):
         if params.get(scope):
             _json_set(ctx, params[scope])
-    if isinstance(params.get("key"), dict):
-        store = ctx.runner.key_store()
-        for host, values in params["key"].items():
-            entry = store.setdefault(str(host), {})
-            if isinstance(entry, dict) and isinstance(values, dict):
-                entry.update(values)
-            else:
-                store[str(host)] = values
-        (ctx.home / "key.json").write_text(json.dumps(store, indent=2))
+    keys = params.get("key")
+    if isinstance(keys, dict):
+        await ctx.run_blocking(ctx.keys.merge, keys)
 
 
 @method("rm")
-async def rm(req: MethodRequest, ctx: MethodContext) -> None:
+async def rm(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {local: [keys], global: [keys], self|json: {file: [keys]}}"""
     params = req.params_dict()
     _rm_memory(ctx, "local", params.get("local"))
@@ -168,11 +160,11 @@ async def rm(req: MethodRequest, ctx: MethodContext) -> None:
 
 
 @method("load")
-async def load(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+async def load(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     """params: {name: path} → {name: the loaded JSON/JS value} (JS through the sidecar)."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for name, uri in req.params_dict().items():
         file = ctx.resolve(str(uri))
-        loaded = await load_script(ctx.runner.sidecar, file, ctx.runner.context())
+        loaded = await load_script(ctx.sidecar, file, ctx.context())
         out[name] = loaded.data
     return out

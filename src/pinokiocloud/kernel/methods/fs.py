@@ -1,18 +1,16 @@
 """``fs.*`` (spec §3.3) and the virtual drive of ``fs.link``/``fs.share`` (spec §3.5).
 
-Every touch of the disk runs in a worker thread (``asyncio.to_thread``): a tree copy or delete takes
+Every touch of the disk runs in a worker thread (``ctx.run_blocking``): a tree copy or delete takes
 seconds, and on the daemon's event loop it would stall every request and every other run meanwhile.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.downloads import (
     PRIORITY_STEP,
@@ -29,22 +27,25 @@ from pinokiocloud.envs.dedup import dedupe_venv
 from pinokiocloud.envs.drive import link_folder, pick_folder, read_registry, valid_relative, write_registry
 from pinokiocloud.errors import StoreError
 from pinokiocloud.kernel.environment import app_root
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.paths import git_origin
 from pinokiocloud.store.blobs import blobs_for
 
 
-def _path(req: MethodRequest, ctx: MethodContext, *names: str) -> Path:
+def _path(req: MethodRequest, ctx: RunHandle, *names: str) -> Path:
     value = req.param(*names)
     if not isinstance(value, str) or not value:
         raise MethodError(f"{req.method} needs {' or '.join(names)}")
     return ctx.resolve(value.replace("\\", "/"))
 
 
-def _buffer_bytes(value: Any) -> bytes:
+def _buffer_bytes(value: object) -> bytes:
     """A Node Buffer arrives as {"type": "Buffer", "data": [...]}; a string is taken as UTF-8."""
     if isinstance(value, dict) and value.get("type") == "Buffer" and isinstance(value.get("data"), list):
-        return bytes(value["data"])
+        try:
+            return bytes(value["data"])
+        except (TypeError, ValueError) as exc:
+            raise MethodError(f"buffer data must be bytes (numbers 0-255): {exc}") from exc
     if isinstance(value, str):
         return value.encode()
     raise MethodError("buffer must be a Buffer (e.g. {{Buffer.from(text, 'base64')}})")
@@ -80,24 +81,24 @@ def _append_file(target: Path, data: bytes | None) -> None:
 
 
 @method("fs.write")
-async def write(req: MethodRequest, ctx: MethodContext) -> None:
+async def write(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path, json | json2 | text | buffer} → replace the file (parents created)."""
-    await asyncio.to_thread(_replace_file, _path(req, ctx, "path"), _content(req))
+    await ctx.run_blocking(_replace_file, _path(req, ctx, "path"), _content(req))
 
 
 @method("fs.append")
-async def append(req: MethodRequest, ctx: MethodContext) -> None:
+async def append(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path, json | json2 | text | buffer} → append to the file."""
-    await asyncio.to_thread(_append_file, _path(req, ctx, "path"), _content(req))
+    await ctx.run_blocking(_append_file, _path(req, ctx, "path"), _content(req))
 
 
 @method("fs.read")
-async def read(req: MethodRequest, ctx: MethodContext) -> Any:
+async def read(req: MethodRequest, ctx: RunHandle) -> object:
     """params: {path, encoding?} → text in that encoding, or a Buffer ({type, data}) without one."""
-    return await asyncio.to_thread(_read, _path(req, ctx, "path"), req.param("encoding"))
+    return await ctx.run_blocking(_read, _path(req, ctx, "path"), req.param("encoding"))
 
 
-def _read(path: Path, encoding: Any) -> Any:
+def _read(path: Path, encoding: object) -> object:
     data = path.read_bytes()
     if not encoding:
         return {"type": "Buffer", "data": list(data)}
@@ -114,15 +115,15 @@ def _read(path: Path, encoding: Any) -> Any:
 
 
 @method("fs.cat")
-async def cat(req: MethodRequest, ctx: MethodContext) -> None:
+async def cat(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path} → print the file into the run's terminal."""
-    ctx.print(await asyncio.to_thread(_path(req, ctx, "path").read_text, errors="replace"))
+    ctx.print(await ctx.run_blocking(_path(req, ctx, "path").read_text, errors="replace"))
 
 
 @method("fs.rm", "fs.remove")
-async def rm(req: MethodRequest, ctx: MethodContext) -> None:
+async def rm(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path} → delete a file or a folder tree; a missing path is fine (no globbing)."""
-    await asyncio.to_thread(_remove, _path(req, ctx, "path"))
+    await ctx.run_blocking(_remove, _path(req, ctx, "path"))
 
 
 def _remove(target: Path) -> None:
@@ -133,17 +134,17 @@ def _remove(target: Path) -> None:
 
 
 @method("fs.make")
-async def make(req: MethodRequest, ctx: MethodContext) -> None:
+async def make(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path} → mkdir -p."""
-    await asyncio.to_thread(_path(req, ctx, "path").mkdir, parents=True, exist_ok=True)
+    await ctx.run_blocking(_path(req, ctx, "path").mkdir, parents=True, exist_ok=True)
 
 
 @method("fs.copy")
-async def copy(req: MethodRequest, ctx: MethodContext) -> None:
+async def copy(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {src, dest, options?} → Node's fs.cp: a folder needs options.recursive (spec §3.3 MUST)."""
     src, dest = _path(req, ctx, "src"), _path(req, ctx, "dest")
     options = req.param("options", default={}) or {}
-    await asyncio.to_thread(_copy, src, dest, isinstance(options, dict) and bool(options.get("recursive")))
+    await ctx.run_blocking(_copy, src, dest, isinstance(options, dict) and bool(options.get("recursive")))
 
 
 def _copy(src: Path, dest: Path, recursive: bool) -> None:
@@ -162,7 +163,7 @@ def _copy(src: Path, dest: Path, recursive: bool) -> None:
 
 
 @method("fs.open")
-async def open_(req: MethodRequest, ctx: MethodContext) -> None:
+async def open_(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {path, action|command|mode} → shown by the UI (view, open, or a command)."""
     target = _path(req, ctx, "path")
     action = req.param("action", "command", "mode", default="view")
@@ -170,7 +171,7 @@ async def open_(req: MethodRequest, ctx: MethodContext) -> None:
 
 
 @method("fs.download")
-async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
+async def fs_download(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {uri|url: str | [str], dir | path, sha256?} → through the home's download queue: parallel
     ranges, resume, sha256 checked (``sha256``, Hugging Face's hash, or an earlier download of the URL) and
     recorded; an existing file is skipped. Progress goes to the terminal and as ``download`` events."""
@@ -190,8 +191,8 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
     if exact and not isinstance(source, str):
         raise MethodError("fs.download with path takes one uri; use dir for a list")
     queue = queue_for(ctx.home)
-    civitai = await asyncio.to_thread(queue.setting, "civitai_token") if queue.setting is not None else None
-    tokens = tokens_from_env(ctx.runner.env_for(ctx.run.path), home=ctx.home,
+    civitai = await ctx.run_blocking(queue.setting, "civitai_token") if queue.setting is not None else None
+    tokens = tokens_from_env(ctx.env(), home=ctx.home,
                              civitai_setting=civitai if isinstance(civitai, str) else None)
     records = records_for(ctx.home)
     blobs = blobs_for(ctx.home)
@@ -220,7 +221,7 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
         # check before fetch: a source (or hash) the model store holds is linked, no bytes downloaded
         digest = str(expected).strip() if expected else None
         try:
-            linked = await asyncio.to_thread(blobs.fetch_from_store, url, path=path, dir=into, sha256=digest,
+            linked = await ctx.run_blocking(blobs.fetch_from_store, url, path=path, dir=into, sha256=digest,
                                              app=app, home=ctx.home)
         except StoreError as exc:  # an unusable store never stops a download
             ctx.print(f"[store] {exc}")
@@ -231,7 +232,7 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
         result = await queue.run(work, url=url, path=path, app=app, priority=PRIORITY_STEP, on_update=event)
         if result.sha256 and not result.skipped:
             try:
-                await asyncio.to_thread(blobs.adopt, result.path, result.sha256, [url], app=app, home=ctx.home)
+                await ctx.run_blocking(blobs.adopt, result.path, result.sha256, [url], app=app, home=ctx.home)
             except StoreError as exc:  # the file is where the app wants it; only the store's copy is missing
                 ctx.print(f"[store] {exc}")
 
@@ -239,12 +240,12 @@ async def fs_download(req: MethodRequest, ctx: MethodContext) -> None:
         await one(str(source), path=ctx.resolve(str(exact)), into=None)
         return
     target = ctx.resolve(str(folder))
-    await asyncio.to_thread(target.mkdir, parents=True, exist_ok=True)
+    await ctx.run_blocking(target.mkdir, parents=True, exist_ok=True)
     for url in source if isinstance(source, list) else [source]:
         await one(str(url), path=None, into=target)  # one after the other: the first failure ends the step
 
 
-def _app_of(ctx: MethodContext) -> str | None:
+def _app_of(ctx: RunHandle) -> str | None:
     """The app a run belongs to (its first folder under ``api/``), for the queue's listing."""
     try:
         return ctx.run.path.relative_to(ctx.home / "api").parts[0]
@@ -254,8 +255,8 @@ def _app_of(ctx: MethodContext) -> str | None:
 
 # ---- fs.link / fs.share: shared model folders (spec §3.5) ----
 
-def _drive_home(ctx: MethodContext) -> Path:
-    env = ctx.runner.env_for(ctx.run.path)
+def _drive_home(ctx: RunHandle) -> Path:
+    env = ctx.env()
     value = env.get("PINOKIO_DRIVE")
     if not value:
         return ctx.home / "drive"
@@ -263,11 +264,12 @@ def _drive_home(ctx: MethodContext) -> Path:
     return (root / value).resolve()
 
 
-async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, Any]) -> None:
+async def _link_drive(req: MethodRequest, ctx: RunHandle, drive: dict[str, object]) -> None:
     home = _drive_home(ctx)
     registry_file = home / "drives.json"
-    registry = await asyncio.to_thread(read_registry, registry_file)
-    peers = [str(p) for p in (req.param("peers", default=[]) or []) if p]
+    registry = await ctx.run_blocking(read_registry, registry_file)
+    listed = req.param("peers")
+    peers = [str(p) for p in (listed if isinstance(listed, list) else []) if p]
     root = app_root(ctx.run.path, ctx.home)
     uri = git_origin(root) if root else None
     candidates = peers + ([uri] if uri else [])
@@ -276,12 +278,12 @@ async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, A
             ctx.print(f"[fs.link] invalid route {route!r}: routes must be relative names; stopping here")
             break  # QUIRK kept (spec §3.5): an invalid route ends the processing of the rest
         folder = pick_folder(registry, candidates, str(route), home / "drives")
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        await ctx.run_blocking(folder.mkdir, parents=True, exist_ok=True)
         for link in links if isinstance(links, list) else [links]:
             if not isinstance(link, str) or not valid_relative(link):
                 ctx.print(f"[fs.link] skipping invalid link path {link!r}")
                 continue
-            said = await asyncio.to_thread(link_folder, ctx.resolve(link), folder)
+            said = await ctx.run_blocking(link_folder, ctx.resolve(link), folder)
             if said:
                 ctx.print(said)
         if uri:
@@ -289,18 +291,19 @@ async def _link_drive(req: MethodRequest, ctx: MethodContext, drive: dict[str, A
             for peer in peers:
                 registry.setdefault(peer, {})[str(route)] = str(folder)
     if uri:
-        await asyncio.to_thread(write_registry, registry_file, registry)
+        await ctx.run_blocking(write_registry, registry_file, registry)
 
 
 @method("fs.link", "fs.share")
-async def link(req: MethodRequest, ctx: MethodContext) -> None:
+async def link(req: MethodRequest, ctx: RunHandle) -> None:
     """params: {drive: {route: link | [links]}, peers?: [git urls]} | {venv: dir}"""
     params = req.params_dict()
-    if isinstance(params.get("drive"), dict):
-        await _link_drive(req, ctx, params["drive"])
+    drive = params.get("drive")
+    if isinstance(drive, dict):
+        await _link_drive(req, ctx, drive)
     if params.get("venv"):
         # Identical files across app venvs become hard links of one copy (envs.dedup), the disk saving the
         # original gets from moving packages into a shared drive (docs/compat.md).
         venv = ctx.resolve(str(params["venv"]))
-        result = await asyncio.to_thread(dedupe_venv, venv, ctx.home)
+        result = await ctx.run_blocking(dedupe_venv, venv, ctx.home)
         ctx.print(result.line())

@@ -10,32 +10,31 @@ wrote is hashed and recorded (``downloads.hf``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.downloads import QueuedDownload, queue_for, records_for
 from pinokiocloud.downloads.hf import HfTarget, hub_repo_folder, run_hf_download
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.methods.shell import run_shell
 from pinokiocloud.kernel.shell_command import js_string, unparse
 
 _SHELL_KEYS = ("path", "env", "venv", "conda", "on", "input", "shell")
 
 
-def _target(params: dict[str, Any], ctx: MethodContext, repo: str) -> HfTarget:
+def _target(params: dict[str, object], ctx: RunHandle, repo: str) -> HfTarget:
     """Where ``hf download`` puts the files: ``--local-dir`` (from the step's folder), else the hub cache."""
     revision = str(params.get("revision") or "main")
     local = params.get("local-dir") or params.get("local_dir")
     if local:
         cwd = ctx.resolve(str(params.get("path") or ".").replace("\\", "/"))
         return HfTarget(repo, revision, (cwd / str(local)).resolve(), local_dir=True)
-    env = ctx.runner.env_for(ctx.run.path)
+    env = ctx.env()
     hf_home = Path(env.get("HF_HOME") or ctx.home / "cache" / "HF_HOME")
     kind = str(params.get("repo-type") or params.get("repo_type") or "model")
     return HfTarget(repo, revision, hub_repo_folder(hf_home, repo, kind), local_dir=False)
 
 
 @method("hf.download")
-async def download(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+async def download(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     """params: {path?, env?, _: [repo, ...files], <flag>: value} → the shell.run result."""
     params = req.params_dict()
     positional = params.get("_")

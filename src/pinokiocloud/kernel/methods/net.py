@@ -6,17 +6,43 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 
 NET_TIMEOUT_S = 60.0
 
 
+def _headers(value: object) -> dict[str, str] | None:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+
+_Primitive = str | int | float | bool | None
+
+
+def _primitive(value: object) -> _Primitive:
+    """A query value as httpx writes it (true/false, numbers, empty for null); objects as their text."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
+def _query(value: object) -> dict[str, _Primitive | list[_Primitive]] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(k): [_primitive(i) for i in v] if isinstance(v, list) else _primitive(v) for k, v in value.items()}
+
+
+def _millis(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise MethodError(f"{what} must be a number of milliseconds, got {value!r}")
+    try:
+        return float(value) / 1000
+    except ValueError as exc:
+        raise MethodError(f"{what} must be a number of milliseconds, got {value!r}") from exc
+
+
 @method("net")
-async def net(req: MethodRequest, ctx: MethodContext) -> Any:
+async def net(req: MethodRequest, ctx: RunHandle) -> object:
     """params: axios-style {url, method, headers, data, params, responseType, timeout(ms)} → response data.
     A non-2xx answer fails the step."""
     params = req.params_dict()
@@ -24,15 +50,14 @@ async def net(req: MethodRequest, ctx: MethodContext) -> Any:
     if not url:
         raise MethodError("net needs url")
     data = params.get("data")
-    kwargs: dict[str, Any] = {"headers": params.get("headers"), "params": params.get("params")}
-    if isinstance(data, (dict, list)):
-        kwargs["json"] = data
-    elif data is not None:
-        kwargs["content"] = str(data)
-    timeout = float(params["timeout"]) / 1000 if params.get("timeout") else NET_TIMEOUT_S
+    body = data if isinstance(data, (dict, list)) else None
+    content = str(data) if data is not None and body is None else None
+    timeout = _millis(params["timeout"], "timeout") if params.get("timeout") else NET_TIMEOUT_S
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
-            response = await client.request(str(params.get("method") or "GET").upper(), str(url), **kwargs)
+            response = await client.request(str(params.get("method") or "GET").upper(), str(url),
+                                            headers=_headers(params.get("headers")),
+                                            params=_query(params.get("params")), json=body, content=content)
     except httpx.HTTPError as exc:
         raise MethodError(f"net: {url} could not be reached: {exc}") from exc
     if not 200 <= response.status_code < 300:
@@ -49,7 +74,7 @@ async def net(req: MethodRequest, ctx: MethodContext) -> Any:
 
 
 @method("exec")
-async def exec_(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+async def exec_(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     """params: {message, path|cwd, env, timeout(ms)} → {stdout, stderr, error}; never fails the step.
     As in the original, a relative path is relative to the daemon's folder, not the script's."""
     params = req.params_dict()
@@ -57,8 +82,9 @@ async def exec_(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
     if not command:
         raise MethodError("exec needs message")
     cwd = params.get("path") or params.get("cwd")
-    env = {**ctx.runner.environ, **{k: str(v) for k, v in (params.get("env") or {}).items()}}
-    timeout = float(params["timeout"]) / 1000 if params.get("timeout") else None
+    extra = params.get("env")
+    env = {**ctx.daemon_env, **({str(k): str(v) for k, v in extra.items()} if isinstance(extra, dict) else {})}
+    timeout = _millis(params["timeout"], "timeout") if params.get("timeout") else None
     try:
         proc = await asyncio.create_subprocess_shell(
             str(command), cwd=Path(os.path.expanduser(str(cwd))) if cwd else None, env=env,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
-from typing import Any
 
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.paths import clone_folder_name, find_clone, run_id, split_git_uri
 from pinokiocloud.procs.captured import run_captured
 
@@ -23,7 +22,7 @@ async def _git(*args: str, cwd: Path | None = None) -> None:
         raise MethodError(f"git {' '.join(args)} failed: {done.output.strip()[-500:]}")
 
 
-async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
+async def _clone(ctx: RunHandle, url: str, params: dict[str, object]) -> Path:
     """Clone a launcher given by git URL into api/ (once), then apply branch/hash/pull."""
     folder = find_clone(ctx.home, url) or ctx.home / "api" / clone_folder_name(url)
     if not folder.exists():
@@ -32,7 +31,7 @@ async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
         try:
             await _git("clone", url, str(folder))
         except (MethodError, asyncio.CancelledError):
-            await asyncio.to_thread(shutil.rmtree, folder, ignore_errors=True)  # no half-cloned launcher
+            await ctx.run_blocking(shutil.rmtree, folder, ignore_errors=True)  # no half-cloned launcher
             raise
     if params.get("branch"):
         await _git("switch", str(params["branch"]), cwd=folder)
@@ -43,7 +42,7 @@ async def _clone(ctx: MethodContext, url: str, params: dict[str, Any]) -> Path:
     return folder
 
 
-async def _target(req: MethodRequest, ctx: MethodContext, uri: Any) -> Path:
+async def _target(req: MethodRequest, ctx: RunHandle, uri: object) -> Path:
     if not isinstance(uri, str) or not uri:
         raise MethodError(f"{req.method} needs uri")
     git = split_git_uri(uri)
@@ -54,38 +53,35 @@ async def _target(req: MethodRequest, ctx: MethodContext, uri: Any) -> Path:
 
 
 @method("script.start", "script.run")
-async def start(req: MethodRequest, ctx: MethodContext) -> Any:
+async def start(req: MethodRequest, ctx: RunHandle) -> object:
     """params: {uri, params?, branch?, hash?, pull?} → run the script and wait for it; its last result."""
     target = await _target(req, ctx, req.param("uri"))
     if not target.is_file():
         raise MethodError(f"script.start: {target} does not exist")
-    if ctx.runner.is_running(run_id(target)):
+    if ctx.is_running(run_id(target)):
         ctx.print(f"{target} already running. Continuing...")
         return None
-    child = await ctx.runner.start(target, args=req.param("params", default={}), uri=str(req.param("uri")),
-                                   caller=ctx.run.id, interactive=ctx.run.interactive)
-    child.answers = ctx.run.answers  # questions are answered in order across parent and children
-    child.reuse_answers = ctx.run.reuse_answers
-    return await ctx.runner.wait(child)
+    child = await ctx.start(target, args=req.param("params", default={}), uri=str(req.param("uri")))
+    return await ctx.wait(child)
 
 
 @method("script.return")
-async def return_(req: MethodRequest, ctx: MethodContext) -> Any:
+async def return_(req: MethodRequest, ctx: RunHandle) -> object:
     """params: any → becomes the caller's input."""
     return req.params
 
 
 @method("script.stop")
-async def stop(req: MethodRequest, ctx: MethodContext) -> None:
-    """params: {uri: str | [str]} → stop each (not awaited)."""
+async def stop(req: MethodRequest, ctx: RunHandle) -> None:
+    """params: {uri: str | [str]} → stop each (not awaited: the stop may be this run's own)."""
     uris = req.param("uri")
     for uri in uris if isinstance(uris, list) else [uris]:
         target = await _target(req, ctx, uri)
-        asyncio.get_running_loop().create_task(ctx.runner.stop(run_id(target)))
+        ctx.spawn(ctx.stop(run_id(target)), f"script.stop {uri}")
 
 
 @method("script.restart")
-async def restart(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+async def restart(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     """params: {uri?, params?} → stop the script (default: this one) and start it again."""
     uri = req.param("uri")
     target = await _target(req, ctx, uri) if uri else ctx.run.path
@@ -93,15 +89,15 @@ async def restart(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
     is_self = target == ctx.run.path
 
     async def again() -> None:
-        await ctx.runner.stop(run_id(target))
-        await ctx.runner.start(target, args=args, interactive=ctx.run.interactive)
+        await ctx.stop(run_id(target))
+        await ctx.start(target, args=args, child=False)
 
-    asyncio.get_running_loop().create_task(again())
+    ctx.spawn(again(), f"script.restart {uri or ctx.run.uri}")
     return {"uri": str(uri or ctx.run.uri), "scheduled": True, "self": is_self, "params": args}
 
 
 @method("script.download")
-async def download(req: MethodRequest, ctx: MethodContext) -> str:
+async def download(req: MethodRequest, ctx: RunHandle) -> str:
     """params: {uri: git URL, branch?, hash?, pull?} → clone only; the local folder."""
     uri = req.param("uri")
     git = split_git_uri(uri) if isinstance(uri, str) else None
@@ -111,9 +107,9 @@ async def download(req: MethodRequest, ctx: MethodContext) -> str:
 
 
 @method("script.ready")
-async def ready(req: MethodRequest, ctx: MethodContext) -> bool:
+async def ready(req: MethodRequest, ctx: RunHandle) -> bool:
     """params: {uri} | "uri" → has that script reached its ready state."""
     uri = req.params if isinstance(req.params, str) else req.param("uri")
     target = ctx.resolve(str(uri))
-    run = ctx.runner.runs.get(run_id(target))
+    run = ctx.find(run_id(target))
     return bool(run and run.is_ready)

@@ -14,11 +14,10 @@ import shutil
 import signal
 import uuid
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.envs import activate
 from pinokiocloud.errors import BadParamError, ProcessEndedError
-from pinokiocloud.kernel.methods.base import MethodContext, MethodError, MethodRequest, method
+from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.shell_command import build_commands
 from pinokiocloud.kernel.shell_env import build_shell_env
 from pinokiocloud.procs.matcher import BadPatternError, Matcher, collect_errors, shortest_errors
@@ -35,7 +34,7 @@ _OUTSIDE_KILLS = {
 """Signals that end a step and its run when PinokioCloud did not send them (docs/compat.md, exit codes)."""
 
 
-def _shell_argv(params: dict[str, Any], command: str, env: dict[str, str]) -> list[str]:
+def _shell_argv(params: dict[str, object], command: str, env: dict[str, str]) -> list[str]:
     shell = params.get("shell")
     if shell:
         exe = shutil.which(str(shell), path=env.get("PATH")) or str(shell)
@@ -63,13 +62,14 @@ class _ShellProcess:
         await self.proc.stop()
 
 
-async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any], command: str,
-                  activation: list[str], cwd: Path, env: dict[str, str], index: int) -> dict[str, Any]:
+async def _launch(req: MethodRequest, ctx: RunHandle, params: dict[str, object], command: str,
+                  activation: list[str], cwd: Path, env: dict[str, str], index: int) -> dict[str, object]:
     full = " ; ".join(activation) + " && " + command if activation else command
     argv = _shell_argv(params, full, env)
     interactive = params.get("input") is True
     try:
-        matcher = Matcher(params.get("on") or [], interactive=interactive)
+        handlers = params.get("on")
+        matcher = Matcher(handlers if isinstance(handlers, list) else [], interactive=interactive)
     except BadPatternError as exc:
         raise MethodError(str(exc)) from exc
     loop = asyncio.get_running_loop()
@@ -94,11 +94,11 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
         for notify, match in verdict.notifications:
             pending.add(loop.create_task(_notify(ctx, notify, match)))
         for action, match in verdict.triggers:
-            ctx.runner.trigger(ctx.run, action, {"event": match, "trigger": action})
+            ctx.trigger(action, {"event": match, "trigger": action})
         if verdict.finish:
             finished.set_result(verdict.finish)
 
-    log_path = ctx.runner.log_path(ctx.run, ctx.step, index)
+    log_path = ctx.log_path(index)
     ctx.print(f"[shell] {cwd}$ {command}")
     proc = await ManagedProcess.spawn(argv, cwd=cwd, env=env, log_path=log_path, on_event=on_event,
                                       name=f"{ctx.run.path.name}#{ctx.step}")
@@ -106,7 +106,7 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
     ctx.run.resources.append(resource)
     ctx.run.shells[shell_id] = proc
     exit_task: asyncio.Future[int | None] = loop.create_task(proc.wait())
-    waiting: set[asyncio.Future[Any]] = {exit_task, finished}
+    waiting: set[asyncio.Future[int | None] | asyncio.Future[str]] = {exit_task, finished}
     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     verdict = finished.result() if finished in done else None
     exit_code: int | None = None
@@ -115,7 +115,7 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
         exit_code = await exit_task
     elif verdict in ("done", "break"):
         exit_task.cancel()
-        ctx.runner.watch(ctx.run, proc, command)  # the process keeps running; its exit matters later
+        ctx.watch(proc, command)  # the process keeps running; its exit matters later
     else:
         exit_code = exit_task.result()
         if not finished.done():
@@ -130,7 +130,7 @@ async def _launch(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]
         _check_exit(ctx, params, proc, command, exit_code)
     text = "".join(transcript)
     response = matcher.buffer if verdict == "break" else text
-    result: dict[str, Any] = {"id": shell_id, "response": response, "stdout": response, "event": matcher.event,
+    result: dict[str, object] = {"id": shell_id, "response": response, "stdout": response, "event": matcher.event,
                               "exit_code": exit_code}
     errors = collect_errors(response, matcher.handlers) if not (interactive and verdict == "done") else []
     if errors:
@@ -148,12 +148,12 @@ def _killing_signal(exit_code: int) -> signal.Signals | None:
     return sig if sig in _OUTSIDE_KILLS else None
 
 
-def _has_ready_signal(params: dict[str, Any]) -> bool:
+def _has_ready_signal(params: dict[str, object]) -> bool:
     handlers = params.get("on")
     return isinstance(handlers, list) and any(isinstance(h, dict) and h.get("done") for h in handlers)
 
 
-def _check_exit(ctx: MethodContext, params: dict[str, Any], proc: ManagedProcess, command: str,
+def _check_exit(ctx: RunHandle, params: dict[str, object], proc: ManagedProcess, command: str,
                 exit_code: int | None) -> None:
     """Exit codes are ignored, as in the original, except where ignoring them would report a lie: a command
     killed by a signal we did not send (the OOM killer) did not do its job, and a daemon's server that exits
@@ -174,13 +174,12 @@ def _check_exit(ctx: MethodContext, params: dict[str, Any], proc: ManagedProcess
                                 exit_code=exit_code, last_lines=last, crashed=True)
 
 
-async def _notify(ctx: MethodContext, notify: Any, match: list[str | None]) -> None:
-    rendered = await ctx.runner.sidecar.call("render", {"template": notify, "vars": {"event": match},
-                                                        "context": ctx.runner.context().to_wire()})
-    ctx.emit("notify", {"kind": "shell", **(rendered.get("value") or {})})
+async def _notify(ctx: RunHandle, notify: object, match: list[str | None]) -> None:
+    rendered = await ctx.render(notify, {"event": match})
+    ctx.emit("notify", {"kind": "shell", **(rendered if isinstance(rendered, dict) else {})})
 
 
-async def run_shell(req: MethodRequest, ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
+async def run_shell(req: MethodRequest, ctx: RunHandle, params: dict[str, object]) -> dict[str, object]:
     """The body of shell.run, also used by methods built on it (hf.download)."""
     where = params.get("path") or "."
     if not isinstance(where, str):
@@ -196,7 +195,7 @@ async def run_shell(req: MethodRequest, ctx: MethodContext, params: dict[str, An
     removed = params.get("-env")
     names = [str(r) for r in removed] if isinstance(removed, list) else []
     try:
-        env = build_shell_env(base=ctx.runner.environ, home=ctx.home, script=ctx.run.path,
+        env = build_shell_env(base=ctx.daemon_env, home=ctx.home, script=ctx.run.path,
                               user_env={**user_env, **built.env_args}, remove=names)
     except BadParamError as exc:
         raise MethodError(str(exc)) from exc
@@ -205,7 +204,7 @@ async def run_shell(req: MethodRequest, ctx: MethodContext, params: dict[str, An
     except activate.EnvError as exc:
         raise MethodError(str(exc)) from exc
     env, activation = activated.env, activated.commands
-    result: dict[str, Any] = {"id": None, "response": "", "stdout": "", "event": None, "exit_code": None}
+    result: dict[str, object] = {"id": None, "response": "", "stdout": "", "event": None, "exit_code": None}
     for index, command in enumerate(built.commands):
         result = await _launch(req, ctx, params, command, activation, cwd, env, index)
         if result.get("error") or not ctx.run.is_alive:
@@ -214,7 +213,7 @@ async def run_shell(req: MethodRequest, ctx: MethodContext, params: dict[str, An
 
 
 @method("shell.run")
-async def shell_run(req: MethodRequest, ctx: MethodContext) -> dict[str, Any]:
+async def shell_run(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     """params: {message, path?, env?, venv?, venv_python?, conda?, on?, chain?, input?, sudo?, shell?, build?}
     → {id, stdout, response, event, error?, exit_code}"""
     return await run_shell(req, ctx, req.params_dict())
