@@ -9,13 +9,29 @@ script name is the caller's error with a sentence, never a 500 from deep inside 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, cast
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, JsonValue
 
+from pinokiocloud.kernel.runner import Run
 from pinokiocloud.server.deps import AuthDep, DaemonDep
+from pinokiocloud.server.models import (
+    AppList,
+    AppStatus,
+    CatalogEntry,
+    CatalogList,
+    Installed,
+    Logs,
+    Menu,
+    Reinstalled,
+    Removed,
+    RunSummary,
+    ShareInfo,
+    Stopped,
+    Updated,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: no longer file name or git URL can be used anyway
@@ -49,7 +65,7 @@ def _too_large() -> HTTPException:
 class BoundedBodyRoute(APIRoute):
     """Route class for routers that take JSON bodies (FastAPI's custom-request pattern)."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[object, object, Response]]:
         handler = super().get_route_handler()
 
         async def bounded(request: Request) -> Response:
@@ -76,15 +92,15 @@ class InstallIn(BaseModel):
                                       "or a catalog id")
     name: NameText | None = None
     script: PathText | None = Field(None, description="the install script, instead of the menu's default item")
-    params: dict[str, Any] = Field(default_factory=dict)
-    answers: list[dict[str, Any]] | dict[str, Any] | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    answers: list[dict[str, JsonValue]] | dict[str, JsonValue] | None = None
     interactive: bool = False
 
 
 class RunIn(BaseModel):
     script: PathText | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    answers: list[dict[str, Any]] | dict[str, Any] | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    answers: list[dict[str, JsonValue]] | dict[str, JsonValue] | None = None
     interactive: bool = False
 
 
@@ -106,39 +122,39 @@ class StartIn(BaseModel):
     restart: str | None = Field(None, max_length=20, description=RESTART_HELP + " (kept for the app)")
 
 
-@router.get("")
-async def list_apps(daemon: DaemonDep) -> dict[str, Any]:
-    data = await daemon.apps.all_status()
+@router.get("", response_model=AppList)
+async def list_apps(daemon: DaemonDep) -> AppList:
+    data = cast(list[AppStatus], await daemon.apps.all_status())
     return {"data": data, "count": len(data)}
 
 
-@router.post("/catalog/reload")
-async def reload_catalog(daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/catalog/reload", response_model=CatalogList)
+async def reload_catalog(daemon: DaemonDep) -> CatalogList:
     """Read the catalog again (bundled + PINOKIO_HOME/catalog.json) without a restart; the new catalog, as
     ``GET /api/catalog`` gives it."""
     catalog = await daemon.apps.reload_catalog()
     daemon.catalog = catalog
-    entries = [e.to_json() for e in catalog.entries]
+    entries = [cast(CatalogEntry, e.to_json()) for e in catalog.entries]
     return {"data": entries, "count": len(entries), "problems": [str(p) for p in catalog.problems]}
 
 
-@router.post("", status_code=201)
-async def install(body: InstallIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=Installed)
+async def install(body: InstallIn, daemon: DaemonDep) -> Installed:
     name, run = await daemon.apps.install(body.src, name=body.name, script=body.script, params=body.params,
                                           answers=body.answers, interactive=body.interactive)
-    return {"name": name, "run": run.summary() if run else None}
+    return {"name": name, "run": _summary(run)}
 
 
-@router.get("/{name}")
-async def status(name: str, daemon: DaemonDep) -> dict[str, Any]:
-    data = await daemon.apps.status(name)
+@router.get("/{name}", response_model=AppStatus)
+async def status(name: str, daemon: DaemonDep) -> AppStatus:
+    data = cast(AppStatus, await daemon.apps.status(name))
     shared = daemon.shares.manager.get(name)
-    data["share"] = daemon.shares.summary(name) if shared is not None else None
+    data["share"] = cast(ShareInfo, daemon.shares.summary(name)) if shared is not None else None
     return data
 
 
-@router.patch("/{name}")
-async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.patch("/{name}", response_model=AppStatus)
+async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> AppStatus:
     folder = daemon.apps.app_dir(name)
     if daemon.store.app(name) is None:  # a launcher put in api/ by hand: record it first
         daemon.store.put_app(name, str(folder), folder, {"kind": "folder"})
@@ -146,54 +162,58 @@ async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> dict[str,
         daemon.store.set_autorestore(name, body.autorestore)
     if body.restart is not None:
         daemon.apps.set_restart(name, body.restart or None)
-    return await daemon.apps.status(name, usage=False)
+    return cast(AppStatus, await daemon.apps.status(name, usage=False))
 
 
-@router.delete("/{name}")
-async def remove(name: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.delete("/{name}", response_model=Removed)
+async def remove(name: str, daemon: DaemonDep) -> Removed:
     await daemon.apps.remove(name)
     return {"name": name, "removed": True}
 
 
-@router.get("/{name}/menu")
-async def menu(name: str, daemon: DaemonDep) -> dict[str, Any]:
-    return await daemon.apps.menu(name)
+@router.get("/{name}/menu", response_model=Menu)
+async def menu(name: str, daemon: DaemonDep) -> Menu:
+    return cast(Menu, await daemon.apps.menu(name))
 
 
-@router.post("/{name}/run", status_code=201)
-async def run(name: str, body: RunIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{name}/run", status_code=201, response_model=RunSummary)
+async def run(name: str, body: RunIn, daemon: DaemonDep) -> RunSummary:
     started = await daemon.apps.run(name, body.script, params=body.params, answers=body.answers,
                                     interactive=body.interactive)
-    return started.summary()
+    return cast(RunSummary, started.summary())
 
 
-@router.post("/{name}/start", status_code=201)
-async def start(name: str, daemon: DaemonDep, body: StartIn | None = None) -> dict[str, Any]:
+@router.post("/{name}/start", status_code=201, response_model=RunSummary)
+async def start(name: str, daemon: DaemonDep, body: StartIn | None = None) -> RunSummary:
     if body is not None and body.restart:
         daemon.apps.set_restart(name, body.restart)
-    return (await daemon.apps.start(name)).summary()
+    return cast(RunSummary, (await daemon.apps.start(name)).summary())
 
 
-@router.post("/{name}/stop")
-async def stop(name: str, body: StopIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{name}/stop", response_model=Stopped)
+async def stop(name: str, body: StopIn, daemon: DaemonDep) -> Stopped:
     stopped = await daemon.apps.stop(name, body.script)
-    return {"name": name, "stopped": [r.summary() for r in stopped]}
+    return {"name": name, "stopped": [cast(RunSummary, r.summary()) for r in stopped]}
 
 
-@router.get("/{name}/logs")
-async def logs(name: str, daemon: DaemonDep, tail: int = 200) -> dict[str, Any]:
+@router.get("/{name}/logs", response_model=Logs)
+async def logs(name: str, daemon: DaemonDep, tail: int = 200) -> Logs:
     return {"name": name, "lines": daemon.apps.logs(name, tail=tail)}
 
 
-@router.post("/{name}/update", status_code=201)
-async def update_app(name: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{name}/update", status_code=201, response_model=Updated)
+async def update_app(name: str, daemon: DaemonDep) -> Updated:
     """``git pull`` of the launcher (a copied launcher: its folder copied again), then its update script when it
     has one (``run``; ``null`` when it has none). Refused while the app runs."""
-    return await daemon.apps.update(name)
+    return cast(Updated, await daemon.apps.update(name))
 
 
-@router.post("/{name}/reinstall", status_code=201)
-async def reinstall_app(name: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{name}/reinstall", status_code=201, response_model=Reinstalled)
+async def reinstall_app(name: str, daemon: DaemonDep) -> Reinstalled:
     """The launcher folder as it was right after install (its venvs and downloads inside it removed), then the
     install flow again (``run``). Refused while the app runs."""
-    return await daemon.apps.reinstall(name)
+    return cast(Reinstalled, await daemon.apps.reinstall(name))
+
+
+def _summary(run: Run | None) -> RunSummary | None:
+    return cast(RunSummary, run.summary()) if run is not None else None

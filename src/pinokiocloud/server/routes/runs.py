@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 from pinokiocloud.errors import BadParamError, RunNotFoundError
 from pinokiocloud.kernel.runner import Run
 from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.deps import AuthDep, DaemonDep
+from pinokiocloud.server.models import AnswerResult, RunEvent, RunList, RunSummary, RunUsage, StdinResult
 from pinokiocloud.server.routes.apps import BoundedBodyRoute, PathText
 
 # bodies bounded as in routes/apps.py: answers and typed input are small
@@ -26,7 +27,7 @@ END_TYPES = frozenset({"stop"})
 
 
 class AnswerIn(BaseModel):
-    values: dict[str, Any] = Field(default_factory=dict)
+    values: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class StdinIn(BaseModel):
@@ -44,31 +45,32 @@ def _find(daemon: Daemon, key: str) -> Run:
     raise RunNotFoundError(key)
 
 
-@router.get("")
-async def list_runs(daemon: DaemonDep) -> dict[str, Any]:
-    live = [r.summary() for r in daemon.runner.by_key.values()]
+@router.get("", response_model=RunList)
+async def list_runs(daemon: DaemonDep) -> RunList:
+    live = [cast(RunSummary, r.summary()) for r in daemon.runner.by_key.values()]
     keys = {r["key"] for r in live}
-    stored = [{"id": r.id, "key": r.key, "path": r.path, "state": r.state, "daemon": r.daemon, "error": r.error,
-               "started_at": r.started_at, "ended_at": r.ended_at}
-              for r in daemon.store.runs(limit=200) if r.key not in keys]
+    stored: list[RunSummary] = [
+        {"id": r.id, "key": r.key, "path": r.path, "state": r.state, "daemon": r.daemon, "error": r.error,
+         "started_at": r.started_at, "ended_at": r.ended_at}
+        for r in daemon.store.runs(limit=200) if r.key not in keys]
     data = live + stored
     return {"data": data, "count": len(data)}
 
 
-@router.get("/{key}")
-async def get_run(key: str, daemon: DaemonDep) -> dict[str, Any]:
-    return _find(daemon, key).summary()
+@router.get("/{key}", response_model=RunSummary)
+async def get_run(key: str, daemon: DaemonDep) -> RunSummary:
+    return cast(RunSummary, _find(daemon, key).summary())
 
 
-@router.get("/{key}/usage")
-async def usage(key: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/{key}/usage", response_model=RunUsage)
+async def usage(key: str, daemon: DaemonDep) -> RunUsage:
     """CPU %, RSS, GPU memory and listening ports of the run's live processes."""
     run = _find(daemon, key)
-    return {"key": run.key, **await daemon.runner.usage(run.id, gpu=True)}
+    return cast(RunUsage, {"key": run.key, **await daemon.runner.usage(run.id, gpu=True)})
 
 
-@router.post("/{key}/input")
-async def answer(key: str, body: AnswerIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{key}/input", response_model=AnswerResult)
+async def answer(key: str, body: AnswerIn, daemon: DaemonDep) -> AnswerResult:
     run = _find(daemon, key)
     if run.pending_input is None:
         raise BadParamError(f"{run.id} is not waiting for an answer")
@@ -76,27 +78,40 @@ async def answer(key: str, body: AnswerIn, daemon: DaemonDep) -> dict[str, Any]:
     return {"answered": True}
 
 
-@router.post("/{key}/stdin")
-async def stdin(key: str, body: StdinIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{key}/stdin", response_model=StdinResult)
+async def stdin(key: str, body: StdinIn, daemon: DaemonDep) -> StdinResult:
     run = _find(daemon, key)
     daemon.runner.write_input(run.id, body.data, body.shell)
     return {"written": len(body.data)}
 
 
-@router.post("/{key}/stop")
-async def stop(key: str, daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/{key}/stop", response_model=RunSummary)
+async def stop(key: str, daemon: DaemonDep) -> RunSummary:
     run = _find(daemon, key)
     await daemon.runner.stop(run.id)
-    return run.summary()
+    return cast(RunSummary, run.summary())
 
 
-def _sse(event: dict[str, Any]) -> bytes:
+def _sse(event: RunEvent) -> bytes:
     return f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event, default=str)}\n\n".encode()
 
 
-@router.get("/{key}/events")
+class EventStream(StreamingResponse):
+    """Server-sent events: one ``event: TYPE`` / ``data: JSON`` block per event (a ``RunEvent``), and a
+    ``: keep-alive`` comment while the run is quiet."""
+
+    media_type = "text/event-stream"
+
+
+_ONE_EVENT: dict[int | str, dict[str, object]] = {200: {
+    "description": "Server-sent events; the `data:` line of each is one RunEvent",
+    # "type" overrides the "string" FastAPI gives a non-JSON response class
+    "content": {"text/event-stream": {"schema": {"type": "object", "$ref": "#/components/schemas/RunEvent"}}}}}
+
+
+@router.get("/{key}/events", response_class=EventStream, response_model=RunEvent, responses=_ONE_EVENT)
 async def events(key: str, request: Request, daemon: DaemonDep, after: int = 0,
-                 follow: bool = True) -> StreamingResponse:
+                 follow: bool = True) -> EventStream:
     """Server-sent events: what the run did so far (after ``after``), then live until it ends."""
     run = _find(daemon, key)
     log = daemon.runner.events
@@ -108,7 +123,7 @@ async def events(key: str, request: Request, daemon: DaemonDep, after: int = 0,
             async for event in log.replay(run.id, attempt=run.key, after=after):
                 if event.seq > last:
                     last = event.seq
-                    yield _sse(event.as_dict())
+                    yield _sse(cast(RunEvent, event.as_dict()))
             if queue is None or (not run.is_alive and run.settled.is_set()):
                 return
             while not await request.is_disconnected():
@@ -120,12 +135,11 @@ async def events(key: str, request: Request, daemon: DaemonDep, after: int = 0,
                 if event.attempt != run.key or event.seq <= last:
                     continue
                 last = event.seq
-                yield _sse(event.as_dict())
+                yield _sse(cast(RunEvent, event.as_dict()))
                 if event.type in END_TYPES:
                     return
         finally:
             if queue is not None:
                 log.unsubscribe(queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(stream(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -10,7 +10,7 @@ import hmac
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 import psutil
 from fastapi import APIRouter, Request
@@ -20,41 +20,62 @@ from pinokiocloud import __version__
 from pinokiocloud.errors import BadParamError
 from pinokiocloud.platform.gpu import probe_gpus
 from pinokiocloud.platform.report import to_jsonable
+from pinokiocloud.server.daemon import Daemon
 from pinokiocloud.server.deps import AuthDep, DaemonDep, has_token
+from pinokiocloud.server.models import (
+    AppSettings,
+    BlobInfo,
+    BlobList,
+    BundleTool,
+    CatalogEntry,
+    CatalogList,
+    GcResult,
+    Health,
+    JsonObject,
+    LiveReadings,
+    MachineReport,
+    SearchHit,
+    SearchResult,
+    StoreInfo,
+    StoreUsage,
+    VerifyProblem,
+    VerifyResult,
+)
 from pinokiocloud.share.providers import PROVIDERS
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health")
-async def health(request: Request, daemon: DaemonDep, challenge: str = "") -> dict[str, Any]:
+@router.get("/health", response_model=Health)
+async def health(request: Request, daemon: DaemonDep, challenge: str = "") -> Health:
     """Liveness for anyone: ``{"ok", "version"}``; ``?challenge=<nonce>`` adds ``proof`` =
     hex(HMAC-SHA256(token, nonce)), so a client can tell its own daemon from a program on the port without
     sending the token. With ``Authorization: Bearer <token>`` it adds ``home`` and ``pid``."""
-    answer: dict[str, Any] = {"ok": True, "version": __version__}
+    answer: Health = {"ok": True, "version": __version__}
     if challenge:
         answer["proof"] = hmac.new(daemon.token.encode(), challenge.encode(), hashlib.sha256).hexdigest()
     if has_token(request, daemon):
-        answer.update(home=str(daemon.settings.home), pid=os.getpid())
+        answer["home"] = str(daemon.settings.home)
+        answer["pid"] = os.getpid()
     return answer
 
 
-@router.get("/api/search", dependencies=[AuthDep])
-async def search(daemon: DaemonDep, q: str = "") -> dict[str, Any]:
+@router.get("/api/search", dependencies=[AuthDep], response_model=SearchResult)
+async def search(daemon: DaemonDep, q: str = "") -> SearchResult:
     """Installed apps and catalog entries ranked by the query's terms (title, tags, description)."""
-    hits = daemon.apps.search(q)
+    hits = cast(list[SearchHit], daemon.apps.search(q))
     return {"query": q, "data": hits, "count": len(hits)}
 
 
-@router.get("/api/catalog", dependencies=[AuthDep])
-async def catalog(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/catalog", dependencies=[AuthDep], response_model=CatalogList)
+async def catalog(daemon: DaemonDep) -> CatalogList:
     """The app catalog (bundled + the user's PINOKIO_HOME/catalog.json) and any problems with it."""
     from pinokiocloud.envs.tools import BUNDLES, TOOLS
 
-    entries = [e.to_json() for e in daemon.catalog.entries]
+    entries = [cast(CatalogEntry, e.to_json()) for e in daemon.catalog.entries]
     for entry in entries:  # what the entry's bundle holds, so the Library can say what this machine lacks
         tools = BUNDLES.get(str(entry.get("bundle")), ())
-        entry["bundle_tools"] = [{"tool": n, "commands": list(TOOLS[n].commands), "ours": TOOLS[n].ours}
+        entry["bundle_tools"] = [BundleTool(tool=n, commands=list(TOOLS[n].commands), ours=TOOLS[n].ours)
                                  for n in tools]
     return {"data": entries, "count": len(entries), "problems": [str(p) for p in daemon.catalog.problems]}
 
@@ -79,8 +100,8 @@ def _mask(secret: str | None) -> str | None:
     return None if not secret else secret[:4] + "…" + secret[-2:] if len(secret) > 8 else "…"
 
 
-@router.get("/api/settings", dependencies=[AuthDep])
-async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/settings", dependencies=[AuthDep], response_model=AppSettings)
+async def get_settings(daemon: DaemonDep) -> AppSettings:
     """Settings; tokens are shown masked."""
     store = daemon.store
     return {"autorestore": bool(store.setting("autorestore", True)),
@@ -92,8 +113,8 @@ async def get_settings(daemon: DaemonDep) -> dict[str, Any]:
             "persist_in_use": daemon.persistence.in_use}
 
 
-@router.patch("/api/settings", dependencies=[AuthDep])
-async def put_settings(body: SettingsIn, daemon: DaemonDep) -> dict[str, Any]:
+@router.patch("/api/settings", dependencies=[AuthDep], response_model=AppSettings)
+async def put_settings(body: SettingsIn, daemon: DaemonDep) -> AppSettings:
     store = daemon.store
     changes = body.model_dump(exclude_none=True)
     if "persist" in changes and changes["persist"] and not Path(changes["persist"]).is_dir():
@@ -128,8 +149,8 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-@router.get("/api/system/live", dependencies=[AuthDep])
-async def live(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/system/live", dependencies=[AuthDep], response_model=LiveReadings)
+async def live(daemon: DaemonDep) -> LiveReadings:
     """Readings for the dashboard's charts: CPU, memory, disk of PINOKIO_HOME, and each GPU."""
     probe = await asyncio.to_thread(probe_gpus, daemon.settings.environ.get("PATH"))
     memory = psutil.virtual_memory()
@@ -137,53 +158,53 @@ async def live(daemon: DaemonDep) -> dict[str, Any]:
     return {"time": time.time(), "cpu_percent": psutil.cpu_percent(interval=None),
             "memory": {"total": memory.total, "used": memory.total - memory.available, "percent": memory.percent},
             "disk": {"path": str(daemon.settings.home), "total": disk.total, "free": disk.free},
-            "gpus": to_jsonable(probe.readings)}
+            "gpus": cast(list[JsonObject], to_jsonable(probe.readings))}
 
 
-@router.get("/api/system", dependencies=[AuthDep])
-async def system(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/system", dependencies=[AuthDep], response_model=MachineReport)
+async def system(daemon: DaemonDep) -> MachineReport:
+    """The machine report of `pinokiocloud doctor`: platform, GPUs, disks, tools, warnings."""
     from pinokiocloud.apps.machine import machine_report
 
-    """The machine report of `pinokiocloud doctor`: platform, GPUs, disks, tools, warnings."""
     s = daemon.settings
     report, root = await asyncio.to_thread(machine_report, s)  # the same report `doctor` prints
-    data: dict[str, Any] = to_jsonable(report)
+    data = cast(MachineReport, to_jsonable(report))
     data.setdefault("paths", {})["persistent_root"] = root
     return data
 
 
 # ---- the content-addressed model store and the persistent root (issue 16) ----
 
-def _usage(daemon: Any) -> dict[str, Any]:
-    info: dict[str, Any] = daemon.persistence.info()
+def _usage(daemon: Daemon) -> StoreInfo:
+    info = cast(StoreInfo, daemon.persistence.info())
     du = daemon.persistence.blobs.du()
-    info["usage"] = {**to_jsonable(du), "saved_bytes": du.saved_bytes}
+    info["usage"] = cast(StoreUsage, {**to_jsonable(du), "saved_bytes": du.saved_bytes})
     return info
 
 
-@router.get("/api/store", dependencies=[AuthDep])
-async def store_info(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/store", dependencies=[AuthDep], response_model=StoreInfo)
+async def store_info(daemon: DaemonDep) -> StoreInfo:
     """The persistent root (or why there is none), the store's totals, backups, archives, restore progress."""
     return await asyncio.to_thread(_usage, daemon)
 
 
-@router.get("/api/store/blobs", dependencies=[AuthDep])
-async def store_blobs(daemon: DaemonDep) -> dict[str, Any]:
+@router.get("/api/store/blobs", dependencies=[AuthDep], response_model=BlobList)
+async def store_blobs(daemon: DaemonDep) -> BlobList:
     """Every blob: sha256, size, sources, the apps that recorded a use and the links alive now."""
     infos = await asyncio.to_thread(daemon.persistence.blobs.ls)
-    return {"data": to_jsonable(infos), "count": len(infos)}
+    return {"data": cast(list[BlobInfo], to_jsonable(infos)), "count": len(infos)}
 
 
-@router.post("/api/store/gc", dependencies=[AuthDep])
-async def store_gc(daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/api/store/gc", dependencies=[AuthDep], response_model=GcResult)
+async def store_gc(daemon: DaemonDep) -> GcResult:
     """Remove the blobs no installed app uses and no link points to."""
     keep = [a.name for a in daemon.store.apps()]
     result = await asyncio.to_thread(daemon.persistence.blobs.gc, keep)
-    return to_jsonable(result)  # type: ignore[no-any-return]
+    return cast(GcResult, to_jsonable(result))
 
 
-@router.post("/api/store/verify", dependencies=[AuthDep])
-async def store_verify(daemon: DaemonDep) -> dict[str, Any]:
+@router.post("/api/store/verify", dependencies=[AuthDep], response_model=VerifyResult)
+async def store_verify(daemon: DaemonDep) -> VerifyResult:
     """Re-hash every blob; damaged ones are moved to the store's quarantine folder, never deleted."""
     checked, problems = await asyncio.to_thread(daemon.persistence.blobs.verify)
-    return {"checked": checked, "problems": to_jsonable(problems)}
+    return {"checked": checked, "problems": cast(list[VerifyProblem], to_jsonable(problems))}
