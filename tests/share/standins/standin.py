@@ -8,7 +8,11 @@ test's edge (tests/share/edge.py) routes to that relay port. Nothing here is a r
 lets tests drive our URL parsing, health and failover logic. Stdlib only.
 
 Environment knobs for tests: STANDIN_MODE = ok | exit (exit at once with an error) | never-ready
-(never report a URL) | unready (cloudflared /ready answers 503).
+(never report a URL) | unready (cloudflared /ready answers 503). STANDIN_DELAY_S: cloudflared reports
+its URL only after this many seconds (a slow tunnel); with STANDIN_SLOW_ONCE=<path> only the first
+stand-in, the one that creates that file, is slow. STANDIN_HELPER_PID_FILE=<path>: cloudflared first
+starts a helper that leaves its process group (``setsid``, as some clients' helpers do) and writes the
+helper's PID there.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import sys
 from urllib.parse import urlsplit
 
@@ -69,12 +74,32 @@ def _arg(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
+def _is_slow() -> bool:
+    if not os.environ.get("STANDIN_DELAY_S"):
+        return False
+    marker = os.environ.get("STANDIN_SLOW_ONCE")
+    if not marker:
+        return True
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
 async def cloudflared(argv: list[str]) -> int:
     mode = os.environ.get("STANDIN_MODE", "ok")
     if mode == "exit":
         print("ERR failed to request quick Tunnel: Post \"https://api.trycloudflare.com/tunnel\": dial tcp: "
               "lookup api.trycloudflare.com: no such host", file=sys.stderr, flush=True)
         return 1
+    if helper_pid_file := os.environ.get("STANDIN_HELPER_PID_FILE"):
+        helper = subprocess.Popen(["sleep", "600"], start_new_session=True)
+        with open(helper_pid_file, "w") as fh:
+            fh.write(str(helper.pid))
+    if _is_slow():
+        print("INF waiting for the edge (slow stand-in)", file=sys.stderr, flush=True)
+        await asyncio.sleep(float(os.environ["STANDIN_DELAY_S"]))
     target = urlsplit(_arg(argv, "--url"))
     metrics_host, metrics_port = _arg(argv, "--metrics").rsplit(":", 1)
     _, relay_port = await _relay(target.hostname or "127.0.0.1", target.port or 80)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pinokiocloud.share.providers import bore, cloudflare, gradio, lan, localtunnel, ngrok, platform, ssh
 from pinokiocloud.share.providers.base import (
     PROVIDERS,
+    ProcessProvider,
     Provider,
     ProviderContext,
-    TunnelProcess,
     create_provider,
     register,
 )
@@ -15,9 +15,9 @@ from pinokiocloud.share.providers.gradio import find_gradio_share_url, gradio_sh
 
 __all__ = [
     "PROVIDERS",
+    "ProcessProvider",
     "Provider",
     "ProviderContext",
-    "TunnelProcess",
     "bore",
     "cloudflare",
     "create_provider",

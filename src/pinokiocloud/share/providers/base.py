@@ -1,4 +1,4 @@
-"""The provider interface, the registry, and a helper for providers that run a tunnel client process.
+"""The provider interface, the registry, and the base of providers that run a tunnel client process.
 
 A provider turns a local URL (the share's gateway) into a public URL. It knows nothing about other
 providers; the share manager races them, probes their public URLs and fails over (STYLE §6).
@@ -11,31 +11,32 @@ import contextlib
 import difflib
 import os
 import re
-import signal
 import socket
 from abc import ABC, abstractmethod
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from pinokiocloud.errors import BadParamError, TunnelError
+from pinokiocloud.procs import ALIVE, ManagedProcess, ProcEvent
 from pinokiocloud.share.config import ShareSettings
 
 __all__ = [
     "PROVIDERS",
+    "ProcessProvider",
     "Provider",
     "ProviderContext",
-    "TunnelProcess",
     "create_provider",
     "free_port",
     "register",
 ]
 
 STOP_GRACE_S = 3.0
-OUTPUT_LINES = 400
-"""Lines of a tunnel client's output kept for URL matching and for error messages."""
+"""Time a tunnel client gets to close its tunnel after SIGTERM, before the whole tree is killed."""
 TAIL_CHARS = 600
+"""Characters of a client's last output quoted in an error message."""
+WAKE_S = 0.25
+"""Longest wait between two looks at a client's output (new output wakes it sooner)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,143 +137,81 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class TunnelProcess:
-    """A tunnel client in its own process group, with its merged output kept for matching.
-
-    Providers start one, wait for the line that carries the public URL, and stop it by killing the
-    whole group (some clients spawn helpers).
-    """
-
-    def __init__(self, provider: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 keep_stdin_open: bool = False) -> None:
-        self.provider = provider
-        self.argv = list(argv)
-        self.env = dict(os.environ if env is None else env)
-        self.keep_stdin_open = keep_stdin_open
-        self.lines: deque[str] = deque(maxlen=OUTPUT_LINES)
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._changed = asyncio.Event()
-        self._partial = ""
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
-    def is_alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._proc.returncode if self._proc is not None else None
-
-    def tail(self) -> str:
-        """The last output, for error messages."""
-        text = "\n".join(line for line in self.lines if line.strip())
-        return text[-TAIL_CHARS:]
-
-    async def start(self) -> None:
-        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
-            *self.argv,
-            stdin=asyncio.subprocess.PIPE if self.keep_stdin_open else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        ))
-        try:
-            self._proc = await asyncio.shield(spawn)
-        except asyncio.CancelledError:
-            # cancelled while spawning (a race that another provider won): never leave the client running
-            with contextlib.suppress(Exception):
-                proc = await spawn
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-            raise
-        except OSError as exc:
-            raise TunnelError(self.provider, f"cannot run {self.argv[0]}: {exc.strerror or exc}") from exc
-        self._reader = asyncio.create_task(self._read(), name=f"{self.provider}-output")
-
-    async def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        stream = self._proc.stdout
-        while chunk := await stream.read(65536):
-            text = self._partial + chunk.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-            *complete, self._partial = text.split("\n")
-            self.lines.extend(complete)
-            self._changed.set()
-        if self._partial:
-            self.lines.append(self._partial)
-            self._partial = ""
-        await self._proc.wait()
-        self._changed.set()
-
-    def search(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
-        """The first line (oldest first) that matches, including a line still being written."""
-        for line in [*self.lines, self._partial]:
-            if match := pattern.search(line):
-                return match
-        return None
-
-    async def wait_for(self, pattern: re.Pattern[str], timeout_s: float,
-                       extra: Callable[[], object] | None = None) -> re.Match[str]:
-        """Wait until the output matches ``pattern``; the process exiting first is a :class:`TunnelError`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            if match := self.search(pattern):
-                return match
-            if not self.is_alive and (self._reader is None or self._reader.done()):
-                raise TunnelError(self.provider, f"{os.path.basename(self.argv[0])} exited with code "
-                                  f"{self.returncode}" + (f": {self.tail()}" if self.tail() else ""))
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TunnelError(self.provider, f"no public URL within {timeout_s:g} s"
-                                  + (f"; last output: {self.tail()}" if self.tail() else ""))
-            self._changed.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.25))
-
-    async def stop(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        if proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
-            except asyncio.TimeoutError:
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
-        else:
-            _signal_group(proc.pid, signal.SIGKILL)  # helpers a dead client left behind
-        if proc.stdin is not None:
-            proc.stdin.close()
-        if self._reader is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._reader, 1.0)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
 class ProcessProvider(Provider):
-    """A provider whose tunnel is one local client process (cloudflared, ngrok, lt, ssh)."""
+    """A provider whose tunnel is one local client process (cloudflared, ngrok, lt, ssh).
+
+    The client runs under :class:`pinokiocloud.procs.ManagedProcess` without a terminal (a TTY would
+    make ``ssh`` wait at a password prompt and agents draw screen UIs): its own session, cgroup and tag,
+    so :meth:`stop` ends the whole tree (helpers that left the group too) and waits for it. The client's
+    merged output is what providers match their public URL in.
+    """
 
     def __init__(self, ctx: ProviderContext) -> None:
         super().__init__(ctx)
-        self._process: TunnelProcess | None = None
+        self._process: ManagedProcess | None = None
+        self._changed = asyncio.Event()
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self._process.is_alive else None
+        return self._process.pid if self.is_running() and self._process is not None else None
 
     def is_running(self) -> bool:
-        return self._process is not None and self._process.is_alive
+        return self._process is not None and self._process.state in ALIVE
+
+    @property
+    def exit_code(self) -> int | None:
+        """The client's exit status once it ended (``-N`` for signal N), else ``None``."""
+        return self._process.exit_code if self._process is not None else None
+
+    async def spawn(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> ManagedProcess:
+        """Start the tunnel client ``argv`` (environment: ``env``, else the settings' one, else ours); an
+        executable that cannot run is a :class:`TunnelError`."""
+        environ = env if env is not None else (self.settings.environ or os.environ)
+        cwd = self.settings.state_dir
+        cwd.mkdir(parents=True, exist_ok=True)
+        try:
+            self._process = await ManagedProcess.spawn(argv, cwd=cwd, env=environ, name=f"{self.name} client",
+                                                       on_event=self._on_event, terminal=False)
+        except OSError as exc:
+            raise self.fail(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
+        return self._process
+
+    def _on_event(self, event: ProcEvent) -> None:
+        self._changed.set()
+
+    def output(self) -> str:
+        """The client's recent output as plain text (stdout and stderr together)."""
+        return self._process.tail() if self._process is not None else ""
+
+    def output_tail(self) -> str:
+        """The last non-blank output lines, short enough for an error message."""
+        text = "\n".join(line for line in self.output().splitlines() if line.strip())
+        return text[-TAIL_CHARS:]
+
+    def search(self, pattern: re.Pattern[str]) -> re.Match[str] | None:
+        """The first match of ``pattern`` in the output (oldest first), including a line still being written."""
+        return pattern.search(self.output())
+
+    async def wait_for(self, pattern: re.Pattern[str], timeout_s: float) -> re.Match[str]:
+        """Wait until the output matches ``pattern``; the client exiting first is a :class:`TunnelError`."""
+        assert self._process is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            self._changed.clear()
+            if match := self.search(pattern):
+                return match
+            if not self.is_running():
+                tail = self.output_tail()
+                raise self.fail(f"{os.path.basename(self._process.argv[0])} exited with code {self.exit_code}"
+                                + (f": {tail}" if tail else ""))
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                tail = self.output_tail()
+                raise self.fail(f"no public URL within {timeout_s:g} s" + (f"; last output: {tail}" if tail else ""))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, WAKE_S))
 
     async def stop(self) -> None:
         if self._process is not None:
-            await self._process.stop()
+            await self._process.stop(STOP_GRACE_S)

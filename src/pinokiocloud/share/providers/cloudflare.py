@@ -23,7 +23,6 @@ from pinokiocloud.errors import DownloadError, TunnelError
 from pinokiocloud.share.providers.base import (
     ProcessProvider,
     ProviderContext,
-    TunnelProcess,
     free_port,
     register,
 )
@@ -113,13 +112,11 @@ class CloudflareProvider(ProcessProvider):
         binary = await self._binary()
         self._metrics = f"127.0.0.1:{free_port()}"
         argv = [str(binary), "tunnel", "--no-autoupdate", "--url", target_url, "--metrics", self._metrics]
-        self._process = TunnelProcess(self.name, argv, env=self.settings.environ or None)
-        await self._process.start()
+        await self.spawn(argv)
         self.public_url = await self._wait_for_url()
         return self.public_url
 
     async def _wait_for_url(self) -> str:
-        assert self._process is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         async with httpx.AsyncClient(timeout=METRICS_TIMEOUT_S, trust_env=False) as http:
@@ -131,18 +128,16 @@ class CloudflareProvider(ProcessProvider):
                         return f"https://{hostname}"
                 except (httpx.HTTPError, ValueError, AttributeError):
                     pass
-                if match := self._process.search(_BANNER_URL):
+                if match := self.search(_BANNER_URL):
                     return match.group(0)
-                if not self._process.is_alive:
-                    raise self.fail(f"cloudflared exited with code {self._process.returncode}: "
-                                    f"{self._process.tail()}")
+                if not self.is_running():
+                    raise self.fail(f"cloudflared exited with code {self.exit_code}: {self.output_tail()}")
                 if loop.time() > deadline:
-                    raise self.fail(f"no quick-tunnel hostname within {START_TIMEOUT_S:g} s: "
-                                    f"{self._process.tail()}")
+                    raise self.fail(f"no quick-tunnel hostname within {START_TIMEOUT_S:g} s: {self.output_tail()}")
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def health(self) -> bool:
-        if self._process is None or not self._process.is_alive:
+        if not self.is_running():
             return False
         try:
             async with httpx.AsyncClient(timeout=METRICS_TIMEOUT_S, trust_env=False) as http:

@@ -12,7 +12,6 @@ import asyncio
 import json
 import re
 import secrets
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -23,7 +22,8 @@ import httpx
 from pinokiocloud.errors import NodeNotFoundError, TunnelError
 from pinokiocloud.kernel import find_node
 from pinokiocloud.kernel.node_packages import npm_command
-from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, TunnelProcess, register
+from pinokiocloud.procs.captured import run_captured
+from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, register
 
 __all__ = ["CLIENT_PACKAGE", "LocaltunnelProvider", "ensure_client"]
 
@@ -60,12 +60,14 @@ async def ensure_client(folder: Path, node: Path) -> Path:
         spec = "@".join(CLIENT_PACKAGE)
         cmd = [*npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--no-save", spec]
         try:
-            done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True,
-                                           timeout=INSTALL_TIMEOUT_S, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            done = await run_captured(cmd, timeout_s=INSTALL_TIMEOUT_S)
+        except OSError as exc:
             raise TunnelError("localtunnel", f"could not install {spec}: {exc}") from exc
-        if done.returncode != 0 or not _is_installed(folder):
-            raise TunnelError("localtunnel", f"could not install {spec}: {done.stderr.strip()[-300:]}")
+        if done.timed_out:
+            raise TunnelError("localtunnel", f"could not install {spec}: npm did not finish within "
+                                             f"{INSTALL_TIMEOUT_S} s")
+        if done.code != 0 or not _is_installed(folder):
+            raise TunnelError("localtunnel", f"could not install {spec}: {done.output.strip()[-300:]}")
         return _client_js(folder)
 
 
@@ -105,15 +107,14 @@ class LocaltunnelProvider(ProcessProvider):
         argv = [str(self._node), str(client), "--port", str(target.port or 80),
                 "--local-host", target.hostname or "127.0.0.1",
                 "--host", self.settings.localtunnel_host, "--subdomain", self._client_id]
-        self._process = TunnelProcess(self.name, argv, env=self.settings.environ or None)
-        await self._process.start()
-        match = await self._process.wait_for(_URL_LINE, START_TIMEOUT_S)
+        await self.spawn(argv)
+        match = await self.wait_for(_URL_LINE, START_TIMEOUT_S)
         self.public_url = match.group(1).rstrip("/")
         return self.public_url
 
     async def health(self) -> bool:
         """The client lives and the server says it holds at least one of our sockets."""
-        if self._process is None or not self._process.is_alive or self._client_id is None:
+        if not self.is_running() or self._client_id is None:
             return False
         url = f"{self.settings.localtunnel_host}/api/tunnels/{self._client_id}/status"
         try:

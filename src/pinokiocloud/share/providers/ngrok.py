@@ -23,7 +23,6 @@ import httpx
 from pinokiocloud.share.providers.base import (
     ProcessProvider,
     ProviderContext,
-    TunnelProcess,
     free_port,
     register,
 )
@@ -72,32 +71,33 @@ class NgrokProvider(ProcessProvider):
         env["NGROK_AUTHTOKEN"] = self.settings.ngrok_authtoken
         argv = [self._agent, "http", target_url, "--config", str(config), "--log", "stdout",
                 "--log-format", "json"]
-        self._process = TunnelProcess(self.name, argv, env=env)
-        await self._process.start()
+        await self.spawn(argv, env=env)
         self.public_url = await self._wait_for_url()
         return self.public_url
 
-    def _url_from_log(self) -> str | None:
-        assert self._process is not None
-        for line in list(self._process.lines):
+    def _log(self) -> list[dict[str, object]]:
+        """The agent's JSON log records so far (``--log-format json``: one object a line)."""
+        records: list[dict[str, object]] = []
+        for line in self.output().splitlines():
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(record, dict) and record.get("msg") == "started tunnel":
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
+    def _url_from_log(self) -> str | None:
+        for record in self._log():
+            if record.get("msg") == "started tunnel":
                 url = record.get("url")
                 if isinstance(url, str) and url.startswith("https://"):
                     return url
         return None
 
     def _log_error(self) -> str | None:
-        assert self._process is not None
-        for line in list(self._process.lines):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("lvl") in ("eror", "crit") and record.get("err"):
+        for record in self._log():
+            if record.get("lvl") in ("eror", "crit") and record.get("err"):
                 return str(record["err"]).splitlines()[0]
         return None
 
@@ -109,7 +109,6 @@ class NgrokProvider(ProcessProvider):
         return [t["public_url"] for t in tunnels if isinstance(t, dict) and isinstance(t.get("public_url"), str)]
 
     async def _wait_for_url(self) -> str:
-        assert self._process is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         async with httpx.AsyncClient(timeout=API_TIMEOUT_S, trust_env=False) as http:
@@ -123,16 +122,16 @@ class NgrokProvider(ProcessProvider):
                         return (https or urls)[0]
                 except (httpx.HTTPError, ValueError, AttributeError):
                     pass
-                if not self._process.is_alive:
-                    raise self.fail(self._log_error() or f"the agent exited with code {self._process.returncode}: "
-                                    f"{self._process.tail()}")
+                if not self.is_running():
+                    raise self.fail(self._log_error() or f"the agent exited with code {self.exit_code}: "
+                                    f"{self.output_tail()}")
                 if loop.time() > deadline:
                     raise self.fail(f"no tunnel URL within {START_TIMEOUT_S:g} s: "
-                                    f"{self._log_error() or self._process.tail()}")
+                                    f"{self._log_error() or self.output_tail()}")
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def health(self) -> bool:
-        if self._process is None or not self._process.is_alive:
+        if not self.is_running():
             return False
         try:
             async with httpx.AsyncClient(timeout=API_TIMEOUT_S, trust_env=False) as http:

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, TunnelProcess, register
+from pinokiocloud.share.providers.base import ProcessProvider, ProviderContext, register
 
 __all__ = ["PINGGY_LIFETIME_S", "SshProvider", "SshService", "ssh_service"]
 
@@ -106,19 +106,18 @@ class SshProvider(ProcessProvider):
         if (why := self.reason) is not None:
             raise self.fail(why)
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        # Services print the URL on the session channel, which stays open only while stdin does.
-        self._process = TunnelProcess(self.name, self.argv(target_url), env=self.settings.environ or None,
-                                      keep_stdin_open=self.service.kind != "generic")
-        await self._process.start()
+        # Services print the URL on the session channel, which stays open only while stdin does (the
+        # client's stdin is a pipe kept open until it exits).
+        await self.spawn(self.argv(target_url))
         if self.service.url_pattern is not None:
-            match = await self._process.wait_for(self.service.url_pattern, START_TIMEOUT_S)
+            match = await self.wait_for(self.service.url_pattern, START_TIMEOUT_S)
             self.public_url = match.group(0)
         else:
-            match = await self._process.wait_for(_ALLOCATED, START_TIMEOUT_S)
+            match = await self.wait_for(_ALLOCATED, START_TIMEOUT_S)
             host = self.host
             self.public_url = f"http://{f'[{host}]' if ':' in host else host}:{match.group(1)}"
         return self.public_url
 
     async def health(self) -> bool:
-        return self._process is not None and self._process.is_alive
+        return self.is_running()
 
