@@ -39,7 +39,7 @@ import time
 import urllib.request
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,24 +93,35 @@ CONNECT_TIMEOUT_S = 30.0
 PROGRESS_INTERVAL_S = 0.5
 """At most one progress event per this many seconds (plus a final one), so a UI is not flooded."""
 WRITE_BUFFER_BYTES = 1 << 20
+"""Received bytes are written in blocks of this size: few system calls, and little lost to a crash."""
 WRITES_IN_FLIGHT = 4
 """Blocks of one connection being written while it goes on reading."""
-"""Received bytes are written in blocks of this size: few system calls, and little lost to a crash."""
 PARTIAL_SUFFIX = ".partial"
 MAX_CONNECTIONS = 16
 """Most connections one file is fetched over (what ``aria2c -x16`` uses)."""
-INITIAL_CONNECTIONS = 4
-"""Connections a parallel download starts with; doubled each ``ADAPT_INTERVAL_S`` while throughput grows."""
-ADAPT_INTERVAL_S = 0.3
+INITIAL_CONNECTIONS = 8
+"""Connections a parallel download starts with; doubled while throughput grows, up to the cap."""
+ADAPT_INTERVAL_S = 0.1
+"""How often throughput is measured; a measure counts once every connection has brought its first byte."""
 ADAPT_GAIN = 1.1
 """Throughput must grow by this factor over the best so far for more connections to be added."""
 MIN_SPLIT_BYTES = 4 * 1024 * 1024
-"""No piece smaller than this gets its own connection; a file needs twice this left to go parallel."""
+"""A file needs twice this left to go parallel."""
+TAIL_SPLIT_BYTES = 1 << 20
+"""Near the end, a connection with nothing left takes the back half of another's piece while that piece
+has twice this left (``aria2c -k1M``), so the last seconds are not one slow connection."""
+MIN_PIECE_BYTES = 4 * 1024 * 1024
+MAX_PIECE_BYTES = 64 * 1024 * 1024
+PIECE_SECONDS = 0.25
+"""Connections take the file front to back in pieces of about this long a fetch (and at least 20 times the
+time a request takes to answer, so the requests cost under 5 %): the done bytes stay one prefix with at most
+one piece per connection past it, and the sha256, which can only go front to back, keeps up with the
+download instead of reading most of the file again at the end."""
 MAX_WORKER_FAILURES = 8
 """Connection failures in a row, with no byte arriving meanwhile, that end a parallel round."""
 STATE_SAVE_INTERVAL_S = 0.5
 """How often a parallel download writes its done ranges down (what a kill -9 can cost again)."""
-HASH_BLOCK_BYTES = 1 << 20
+HASH_BLOCK_BYTES = 4 << 20
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_NAME_BYTES = 240
@@ -352,17 +363,33 @@ class _ContentChanged(Exception):
 
 class _Segment:
     """One connection's share of the file: bytes ``[pos, end)`` still to fetch; ``end`` may shrink when
-    another connection takes the back half (``received`` is where the bytes in memory end)."""
+    another connection takes the back half, or grow to take the next piece (``received`` is where the bytes
+    in memory end; ``limit`` is where the body of the open response ends)."""
 
-    __slots__ = ("end", "pos", "received")
+    __slots__ = ("end", "limit", "pos", "received", "start")
 
-    def __init__(self, pos: int, end: int | None) -> None:
+    def __init__(self, pos: int, end: int | None, limit: int | None = None) -> None:
+        self.start = pos
         self.pos = pos
         self.received = pos
         self.end = end
+        self.limit = end if limit is None else limit
 
     def remaining(self) -> int:
         return 0 if self.end is None else max(0, self.end - self.received)
+
+
+class _Lane:
+    """One connection of a transfer and the segment it is on (None between two pieces)."""
+
+    __slots__ = ("first_byte", "original", "segment")
+
+    def __init__(self, segment: _Segment | None, *, original: bool = False) -> None:
+        self.segment = segment
+        self.original = original
+        """Whether it still reads the response the transfer started with (a failure there is not a refusal
+        of extra connections)."""
+        self.first_byte = False
 
 
 class _Job:
@@ -418,6 +445,12 @@ class _Job:
         self.resolved_url = url
         """Where the redirects of the first request led: extra connections go there directly."""
         self.ranges_ok = False
+        self.parallel = False
+        self.unassigned: list[tuple[int, int]] = []
+        """Gaps of the file no connection fetches yet, sorted."""
+        self.active: set[_Segment] = set()
+        """The segments connections are on: at the end, the biggest gives its back half to a free one."""
+        self.piece_bytes = MIN_PIECE_BYTES
         self.connections = 0
         self.inflight = 0
         """Bytes received but not yet written: part of the progress, not yet of the done ranges."""
@@ -710,35 +743,42 @@ class _Job:
     async def _transfer(self, response: httpx.Response, start: int) -> None:
         """Fill every gap of the file, starting with ``response`` (whose body begins at ``start``).
 
-        With ranges and a known size of at least ``2 * MIN_SPLIT_BYTES`` left, connections are added while
-        throughput grows (``INITIAL_CONNECTIONS``, doubling each ``ADAPT_INTERVAL_S`` up to the cap); a
-        connection that finishes takes half of the biggest piece left. A host that answers an extra
-        connection with 403 or 429 keeps the connections it has. Without ranges: one connection, front to back.
+        With ranges and a known size of at least ``2 * MIN_SPLIT_BYTES`` left, the file is fetched front to
+        back in pieces over several connections, added while throughput grows (``INITIAL_CONNECTIONS``, then
+        doubled up to the cap); each connection takes the next piece when it is done with one, and at the end
+        the back half of the biggest piece left. A host that answers an extra connection with 403 or 429 keeps
+        the connections it has. Without ranges: one connection, front to back.
         """
         total = self.total
         remaining = (total - self.state.done.done()) if total is not None else 0
-        parallel = (self.ranges_ok and total is not None and self.max_connections > 1
-                    and remaining >= 2 * MIN_SPLIT_BYTES)
-        if not parallel and self.state.sequential:
+        self.parallel = (self.ranges_ok and total is not None and self.max_connections > 1
+                         and remaining >= 2 * MIN_SPLIT_BYTES)
+        if not self.parallel and self.state.sequential:
             end: int | None = total
             if self.state.done.done() != start:  # a sequential partial is a prefix: cut what is past it
                 await asyncio.to_thread(_truncate, self.partial, start)
                 self.state.done = RangeSet([(0, start)])
         else:
-            gap_end = next(e for s, e in self.state.done.gaps(total or 0) if s == start)
-            end = gap_end
+            end = next(e for s, e in self.state.done.gaps(total or 0) if s == start)
             self.state.sequential = False
         file = await self._open_file()
         await asyncio.to_thread(self.state.save, self.partial)
+        self.unassigned = [(s, e) for s, e in self.state.done.gaps(total)] if total is not None else []
+        self.unassigned = [(s, e) for s, e in self.unassigned if s != start]
         first = _Segment(start, end)
-        segments: dict[asyncio.Task[None], _Segment] = {}
-        unassigned: list[tuple[int, int]] = []
-        if total is not None:
-            unassigned = [(s, e) for s, e in self.state.done.gaps(total) if s != start]
-        cap = self.max_connections if parallel else 1
+        if self.parallel and end is not None:
+            first.end = min(end, start + self.piece_bytes)
+            self._give_back(first.end, end)
+        self.active = {first}
+        lanes: dict[asyncio.Task[None], _Lane] = {}
+
+        def spawn(lane: _Lane, opened: httpx.Response | None) -> None:
+            lanes[asyncio.create_task(self._worker(lane, opened, file))] = lane
+
+        spawn(_Lane(first, original=True), response)
+        cap = self.max_connections if self.parallel else 1
         target = min(INITIAL_CONNECTIONS, cap)
-        segments[asyncio.create_task(self._worker(first, response, file))] = first
-        last_rate = 0.0
+        best_rate = 0.0
         grew = True
         tick_at, tick_bytes = time.monotonic(), self.received
         worker_failures = 0
@@ -746,27 +786,27 @@ class _Job:
         last_error: _AttemptFailed | None = None
         refused = False
         try:
-            while segments or unassigned:
-                while len(segments) < target:
-                    piece = _next_piece(unassigned, segments.values())
+            while lanes or self.unassigned:
+                while len(lanes) < target:
+                    piece = self._next_piece()
                     if piece is None:
                         break
-                    segment = _Segment(*piece)
-                    segments[asyncio.create_task(self._worker(segment, None, file))] = segment
-                self.connections = len(segments)
-                if not segments:
+                    spawn(_Lane(piece), None)
+                self.connections = len(lanes)
+                if not lanes:
                     if last_error is not None:
                         raise last_error
                     break
-                finished, _ = await asyncio.wait(segments, timeout=ADAPT_INTERVAL_S,
-                                                 return_when=asyncio.FIRST_COMPLETED)
+                finished, _ = await asyncio.wait(lanes, timeout=ADAPT_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
-                    segment = segments.pop(task)
+                    lane = lanes.pop(task)
                     exc = task.exception()
-                    left = (segment.pos, segment.end) if segment.end is not None and segment.pos < segment.end else None
+                    segment = lane.segment
+                    if segment is not None:
+                        self.active.discard(segment)
+                        if segment.end is not None and segment.pos < segment.end:
+                            self._give_back(segment.pos, segment.end)
                     if exc is None:
-                        if left is not None:
-                            unassigned.append(left)
                         continue
                     if isinstance(exc, _ContentChanged):
                         await self._discard()
@@ -774,16 +814,14 @@ class _Job:
                                              retryable=True) from exc
                     if not isinstance(exc, _AttemptFailed):
                         raise exc
-                    if left is not None:
-                        unassigned.append(left)
-                    if segments and exc.status in (403, 429) and segment is not first:
-                        cap = target = max(1, len(segments))
+                    if lanes and exc.status in (403, 429) and not lane.original:
+                        cap = target = max(1, len(lanes))
                         if not refused:
                             refused = True
                             self.log(f"[Download] {self.route.host} refuses more connections "
                                      f"(HTTP {exc.status}); going on with {cap}")
                         continue
-                    if not exc.retryable or not segments or exc.status in (403, 429):
+                    if not exc.retryable or not lanes or exc.status in (403, 429):
                         raise exc
                     if self.received > failures_mark:
                         failures_mark, worker_failures = self.received, 0
@@ -791,31 +829,86 @@ class _Job:
                     last_error = exc
                     if worker_failures > MAX_WORKER_FAILURES:
                         raise exc
-                    target = max(1, min(target, len(segments)))  # come back on the next tick, not at once
-                unassigned.sort()
+                    target = max(1, min(target, len(lanes)))  # come back on the next tick, not at once
                 now = time.monotonic()
                 if now - tick_at >= ADAPT_INTERVAL_S:
                     rate = (self.received - tick_bytes) / (now - tick_at)
-                    if parallel and target < cap and len(segments) >= target:
-                        if grew or rate > last_rate * ADAPT_GAIN:
+                    settled = all(lane.first_byte for lane in lanes.values())
+                    if self.parallel and target < cap and len(lanes) >= target and settled:
+                        if grew or rate > best_rate * ADAPT_GAIN:
                             target = min(cap, target * 2)
                             grew = False
-                    elif parallel and target < cap and last_error is not None:
+                    elif self.parallel and target < cap and last_error is not None:
                         target = min(cap, target + 1)
-                    last_rate = max(last_rate, rate)
+                    if settled:
+                        best_rate = max(best_rate, rate)
                     tick_at, tick_bytes = now, self.received
                     await self._save_state(file, now)
                 self._emit(final=False)
         finally:
-            for task in segments:
+            for task in lanes:
                 task.cancel()
-            if segments:
-                await asyncio.gather(*segments, return_exceptions=True)
+            if lanes:
+                await asyncio.gather(*lanes, return_exceptions=True)
             self.connections = 0
+            self.active = set()
             if self.file is file:
                 await self._save_state(file, time.monotonic(), force=True)
         if total is None and not self._ended_cleanly:
             await self._confirm_end(file)
+
+    def _give_back(self, start: int, end: int) -> None:
+        """Put ``[start, end)`` back among the bytes no connection fetches (kept sorted, neighbours merged)."""
+        if end <= start:
+            return
+        merged = RangeSet([*self.unassigned, (start, end)])
+        self.unassigned = merged.ranges()
+
+    def _next_piece(self) -> _Segment | None:
+        """The next piece for a connection: the front of the bytes nobody fetches, at most ``piece_bytes``
+        (never leaving a sliver behind); else, in a parallel transfer, the back half of the biggest piece."""
+        if self.unassigned:
+            start, end = self.unassigned[0]
+            cut = end
+            if self.parallel:
+                cut = min(end, start + self.piece_bytes)
+                if end - cut < TAIL_SPLIT_BYTES:
+                    cut = end
+            if cut == end:
+                self.unassigned.pop(0)
+            else:
+                self.unassigned[0] = (cut, end)
+            piece = _Segment(start, cut)
+            self.active.add(piece)
+            return piece
+        if not self.parallel:
+            return None
+        biggest = max(self.active, key=_Segment.remaining, default=None)
+        if biggest is None or biggest.end is None or biggest.remaining() < 2 * TAIL_SPLIT_BYTES:
+            return None
+        middle = biggest.received + biggest.remaining() // 2
+        piece = _Segment(middle, biggest.end)
+        biggest.end = middle
+        self.active.add(piece)
+        return piece
+
+    def _extend(self, segment: _Segment) -> None:
+        """Let a connection read on into the next piece when nobody has it and its response carries it."""
+        if segment.end is None or segment.limit is None or segment.limit <= segment.end:
+            return
+        for i, (start, end) in enumerate(self.unassigned):
+            if start == segment.end:
+                cut = min(end, segment.limit, start + self.piece_bytes)
+                if end - cut < TAIL_SPLIT_BYTES and end <= segment.limit:
+                    cut = end
+                if cut == end:
+                    self.unassigned.pop(i)
+                else:
+                    self.unassigned[i] = (cut, end)
+                segment.end = cut
+                return
+            if start > segment.end:
+                return
 
     async def _confirm_end(self, file: _PartialFile) -> None:
         """A body without Content-Length or chunked framing ended: ask whether that was all.
@@ -840,66 +933,107 @@ class _Job:
         finally:
             await response.aclose()
 
-    async def _worker(self, segment: _Segment, response: httpx.Response | None, file: _PartialFile) -> None:
-        """Fetch one segment over one connection (opening it when not given) into the file."""
-        if response is None:
-            assert segment.end is not None
-            response = await self._open(segment.pos, segment.end, validator=self.state.validator,
-                                        url=self.resolved_url)
+    async def _worker(self, lane: _Lane, response: httpx.Response | None, file: _PartialFile) -> None:
+        """One connection: fetch the lane's segment (opening the request when not given), then the next
+        piece, until none is left. The segment stays on the lane when it fails, for the caller to give back."""
+        while True:
+            segment = lane.segment
+            if segment is None:
+                segment = lane.segment = self._next_piece()
+                if segment is None:
+                    return
+            asked_at = time.monotonic()
+            opened_here = response is None
+            if response is None:
+                response = await self._open_segment(segment)
+            answered_at = time.monotonic()
             try:
-                self._raise_for_status(response, segment.pos)
-                if response.status_code != 206:
-                    raise _ContentChanged()
-                content_range = _parse_content_range(response.headers.get("content-range", ""))
-                validator = _validator(response)
-                if (content_range is None or content_range[0] != segment.pos or content_range[2] != self.total
-                        or (validator and self.state.validator and validator != self.state.validator)):
-                    raise _ContentChanged()
-            except BaseException:
+                await self._pump(response, segment, file, lane)
+            finally:
                 await response.aclose()
-                raise
-        try:
-            await self._pump(response, segment, file)
-        finally:
-            await response.aclose()
+                response = None
+            lane.original = False
+            self.active.discard(segment)
+            lane.segment = None
+            if opened_here:
+                self._adapt_piece(segment.received - segment.start, time.monotonic() - answered_at,
+                                  answered_at - asked_at)
 
-    async def _pump(self, response: httpx.Response, segment: _Segment, file: _PartialFile) -> None:
+    def _adapt_piece(self, size: int, body_s: float, latency_s: float) -> None:
+        """Size the next pieces from the last one: ``PIECE_SECONDS`` of this connection's speed, and at least
+        20 times the time the server took to answer, within ``MIN_PIECE_BYTES`` and ``MAX_PIECE_BYTES``."""
+        if size < MIN_PIECE_BYTES // 2 or body_s <= 0:
+            return  # a tail split's few bytes say little about the speed
+        want = size / body_s * max(PIECE_SECONDS, 20 * latency_s)
+        self.piece_bytes = int(min(MAX_PIECE_BYTES, max(MIN_PIECE_BYTES, want)))
+
+    async def _open_segment(self, segment: _Segment) -> httpx.Response:
+        """Ask for exactly ``[segment.pos, segment.end)`` at the resolved URL; anything but that range of the
+        same file (another ETag, another size, a 200) means the content changed."""
+        assert segment.end is not None
+        response = await self._open(segment.pos, segment.end, validator=self.state.validator, url=self.resolved_url)
+        try:
+            self._raise_for_status(response, segment.pos)
+            if response.status_code != 206:
+                raise _ContentChanged()
+            content_range = _parse_content_range(response.headers.get("content-range", ""))
+            validator = _validator(response)
+            if (content_range is None or content_range[0] != segment.pos or content_range[2] != self.total
+                    or (validator and self.state.validator and validator != self.state.validator)):
+                raise _ContentChanged()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    async def _pump(self, response: httpx.Response, segment: _Segment, file: _PartialFile,
+                    lane: _Lane | None = None) -> None:
         """Stream a body into ``[segment.pos, segment.end)``; bytes received are written even when it breaks.
 
-        Up to ``WRITES_IN_FLIGHT`` blocks are written while the next ones arrive, so a slow disk write does not
-        stop the socket from being read (memory: that many blocks per connection).
+        The chunks httpx hands over are written as they are, in one ``pwritev`` per ``WRITE_BUFFER_BYTES``
+        (no copy into a buffer), and up to ``WRITES_IN_FLIGHT`` such writes run while the next bytes arrive, so
+        a slow disk does not stop the socket from being read (memory: that many blocks per connection). The
+        stall watchdog is httpx's read timeout, set to ``stall_timeout_s``: no timer per chunk.
         """
         self._ended_cleanly = False
-        buffer = bytearray()
-        writes: deque[asyncio.Task[None]] = deque()
+        pending: list[bytes] = []
+        pending_bytes = 0
+        writes: deque[asyncio.Future[None]] = deque()
         chunks = cast(AsyncGenerator[bytes, None], response.aiter_raw())
         try:
             with _httpx_errors(self.stall_timeout_s, self.route):
-                while segment.end is None or segment.received < segment.end:
-                    chunk = await asyncio.wait_for(anext(chunks, None), self.stall_timeout_s)
-                    if chunk is None:
-                        if segment.end is not None:
-                            raise _AttemptFailed(
-                                f"the connection ended at {human_bytes(self.bytes_done)} of "
-                                f"{human_bytes(self.total or 0)}", retryable=True)
-                        self._ended_cleanly = "chunked" in response.headers.get("transfer-encoding", "").lower()
-                        break
-                    if segment.end is not None and segment.received + len(chunk) > segment.end:
-                        chunk = chunk[: segment.end - segment.received]
-                    buffer += chunk
-                    segment.received += len(chunk)
-                    self.inflight += len(chunk)
-                    self.received += len(chunk)
-                    if len(buffer) >= WRITE_BUFFER_BYTES:
-                        writes.append(self._start_write(file, segment, buffer))
-                        buffer = bytearray()
+                async for raw in chunks:
+                    chunk = raw
+                    if lane is not None:
+                        lane.first_byte = True
+                    if segment.end is not None and segment.received + len(chunk) >= segment.end:
+                        self._extend(segment)
+                        if segment.received + len(chunk) > segment.end:
+                            chunk = chunk[: segment.end - segment.received]
+                    size = len(chunk)
+                    pending.append(chunk)
+                    pending_bytes += size
+                    segment.received += size
+                    self.inflight += size
+                    self.received += size
+                    if pending_bytes >= WRITE_BUFFER_BYTES:
+                        writes.append(self._start_write(file, segment, pending, pending_bytes))
+                        pending, pending_bytes = [], 0
                         while len(writes) > WRITES_IN_FLIGHT or (writes and writes[0].done()):
                             await writes.popleft()
                     self._emit(final=False)
+                    if segment.end is not None and segment.received >= segment.end:
+                        break
+                else:
+                    if segment.end is not None and segment.received < segment.end:
+                        raise _AttemptFailed(
+                            f"the connection ended at {human_bytes(self.bytes_done)} of "
+                            f"{human_bytes(self.total or 0)}", retryable=True)
+                    self._ended_cleanly = "chunked" in response.headers.get("transfer-encoding", "").lower()
         finally:
             # What arrived is good data even when the connection broke: keep it for the resume.
-            if buffer:
-                writes.append(self._start_write(file, segment, buffer))
+            if pending:
+                writes.append(self._start_write(file, segment, pending, pending_bytes))
             failed: BaseException | None = None
             while writes:
                 try:
@@ -911,20 +1045,21 @@ class _Job:
             if failed is not None:
                 raise failed  # a write that failed (a full disk) says more than a broken connection
 
-    def _start_write(self, file: _PartialFile, segment: _Segment, data: bytearray) -> asyncio.Task[None]:
-        """Write ``data`` at the segment's next offset in a thread; the done ranges grow when it is on disk."""
+    def _start_write(self, file: _PartialFile, segment: _Segment, chunks: list[bytes],
+                     size: int) -> asyncio.Future[None]:
+        """Write ``chunks`` at the segment's next offset in a thread; the done ranges grow when it is on disk."""
         at = segment.pos
-        segment.pos = at + len(data)
-        return asyncio.ensure_future(self._write(file, at, bytes(data)))
+        segment.pos = at + size
+        return asyncio.ensure_future(self._write(file, at, chunks, size))
 
-    async def _write(self, file: _PartialFile, at: int, data: bytes) -> None:
+    async def _write(self, file: _PartialFile, at: int, chunks: list[bytes], size: int) -> None:
         try:
-            await file.write(at, data)
+            await file.write(at, chunks)
         except OSError as exc:
             raise self._write_failed(exc) from exc
         finally:
-            self.inflight -= len(data)
-        self.state.done.add(at, at + len(data))
+            self.inflight -= size
+        self.state.done.add(at, at + size)
         self.state_dirty = True
         if self.hasher is not None:
             self.hasher.advance(self.state.done.prefix())
@@ -1042,19 +1177,6 @@ class _Job:
 
 
 
-def _next_piece(unassigned: list[tuple[int, int]], active: Iterable[_Segment]) -> tuple[int, int] | None:
-    """The next piece for a new connection: a gap nobody fetches, else the back half of the biggest segment."""
-    if unassigned:
-        return unassigned.pop(0)
-    biggest = max(active, key=_Segment.remaining, default=None)
-    if biggest is None or biggest.end is None or biggest.remaining() < 2 * MIN_SPLIT_BYTES:
-        return None
-    middle = biggest.received + biggest.remaining() // 2
-    piece = (middle, biggest.end)
-    biggest.end = middle
-    return piece
-
-
 class _PartialFile:
     """The ``.partial`` opened once; writes are positional (``pwrite``) and run in worker threads.
 
@@ -1069,8 +1191,8 @@ class _PartialFile:
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="download-write")
         self.lock = threading.Lock()
 
-    async def write(self, at: int, data: bytes) -> None:
-        await asyncio.wrap_future(self.pool.submit(_pwrite_all, self.fd, data, at))
+    async def write(self, at: int, chunks: list[bytes]) -> None:
+        await asyncio.wrap_future(self.pool.submit(_pwrite_all, self.fd, chunks, at))
 
     def sync_then(self, then: Callable[[Path], None], partial: Path) -> None:
         with self.lock:
@@ -1104,6 +1226,8 @@ class _Hasher:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="download-hash")
         self.pending: list[Future[None]] = []
         self.fd = -1
+        self.block = memoryview(bytearray(HASH_BLOCK_BYTES))
+        """One buffer for every read: no fresh memory (and page faults) per block."""
 
     def advance(self, upto: int) -> None:
         if upto > self.scheduled:
@@ -1116,11 +1240,11 @@ class _Hasher:
             self.fd = os.open(self.path, os.O_RDONLY)
         at = start
         while at < end:
-            block = os.pread(self.fd, min(HASH_BLOCK_BYTES, end - at), at)
-            if not block:
+            got = os.preadv(self.fd, [self.block[: min(HASH_BLOCK_BYTES, end - at)]], at)
+            if not got:
                 raise OSError(errno.EIO, f"{self.path} is shorter than the bytes written to it")
-            self.digest.update(block)
-            at += len(block)
+            self.digest.update(self.block[:got])  # hashlib lets go of the GIL for a block this big
+            at += got
 
     async def finish(self, upto: int) -> str:
         self.advance(upto)
@@ -1138,12 +1262,21 @@ class _Hasher:
         self.pool.shutdown(wait=False)
 
 
-def _pwrite_all(fd: int, data: bytes, at: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, at)
-        view = view[n:]
-        at += n
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
+def _pwrite_all(fd: int, chunks: list[bytes], at: int) -> None:
+    """Write the chunks back to back at ``at`` with ``pwritev``: the kernel gathers them, no join in Python."""
+    views = [memoryview(chunk) for chunk in chunks if chunk]
+    while views:
+        written = os.pwritev(fd, views[:_IOV_MAX], at)
+        at += written
+        while written:
+            if written >= len(views[0]):
+                written -= len(views.pop(0))
+            else:
+                views[0] = views[0][written:]
+                written = 0
 
 
 def _truncate(path: Path, size: int) -> None:
@@ -1218,8 +1351,8 @@ def _skip(target: Path, log: Callable[[str], None]) -> DownloadResult:
 
 
 def _timeout(stall_timeout_s: float) -> httpx.Timeout:
-    # httpx's read timeout backs up our watchdog; a little longer, so the watchdog's message wins.
-    return httpx.Timeout(CONNECT_TIMEOUT_S, read=stall_timeout_s + 1.0)
+    # httpx's read timeout is the stall watchdog of a body: one check per socket read, not a timer per chunk.
+    return httpx.Timeout(CONNECT_TIMEOUT_S, read=stall_timeout_s)
 
 
 @contextlib.asynccontextmanager
@@ -1243,6 +1376,8 @@ def _httpx_errors(stall_timeout_s: float, route: _Route) -> Iterator[None]:
         raise _AttemptFailed(f"bad URL: {exc}", retryable=False, hint="use a full http:// or https:// URL") from exc
     except httpx.TooManyRedirects as exc:
         raise _AttemptFailed("too many redirects", retryable=False, hint="check the URL in a browser") from exc
+    except httpx.ReadTimeout as exc:
+        raise _AttemptFailed(f"stalled: no data for {stall_timeout_s:g} s", retryable=True) from exc
     except httpx.TimeoutException as exc:
         raise _AttemptFailed(f"timed out ({type(exc).__name__})", retryable=True) from exc
     except httpx.ProxyError as exc:
