@@ -19,10 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pinokiocloud.apps import AppManager, InstallError
-from pinokiocloud.store import Store
+from pinokiocloud.apps import InstallError
+from pinokiocloud.apps.install import clone
 from tests.helpers.sidecar import SyncSidecar
-from tests.kernel.runner_helpers import Harness
 from tests.reliability.test_loop_lag import DaemonProcess
 
 pytestmark = pytest.mark.slow
@@ -187,14 +186,11 @@ def _silent_server() -> tuple[socket.socket, int]:
 
 
 def test_a_clone_that_times_out_leaves_no_half_cloned_folder(sidecar: SyncSidecar, home: Path) -> None:
-    harness = Harness(sidecar, home)
-    manager = AppManager(harness.runner, Store(home / "state.db"))
     server, port = _silent_server()
     target = home / "api" / "hung"
     try:
         with pytest.raises(InstallError, match="took longer than 1 s"):
-            sidecar.run(manager._clone(f"http://127.0.0.1:{port}/repo.git", target, timeout_s=1), 30)
+            sidecar.run(clone(f"http://127.0.0.1:{port}/repo.git", target, timeout_s=1), 30)
     finally:
         server.close()
-        harness.close()
     assert not target.exists()

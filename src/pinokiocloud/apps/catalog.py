@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias, cast
+from typing import Literal, TypeAlias, cast
 
 from pinokiocloud.apps.search import SearchItem
 from pinokiocloud.errors import BadParamError, CatalogError
@@ -107,7 +107,7 @@ class CatalogEntry:
         tags = self.tags if self.category in self.tags else (*self.tags, self.category)
         return SearchItem(id=self.id, title=self.title, description=self.description, tags=tags, source="catalog")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The entry as a catalog file holds it (for ``--json`` output and the API)."""
         data = {key: getattr(self, key) for key in _KEYS}
         data["tags"] = list(self.tags)

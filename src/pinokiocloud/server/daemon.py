@@ -8,10 +8,9 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.apps import AppManager
-from pinokiocloud.apps.catalog import load_catalog
+from pinokiocloud.apps.catalog import Catalog, load_catalog
 from pinokiocloud.config import Settings
 from pinokiocloud.downloads import DownloadQueue, install, uninstall
 from pinokiocloud.errors import PinokioCloudError
@@ -51,7 +50,7 @@ class Daemon:
     passes it in): nothing below, orphan reaping included, may run for a home another daemon owns."""
 
     def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
-                 catalog: Any = None, lock: HomeLock | None = None) -> None:
+                 catalog: Catalog | None = None, lock: HomeLock | None = None) -> None:
         self.settings = settings
         self._ui_restore: asyncio.Task[None] | None = None
         self._own_lock = lock is None
@@ -89,6 +88,7 @@ class Daemon:
         await self.sidecar.start()
         self.persistence.note_alive_runs()
         await self.apps.open()
+        self.apps.sampler.start()  # app status sampled in the background: a status read is a dictionary read
         self.persistence.open()
         self.shares.open()
         if self.ui.wanted:  # it was up when the last daemon stopped or died: same passcode, same links
@@ -110,6 +110,7 @@ class Daemon:
         await self.persistence.close()  # the last backup, while the registry still says what was running
         await self.downloads.close()
         uninstall(self.settings.home, self.downloads)
+        await self.apps.sampler.stop()
         await self.apps.close()
         await self.sidecar.close()
         self.store.close()
