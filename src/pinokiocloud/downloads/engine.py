@@ -45,11 +45,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import NoReturn, TypeVar, cast
+from typing import NoReturn, TypedDict, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import httpcore
 import httpx
+from typing_extensions import Unpack
 
 from pinokiocloud.downloads.auth import Tokens, headers_for
 from pinokiocloud.downloads.ranges import RangeSet, RangeState
@@ -67,6 +68,7 @@ __all__ = [
     "STALL_TIMEOUT_S",
     "UNREACHABLE_BUDGET_S",
     "UNREACHABLE_RETRIES",
+    "DownloadOptions",
     "DownloadProgress",
     "DownloadResult",
     "UnreachableError",
@@ -286,41 +288,31 @@ async def download(
             await first.aclose()
 
 
+class DownloadOptions(TypedDict, total=False):
+    """The keyword arguments :func:`download_many` passes to each :func:`download` (same meaning, same defaults)."""
+
+    on_progress: Callable[[DownloadProgress], None] | None
+    on_log: Callable[[str], None] | None
+    retries: int
+    backoff_s: float
+    stall_timeout_s: float
+    headers: Mapping[str, str] | None
+    tokens: Tokens | None
+    records: Records | None
+    connections: int
+
+
 async def download_many(
     urls: Sequence[str],
     *,
     dir: Path,
-    on_progress: Callable[[DownloadProgress], None] | None = None,
-    on_log: Callable[[str], None] | None = None,
-    retries: int = MAX_RETRIES,
-    backoff_s: float = 1.0,
-    stall_timeout_s: float = STALL_TIMEOUT_S,
-    headers: Mapping[str, str] | None = None,
     client: httpx.AsyncClient | None = None,
-    tokens: Tokens | None = None,
-    records: Records | None = None,
-    connections: int = MAX_CONNECTIONS,
+    **options: Unpack[DownloadOptions],
 ) -> list[DownloadResult]:
     """Download each URL into ``dir``, one after the other (the original's array form); the first
     failure raises and the remaining URLs are not tried, so a step fails as it does in Pinokio."""
-    async with _client_or(client, stall_timeout_s) as http:
-        return [
-            await download(
-                url,
-                dir=dir,
-                on_progress=on_progress,
-                on_log=on_log,
-                retries=retries,
-                backoff_s=backoff_s,
-                stall_timeout_s=stall_timeout_s,
-                headers=headers,
-                client=http,
-                tokens=tokens,
-                records=records,
-                connections=connections,
-            )
-            for url in urls
-        ]
+    async with _client_or(client, options.get("stall_timeout_s", STALL_TIMEOUT_S)) as http:
+        return [await download(url, dir=dir, client=http, **options) for url in urls]
 
 
 # --- the job: one URL, its attempts and their shared state -------------------------------------------------
@@ -1616,6 +1608,11 @@ def _unreachable_kind(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
+def _cannot_reach(reason: str, route: _Route, hint: str, *, retryable: bool = True) -> _AttemptFailed:
+    """The attempt failure of a host (or proxy) that was not reached: few retries, then UnreachableError."""
+    return _AttemptFailed(reason, retryable=retryable, unreachable=True, where=route, hint=hint)
+
+
 def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | None:
     """The attempt failure for a host (or proxy) that cannot be reached; None for other connect errors."""
     found = _unreachable_kind(exc)
@@ -1623,36 +1620,17 @@ def _unreachable(exc: httpx.ConnectError, route: _Route) -> _AttemptFailed | Non
         return None
     kind, detail = found
     if route.proxy is not None:  # with a proxy, httpx connects to the proxy only
-        return _AttemptFailed(
-            f"cannot reach the proxy {route.proxy} to fetch from {route.host}: {detail}",
-            retryable=True,
-            unreachable=True,
-            where=route,
-            hint="check HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and that the proxy is running",
-        )
-    if kind == _DNS_ERRORS:
-        return _AttemptFailed(
-            f"cannot resolve the host name {route.hostname}: {detail}",
-            retryable=True,
-            unreachable=True,
-            where=route,
-            hint="check the host name in the URL, and that this machine is online and its DNS answers",
-        )
-    if kind == _REFUSED:
-        return _AttemptFailed(
-            f"{route.host} refused the connection: nothing is listening there",
-            retryable=True,
-            unreachable=True,
-            where=route,
-            hint="check the host and port in the URL, and that the server is up",
-        )
-    return _AttemptFailed(
-        f"cannot reach {route.host}: {detail}",
-        retryable=True,
-        unreachable=True,
-        where=route,
-        hint="check that this machine is online and the address in the URL is right",
-    )
+        return _cannot_reach(f"cannot reach the proxy {route.proxy} to fetch from {route.host}: {detail}", route,
+                             "check HTTP_PROXY, HTTPS_PROXY and NO_PROXY, and that the proxy is running")
+    said = {
+        _DNS_ERRORS: (f"cannot resolve the host name {route.hostname}: {detail}",
+                      "check the host name in the URL, and that this machine is online and its DNS answers"),
+        _REFUSED: (f"{route.host} refused the connection: nothing is listening there",
+                   "check the host and port in the URL, and that the server is up"),
+    }
+    reason, hint = said.get(kind, (f"cannot reach {route.host}: {detail}",
+                                   "check that this machine is online and the address in the URL is right"))
+    return _cannot_reach(reason, route, hint)
 
 
 _PROXY_AUTH_HINT = "put the proxy's user and password in HTTPS_PROXY / HTTP_PROXY (http://user:password@host:port)"
@@ -1671,22 +1649,12 @@ def _tunnel_refusal(message: str, route: _Route) -> _AttemptFailed:
     status = int(match.group(1)) if match else 0
     said = f"HTTP {message.strip()}" if match else message.strip() or "no reason given"
     if status == 407:
-        return _AttemptFailed(
-            f"{who} wants credentials before it connects to {route.host} ({said})",
-            retryable=False,
-            unreachable=True,
-            where=route,
-            hint=_PROXY_AUTH_HINT,
-        )
+        return _cannot_reach(f"{who} wants credentials before it connects to {route.host} ({said})", route,
+                             _PROXY_AUTH_HINT, retryable=False)
     if 400 <= status < 500:
-        return _AttemptFailed(
-            f"{who} refused to connect to {route.host} ({said})", retryable=False, unreachable=True, where=route,
-            hint=_PROXY_DENIED_HINT,
-        )
-    return _AttemptFailed(
-        f"{who} could not connect to {route.host} ({said})", retryable=True, unreachable=True, where=route,
-        hint=_PROXY_CANNOT_REACH_HINT,
-    )
+        return _cannot_reach(f"{who} refused to connect to {route.host} ({said})", route, _PROXY_DENIED_HINT,
+                             retryable=False)
+    return _cannot_reach(f"{who} could not connect to {route.host} ({said})", route, _PROXY_CANNOT_REACH_HINT)
 
 
 # Proxy-Status error types (RFC 9209) and Squid's X-Squid-Error codes that say the proxy, not the host, answered.
@@ -1711,23 +1679,13 @@ def _proxy_refusal(response: httpx.Response, route: _Route, reason: str) -> _Att
     shown = f"{reason}, {codes[0]}" if codes else reason
     who = f"the proxy {route.proxy}" if route.proxy is not None else "a proxy on the way"
     if response.status_code == 407 or "ERR_CACHE_ACCESS_DENIED" in codes:
-        return _AttemptFailed(
-            f"{who} wants credentials before it fetches from {route.host} ({shown})",
-            retryable=False,
-            unreachable=True,
-            where=route,
-            hint=_PROXY_AUTH_HINT,
-        )
+        return _cannot_reach(f"{who} wants credentials before it fetches from {route.host} ({shown})", route,
+                             _PROXY_AUTH_HINT, retryable=False)
     if any(code in _PROXY_DENIED for code in codes):
-        return _AttemptFailed(
-            f"{who} refused the request for {route.host} ({shown})", retryable=False, unreachable=True, where=route,
-            hint=_PROXY_DENIED_HINT,
-        )
+        return _cannot_reach(f"{who} refused the request for {route.host} ({shown})", route, _PROXY_DENIED_HINT,
+                             retryable=False)
     if any(code in _PROXY_CANNOT_REACH for code in codes):
-        return _AttemptFailed(
-            f"{who} could not reach {route.host} ({shown})", retryable=True, unreachable=True, where=route,
-            hint=_PROXY_CANNOT_REACH_HINT,
-        )
+        return _cannot_reach(f"{who} could not reach {route.host} ({shown})", route, _PROXY_CANNOT_REACH_HINT)
     return None
 
 
