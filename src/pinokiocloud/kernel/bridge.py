@@ -19,7 +19,6 @@ import subprocess
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.errors import (
     LauncherNotFoundError,
@@ -30,7 +29,7 @@ from pinokiocloud.errors import (
 )
 from pinokiocloud.kernel.node_packages import ensure_node_packages
 
-__all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node"]
+__all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node", "reply"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +103,7 @@ class NodeSidecar:
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[int, asyncio.Future[dict[str, object]]] = {}
         self._ids = itertools.count(1)
         self._start_lock = asyncio.Lock()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_LINES)
@@ -179,7 +178,10 @@ class NodeSidecar:
             except json.JSONDecodeError:
                 log.warning("sidecar wrote a line that is not JSON: %r", line[:200])
                 continue
-            future = self._pending.pop(message.get("id"), None)
+            if not isinstance(message, dict) or not isinstance(message.get("id"), int):
+                log.warning("sidecar wrote a message without an id: %r", line[:200])
+                continue
+            future = self._pending.pop(message["id"], None)
             if future is not None and not future.done():
                 future.set_result(message)
         # The process is gone: wake every caller still waiting on it; call() sends them again.
@@ -200,17 +202,18 @@ class NodeSidecar:
             log.debug("sidecar: %s", text)
 
     async def call(
-        self, method: str, params: Mapping[str, Any] | None = None, *,
+        self, method: str, params: Mapping[str, object] | None = None, *,
         timeout_s: float | None = None, subject: str = "",
-    ) -> Any:
-        """Run one sidecar method. ``subject`` (a file) names the culprit in error messages."""
+    ) -> object:
+        """Run one sidecar method. ``subject`` (a file) names the culprit in error messages. The result is
+        whatever JSON the method answers (``reply()`` checks that it is an object)."""
         limit = self.call_timeout_s if timeout_s is None else timeout_s
         for attempt in range(2):
             await self.start()
             proc = self._proc
             assert proc is not None and proc.stdin is not None
             call_id = next(self._ids)
-            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
             self._pending[call_id] = future
             request = {"id": call_id, "method": method, "params": params or {}, "timeout_ms": int(limit * 1000)}
             try:
@@ -229,8 +232,9 @@ class NodeSidecar:
                 self._pending.pop(call_id, None)
                 await self._kill()
                 raise SidecarError(f"the Node sidecar stopped answering during {method}; it will be restarted") from exc
-            if "error" in message:
-                raise _error_from(message["error"], subject, limit)
+            error = message.get("error")
+            if error is not None:
+                raise _error_from(error if isinstance(error, dict) else {"message": str(error)}, subject, limit)
             return message.get("result")
         raise AssertionError("unreachable")
 
@@ -252,7 +256,18 @@ class _SidecarDied(Exception):
 _SCRIPT_ERROR_TYPES = {"NotLauncher"}
 
 
-def _error_from(error: Mapping[str, Any], subject: str, limit_s: float) -> Exception:
+def reply(answer: object, call: str) -> dict[str, object]:
+    """A sidecar answer that must be an object (every method but ``render`` of several steps answers one)."""
+    if not isinstance(answer, dict):
+        raise SidecarError(f"the Node sidecar answered {call} with {type(answer).__name__}, not an object")
+    return answer
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _error_from(error: Mapping[str, object], subject: str, limit_s: float) -> Exception:
     kind = str(error.get("type") or "Error")
     message = str(error.get("message") or "")
     file = str(error.get("file") or subject or "(script)")
@@ -262,4 +277,5 @@ def _error_from(error: Mapping[str, Any], subject: str, limit_s: float) -> Excep
         return SidecarError(message)
     if kind in _SCRIPT_ERROR_TYPES:
         return LauncherNotFoundError(file)
-    return ScriptLoadError(file, message, line=error.get("line"), column=error.get("column"), kind=kind)
+    return ScriptLoadError(file, message, line=_opt_int(error.get("line")), column=_opt_int(error.get("column")),
+                           kind=kind)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.kernel.ports import PORT_START
 from pinokiocloud.platform import SystemFacts
@@ -25,15 +24,15 @@ class KernelContext:
     running: Iterable[str] = ()
     """Ids (absolute script paths, maybe with ``?session=``) of runs that are alive."""
     ready: Iterable[str] = ()
-    local: Mapping[str, Any] = field(default_factory=dict)
+    local: Mapping[str, object] = field(default_factory=dict)
     """``memory.local`` keyed by run id."""
-    global_: Mapping[str, Any] = field(default_factory=dict)
-    key: Mapping[str, Any] = field(default_factory=dict)
+    global_: Mapping[str, object] = field(default_factory=dict)
+    key: Mapping[str, object] = field(default_factory=dict)
     reserved_ports: Iterable[int] = ()
     port_pool: Iterable[int] = ()
     """Ports set aside for the run this call is about; ``kernel.port()`` hands these out first."""
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> dict[str, object]:
         return {
             "home": str(self.home),
             "sys": self.system.template_values(),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pinokiocloud.errors import PinokioCloudError
+from pinokiocloud.kernel.bridge import reply
 from pinokiocloud.kernel.context import KernelContext
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.ports import PortPool
@@ -180,9 +181,10 @@ class RunHandle:
 
     async def render(self, template: object, scope: Mapping[str, object]) -> object:
         """A template rendered with ``scope`` as its variables (``notify``'s ``{{event}}``)."""
-        rendered = await self._host.sidecar.call("render", {"template": template, "vars": dict(scope),
-                                                            "context": self._host.context().to_wire()})
-        return rendered.get("value") if isinstance(rendered, dict) else None
+        rendered = reply(await self._host.sidecar.call("render", {"template": template, "vars": dict(scope),
+                                                                  "context": self._host.context().to_wire()}),
+                         "render")
+        return rendered.get("value")
 
     # ---- processes and background work ----
 

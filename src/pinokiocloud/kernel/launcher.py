@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pinokiocloud.errors import LauncherNotFoundError, ScriptLoadError
-from pinokiocloud.kernel.bridge import NodeSidecar
+from pinokiocloud.kernel.bridge import NodeSidecar, reply
 from pinokiocloud.kernel.context import KernelContext
 
 __all__ = ["Launcher", "find_launcher_root", "load_launcher"]
@@ -43,18 +43,21 @@ async def load_launcher(sidecar: NodeSidecar, folder: Path, ctx: KernelContext) 
     root = find_launcher_root(folder) if folder.is_dir() else None
     if root is None:
         raise LauncherNotFoundError(str(folder))
-    result = await sidecar.call(
+    result = reply(await sidecar.call(
         "launcher", {"dir": str(folder), "context": ctx.to_wire()}, subject=str(root / "pinokio.js")
-    )
-    menu = result["menu"]
+    ), "launcher")
+    menu = result.get("menu")
+    found = Path(str(result.get("root") or root))
     if menu is not None and not isinstance(menu, list):
-        raise ScriptLoadError(str(Path(result["root"]) / "pinokio.js"),
+        raise ScriptLoadError(str(found / "pinokio.js"),
                               f"its menu function returned {_kind(menu)}, not a list of menu items",
                               kind="MenuError")
-    return Launcher(folder, Path(result["root"]), [Path(f) for f in result["files"]], result["meta"], menu)
+    files, meta = result.get("files"), result.get("meta")
+    return Launcher(folder, found, [Path(str(f)) for f in (files if isinstance(files, list) else [])],
+                    meta if isinstance(meta, dict) else {}, menu)
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     """How a JSON value reads in a sentence: ``a number (5)``, ``an object``."""
     if isinstance(value, bool):
         return f"a boolean ({str(value).lower()})"

@@ -22,7 +22,7 @@ from typing import Any, TypedDict
 
 from pinokiocloud.errors import PinokioCloudError, ProcessEndedError, ScriptLoadError, StepError
 from pinokiocloud.kernel import methods as _methods  # noqa: F401  (registers every method)
-from pinokiocloud.kernel.bridge import NodeSidecar
+from pinokiocloud.kernel.bridge import NodeSidecar, reply
 from pinokiocloud.kernel.context import KernelContext
 from pinokiocloud.kernel.environment import app_root, ensure_app_env, ensure_system_env, merged_env
 from pinokiocloud.kernel.events import EventLog, RunEvent
@@ -59,13 +59,6 @@ def _sanitized(value: object) -> object:
     if isinstance(value, dict):
         return {k: v for k, v in value.items() if k not in ("stdout", "response")}
     return value
-
-
-def _reply(answer: object, call: str) -> dict[str, object]:
-    """A sidecar reply as the object every call returns."""
-    if not isinstance(answer, dict):
-        raise PinokioCloudError(f"the Node sidecar answered {call} with {type(answer).__name__}, not an object")
-    return answer
 
 
 def _ports(value: object) -> list[int]:
@@ -112,8 +105,8 @@ class Runner:
         """The latest run of each id."""
         self.by_key: dict[str, Run] = {}
         """Every run this daemon started, by its unique key (an id is reused when a script runs again)."""
-        # Launcher values (any JSON). Typed Any, not object, while server/shares.py reads `$share` from here
-        # without narrowing; `object` once it does.
+        # Launcher values (JSON). Typed loosely while server/shares.py reads `$share` from here without
+        # narrowing; `dict[str, object]` once it does.
         self.memory_local: dict[str, dict[str, Any]] = {}
         self.memory_global: dict[str, dict[str, Any]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
@@ -227,7 +220,7 @@ class Runner:
     async def _run_action(self, run: Run, action: str, value: object) -> None:
         cache_key = f"{run.key}:{action}"
         try:
-            begin = _reply(await self.sidecar.call(
+            begin = reply(await self.sidecar.call(
                 "run_begin", {"run_id": cache_key, "path": str(run.path), "action": action,
                               "context": self.context(self.env_for(run.path)).to_wire()}, subject=str(run.path)),
                 "run_begin")
@@ -385,7 +378,7 @@ class Runner:
             ensure_app_env(root, self.home)
         envs = self.env_for(run.path)
         try:
-            begin = _reply(await self.sidecar.call(
+            begin = reply(await self.sidecar.call(
                 "run_begin", {"run_id": run.id, "path": str(run.path), "action": run.action,
                               "context": self.context(envs, port_pool=self.ports.pool(run.key)).to_wire()},
                 subject=str(run.path)), "run_begin")
@@ -432,7 +425,7 @@ class Runner:
             memory["port"] = pool[0]
             self.emit(run, "memory", {**memory, "input": _sanitized(value)}, step=index, total=total)
             try:
-                rendered = _reply(await self.sidecar.call(
+                rendered = reply(await self.sidecar.call(
                     "run_step", {"run_id": cache_key, "path": str(run.path), "action": action, "index": index,
                                  "vars": memory, "context": self.context(envs, port_pool=pool).to_wire()},
                     subject=str(run.path)), "run_step")
@@ -473,7 +466,7 @@ class Runner:
             return path.parent.name
 
     def _next_index(self, run: Run, rpc: object, index: int, ids: list[str | None], total: int) -> object:
-        """Where the step says to go (``next``), else the following step; None ends the action. Any other
+        """Where the step says to go (``next``), else the following step; None ends the action. Another
         value (the launcher's) is refused by the loop with a message."""
         if isinstance(rpc, dict) and "next" in rpc:
             target = rpc["next"]
@@ -524,7 +517,7 @@ class Runner:
         shown = result.value if isinstance(result, Jump) else result
         self.emit(run, "result", {"result": _sanitized(shown)}, step=index, total=total)
         if isinstance(shown, dict) and shown.get("error"):
-            # Any method whose result carries `error` halts the run (spec §4.2): shell.run's matched
+            # A method whose result carries `error` halts the run (spec §4.2): shell.run's matched
             # error patterns, exec's failed command.
             raise StepError(str(run.path), index, name, _describe_error(shown))
         return result
@@ -537,7 +530,7 @@ class Runner:
                     "next": index + 1 if index + 1 < req.total else None,
                     "parent": {"id": run.id, "path": str(run.path), "uri": run.uri, "cwd": str(run.cwd)}}
         try:
-            answer = _reply(await self.sidecar.call(
+            answer = reply(await self.sidecar.call(
                 rpc_name, {"run_id": cache_key, "req": wire_req, **extra,
                            "context": self.context(self.env_for(run.path)).to_wire()},
                 subject=str(run.path)), rpc_name)
@@ -560,7 +553,7 @@ class Runner:
             # The object form is broken in the original (spec §1.5); we implement what its docs say:
             # keys are "local.x"/"global.x", values are templates rendered with the result as scope.
             scope = result if isinstance(result, dict) else {"result": result}
-            rendered = _reply(await self.sidecar.call("render", {"template": returns, "vars": scope,
+            rendered = reply(await self.sidecar.call("render", {"template": returns, "vars": scope,
                                                                  "context": self.context().to_wire()}), "render")
             values = rendered.get("value")
             for key, val in (values.items() if isinstance(values, dict) else ()):

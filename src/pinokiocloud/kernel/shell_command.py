@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final
 
 __all__ = ["CHAIN_JOINERS", "BuiltCommand", "build_commands", "js_string", "quote_bash", "unparse"]
 
@@ -19,7 +19,7 @@ _PURE_TEMPLATE = re.compile(r"^\{\{[\s\S]*\}\}$")
 _MARKER = re.compile(r"__PINOKIO_ENVARG_(\d+)__")
 
 
-def js_string(value: Any) -> str:
+def js_string(value: object) -> str:
     """``String(value)`` as JavaScript writes it for JSON-born values."""
     if value is True:
         return "true"
@@ -60,8 +60,8 @@ def _flag(key: str) -> str:
     return f"-{key}" if len(key) == 1 else f"--{key}"
 
 
-def _flatten(value: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
+def _flatten(value: Mapping[str, object], prefix: str) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
     for k, v in value.items():
         key = f"{prefix}.{k}"
         if isinstance(v, Mapping) and v:
@@ -71,7 +71,7 @@ def _flatten(value: Mapping[str, Any], prefix: str) -> list[tuple[str, Any]]:
     return out
 
 
-def _is_camel(key: str, argv: Mapping[str, Any]) -> bool:
+def _is_camel(key: str, argv: Mapping[str, object]) -> bool:
     """yargs drops a camelCase key when its dashed twin is present too."""
     if not re.search(r"[A-Z]", key):
         return False
@@ -79,7 +79,7 @@ def _is_camel(key: str, argv: Mapping[str, Any]) -> bool:
     return dashed != key and argv.get(dashed) is not None
 
 
-def _option(key: str, value: Any, out: list[Any]) -> None:
+def _option(key: str, value: object, out: list[object]) -> None:
     if isinstance(value, str):
         out.extend([_flag(key), value])
     elif value is True:
@@ -96,23 +96,25 @@ def _option(key: str, value: Any, out: list[Any]) -> None:
         out.extend([_flag(key), js_string(value)])
 
 
-def unparse(argv: Mapping[str, Any]) -> list[Any]:
+def unparse(argv: Mapping[str, object]) -> list[object]:
     """``{_: [a, b], "local-dir": "x", v: true}`` → ``[a, b, "--local-dir", "x", "-v"]``."""
-    out: list[Any] = list(argv.get("_") or [])
+    positional = argv.get("_")
+    out: list[object] = list(positional) if isinstance(positional, list) else []
     for key, value in argv.items():
         if key in ("_", "--", "$0") or _is_camel(key, argv):
             continue
         _option(key, value, out)
-    if argv.get("--"):
-        out.extend(["--", *argv["--"]])
+    rest = argv.get("--")
+    if rest:
+        out.extend(["--", *(rest if isinstance(rest, list) else [rest])])
     return out
 
 
-def _is_structured(value: Any) -> bool:
+def _is_structured(value: object) -> bool:
     return isinstance(value, dict) and isinstance(value.get("_"), list)
 
 
-def _drop_unrendered(value: Any) -> Any:
+def _drop_unrendered(value: object) -> object:
     """Leaves that are still a whole ``{{...}}`` template are omitted (spec §3.1.2)."""
     if isinstance(value, list):
         return [v for v in (_drop_unrendered(x) for x in value) if v is not _OMIT]
@@ -123,7 +125,7 @@ def _drop_unrendered(value: Any) -> Any:
     return value
 
 
-_OMIT = object()
+_OMIT: Final = object()
 
 
 @dataclass
@@ -134,7 +136,7 @@ class BuiltCommand:
     """PINOKIO_ARG_n values for multi-line structured arguments."""
 
 
-def _protect(value: Any, env_args: dict[str, str]) -> Any:
+def _protect(value: object, env_args: dict[str, str]) -> object:
     if isinstance(value, str) and ("\n" in value or "\r" in value):
         name = f"PINOKIO_ARG_{len(env_args)}"
         env_args[name] = value
@@ -146,22 +148,22 @@ def _protect(value: Any, env_args: dict[str, str]) -> Any:
     return value
 
 
-def _structured(value: dict[str, Any], env_args: dict[str, str]) -> str:
+def _structured(value: dict[str, object], env_args: dict[str, str]) -> str:
     argv = _drop_unrendered(_protect(value, env_args))
-    if not argv:
+    if not argv or not isinstance(argv, dict):
         return ""
     return " ".join(quote_bash(js_string(item)) for item in unparse(argv) if item is not None)
 
 
-def _one(item: Any, env_args: dict[str, str]) -> str:
-    if _is_structured(item):
+def _one(item: object, env_args: dict[str, str]) -> str:
+    if isinstance(item, dict) and _is_structured(item):
         return _structured(item, env_args)
     if isinstance(item, str):
         return item
     return "" if item is None or item is False else js_string(item)
 
 
-def build_commands(message: Any, chain: Any) -> BuiltCommand:
+def build_commands(message: object, chain: object) -> BuiltCommand:
     """The command lines for a message (empty items skipped; a falsy message is an empty command)."""
     env_args: dict[str, str] = {}
     if isinstance(message, list):

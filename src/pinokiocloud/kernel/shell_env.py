@@ -14,7 +14,6 @@ import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.envs.tools import tools_bin
 from pinokiocloud.errors import BadParamError
@@ -46,7 +45,7 @@ def _is_trust_setting(key: str) -> bool:
     return "CERT" in key or "CAINFO" in key or "CAPATH" in key or "CA_BUNDLE" in key
 
 
-def _js_value(value: Any) -> str:
+def _js_value(value: object) -> str:
     if value is True:
         return "true"
     if value is False:
@@ -54,7 +53,7 @@ def _js_value(value: Any) -> str:
     return str(value)
 
 
-def _apply_user_env(env: dict[str, str], user: Mapping[str, Any]) -> None:
+def _apply_user_env(env: dict[str, str], user: Mapping[str, object]) -> None:
     for key, value in user.items():
         if key.upper() == "PATH" and not isinstance(value, list):
             raise BadParamError("env.PATH must be an array of folders to put in front of PATH, e.g. [\"bin\"]")
@@ -74,7 +73,7 @@ def build_shell_env(
     base: Mapping[str, str],
     home: Path,
     script: Path,
-    user_env: Mapping[str, Any] | None,
+    user_env: Mapping[str, object] | None,
     remove: list[str] | None = None,
 ) -> dict[str, str]:
     """The complete environment for one shell of ``script``."""
