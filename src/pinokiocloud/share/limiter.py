@@ -31,7 +31,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Attempt", "GuessLimiter", "LimiterStats", "TooManyAttempts"]
+from pinokiocloud.share.knobs import Knobs
+
+__all__ = ["Attempt", "GuessLimiter", "LimiterPolicy", "LimiterStats", "TooManyAttempts"]
 
 RATE_PER_S = 10.0
 BURST = 5
@@ -72,6 +74,31 @@ class LimiterStats:
     waiting: int
 
 
+@dataclass(frozen=True, slots=True)
+class LimiterPolicy(Knobs):
+    """The limiter's numbers (see the module docstring for how they work together)."""
+
+    rate_per_s: float = RATE_PER_S
+    """Tokens added to the global bucket per second."""
+    burst: int = BURST
+    """Tokens the bucket holds at most."""
+    free_failures: int = FREE_FAILURES
+    """A source's failure score before its checks are delayed."""
+    first_delay_s: float = FIRST_DELAY_S
+    max_delay_s: float = MAX_DELAY_S
+    """The delay after a failure beyond ``free_failures``: doubles per failure from ``first`` up to ``max``."""
+    max_wait_s: float = MAX_WAIT_S
+    """The longest a check waits before it is refused with :class:`TooManyAttempts`."""
+    half_life_s: float = HALF_LIFE_S
+    """How fast a source's failure score fades."""
+    max_sources: int = MAX_SOURCES
+    """Sources remembered before idle ones are forgotten."""
+
+    def __post_init__(self) -> None:
+        if self.rate_per_s <= 0 or self.burst < 1:
+            raise ValueError("rate_per_s must be > 0 and burst >= 1")
+
+
 @dataclass
 class _Source:
     score: float = 0.0
@@ -92,31 +119,13 @@ class _Waiter:
 class GuessLimiter:
     """Admits checks of guessable secrets; use one per gateway, from one event loop."""
 
-    def __init__(
-        self,
-        *,
-        rate_per_s: float = RATE_PER_S,
-        burst: int = BURST,
-        free_failures: int = FREE_FAILURES,
-        first_delay_s: float = FIRST_DELAY_S,
-        max_delay_s: float = MAX_DELAY_S,
-        max_wait_s: float = MAX_WAIT_S,
-        half_life_s: float = HALF_LIFE_S,
-        max_sources: int = MAX_SOURCES,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError("rate_per_s must be > 0 and burst >= 1")
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.free_failures = free_failures
-        self.first_delay_s = first_delay_s
-        self.max_delay_s = max_delay_s
-        self.max_wait_s = max_wait_s
-        self.half_life_s = half_life_s
-        self.max_sources = max_sources
+    def __init__(self, policy: LimiterPolicy | None = None, *, clock: Callable[[], float] = time.monotonic,
+                 **overrides: float) -> None:
+        """``policy`` (default: :class:`LimiterPolicy`'s numbers) with ``overrides`` of single numbers
+        (``GuessLimiter(max_wait_s=2)``); ``clock`` is for tests that step time."""
+        self.policy = (policy or LimiterPolicy()).but(**overrides)
         self._clock = clock
-        self._tokens = float(burst)
+        self._tokens = float(self.policy.burst)
         self._filled_at = clock()
         self._sources: dict[str, _Source] = {}
         self._waiters: list[_Waiter] = []
@@ -155,16 +164,16 @@ class GuessLimiter:
     def _decayed(self, entry: _Source, now: float) -> float:
         if entry.score <= 0:
             return 0.0
-        return float(entry.score * 0.5 ** (max(0.0, now - entry.scored_at) / self.half_life_s))
+        return float(entry.score * 0.5 ** (max(0.0, now - entry.scored_at) / self.policy.half_life_s))
 
     def _delay(self, score: float) -> float:
-        over = score - self.free_failures
+        over = score - self.policy.free_failures
         if over <= 0:
             return 0.0
-        return float(min(self.max_delay_s, self.first_delay_s * 2 ** (math.ceil(over) - 1)))
+        return float(min(self.policy.max_delay_s, self.policy.first_delay_s * 2 ** (math.ceil(over) - 1)))
 
     def _refill(self, now: float) -> None:
-        self._tokens = min(float(self.burst), self._tokens + (now - self._filled_at) * self.rate_per_s)
+        self._tokens = min(float(self.policy.burst), self._tokens + (now - self._filled_at) * self.policy.rate_per_s)
         self._filled_at = now
 
     async def _acquire(self, source: str, cost: int) -> None:
@@ -173,7 +182,7 @@ class GuessLimiter:
         if entry is None:
             self._prune()
             entry = self._sources[source] = _Source()
-        if entry.next_at - now > self.max_wait_s:
+        if entry.next_at - now > self.policy.max_wait_s:
             self._refused += 1
             raise TooManyAttempts(entry.next_at - now)
         self._seq += 1
@@ -183,21 +192,21 @@ class GuessLimiter:
         self._pump()
         try:
             if not waiter.future.done():
-                await asyncio.wait({waiter.future}, timeout=self.max_wait_s)
+                await asyncio.wait({waiter.future}, timeout=self.policy.max_wait_s)
         except BaseException:
             self._abandon(waiter, granted=waiter.future.done() and not waiter.future.cancelled())
             raise
         if not waiter.future.done():
             self._abandon(waiter, granted=False)
             self._refused += 1
-            raise TooManyAttempts(max(self.max_wait_s / 2, entry.next_at - self._clock()))
+            raise TooManyAttempts(max(self.policy.max_wait_s / 2, entry.next_at - self._clock()))
         self._checks += 1
 
     def _abandon(self, waiter: _Waiter, *, granted: bool) -> None:
         """A waiter gave up (timeout, or its client went away); a grant it never used goes back."""
         entry = self._sources.get(waiter.source)
         if granted:
-            self._tokens = min(float(self.burst), self._tokens + waiter.cost)
+            self._tokens = min(float(self.policy.burst), self._tokens + waiter.cost)
             if entry is not None:
                 entry.busy = False
         else:
@@ -215,7 +224,7 @@ class GuessLimiter:
         entry.busy = False
         if ok:
             self._refill(now)
-            self._tokens = min(float(self.burst), self._tokens + cost)
+            self._tokens = min(float(self.policy.burst), self._tokens + cost)
         else:
             self._failures += cost
             entry.score = self._decayed(entry, now) + cost
@@ -262,7 +271,7 @@ class GuessLimiter:
                 delayed.append(entry.next_at)
             else:
                 ready = True
-        token_at = now + max(0.0, (1 - self._tokens) / self.rate_per_s)
+        token_at = now + max(0.0, (1 - self._tokens) / self.policy.rate_per_s)
         if ready:
             wake = token_at
         elif delayed:
@@ -273,11 +282,11 @@ class GuessLimiter:
 
     def _prune(self) -> None:
         """Forget sources that have nothing left to remember, so a flood of addresses cannot fill memory."""
-        if len(self._sources) < self.max_sources:
+        if len(self._sources) < self.policy.max_sources:
             return
         now = self._clock()
         idle = [(self._decayed(e, now), name) for name, e in self._sources.items()
                 if not e.busy and e.waiting == 0 and e.next_at <= now]
         idle.sort()
-        for _score, name in idle[: max(1, len(self._sources) - self.max_sources // 2)]:
+        for _score, name in idle[: max(1, len(self._sources) - self.policy.max_sources // 2)]:
             del self._sources[name]
