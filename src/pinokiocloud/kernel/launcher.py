@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.errors import LauncherNotFoundError, ScriptLoadError
 from pinokiocloud.kernel.bridge import NodeSidecar, reply
@@ -21,9 +20,9 @@ class Launcher:
     root: Path
     """Where ``pinokio.js`` lives: the folder, or its ``pinokio/`` subfolder."""
     files: list[Path]
-    meta: dict[str, Any]
+    meta: dict[str, object]
     """Merged metadata (title, description, icon, version, …) without the menu."""
-    menu: list[Any] | None
+    menu: list[object] | None
     """The menu for the state in the context, or None when the launcher has none."""
 
 
