@@ -112,6 +112,15 @@ class AppManager:
         for app in [name] if name is not None else self.names():
             self.sampler.touch(app)
 
+    def set_autorestore(self, name: str, on: bool) -> None:
+        """Whether the app's daemon scripts start again after a daemon restart (recorded for a launcher
+        put in ``api/`` by hand first)."""
+        folder = self.app_dir(name)
+        if self.store.app(name) is None:
+            self.store.put_app(name, str(folder), folder, {"kind": "folder"})
+        self.store.set_autorestore(name, on)
+        self.sampler.touch(name)
+
     def _apply_restart_policies(self) -> None:
         self.runner.restart_policy = dataclasses.replace(self.runner.restart_policy, mode=self.restart_mode())
         self.runner.app_restart = {
@@ -344,8 +353,11 @@ class AppManager:
         status = await self.sampler.read(name)
         record = await asyncio.to_thread(self.store.app, name)
         restart = await asyncio.to_thread(self.restart_mode, name)
-        return dataclasses.replace(status, source=record.source if record else None,
-                                   autorestore=record.autorestore if record else True, restart=restart.value)
+        fresh = dataclasses.replace(status, source=record.source if record else None,
+                                    autorestore=record.autorestore if record else True, restart=restart.value)
+        if fresh != status:  # changed in the store behind our back: the list reads it again too
+            self.sampler.touch(name)
+        return fresh
 
     async def status(self, name: str, *, usage: bool = True) -> JSONObject:
         """``app_status`` as JSON. ``usage`` is accepted for older callers: usage is sampled in the
