@@ -22,6 +22,7 @@ from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.ports import PortPool
 from pinokiocloud.kernel.prompter import KeyStore, Prompter
 from pinokiocloud.kernel.run import Answers, Run
+from pinokiocloud.kernel.scripts import load_script
 
 if TYPE_CHECKING:
     from pinokiocloud.kernel.bridge import NodeSidecar
@@ -172,12 +173,9 @@ class RunHandle:
 
     # ---- the sidecar ----
 
-    def context(self) -> KernelContext:
-        return self._host.context()
-
-    @property
-    def sidecar(self) -> NodeSidecar:
-        return self._host.sidecar
+    async def load(self, file: Path) -> object:
+        """A JSON or JS file as data (JS evaluated by the sidecar, a function export called)."""
+        return (await load_script(self._host.sidecar, file, self._host.context())).data
 
     async def render(self, template: object, scope: Mapping[str, object]) -> object:
         """A template rendered with ``scope`` as its variables (``notify``'s ``{{event}}``)."""

@@ -20,7 +20,7 @@ from pinokiocloud.kernel.run import Answers, Run
 
 __all__ = ["KeyStore", "Prompter", "fill_form"]
 
-Emit = Callable[[Run, str, object, "int | None"], object]
+Emit = Callable[[Run, str, object, int | None], object]
 """``emit(run, type, data, step)``: publish an event of the run."""
 
 

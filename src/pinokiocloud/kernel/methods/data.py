@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pinokiocloud.kernel.keypath import delete_path, set_path
 from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
-from pinokiocloud.kernel.scripts import load_script
 
 
 def _memory(ctx: RunHandle, scope: str) -> dict[str, object]:
@@ -165,6 +164,5 @@ async def load(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     out: dict[str, object] = {}
     for name, uri in req.params_dict().items():
         file = ctx.resolve(str(uri))
-        loaded = await load_script(ctx.sidecar, file, ctx.context())
-        out[name] = loaded.data
+        out[name] = await ctx.load(file)
     return out
