@@ -122,11 +122,22 @@ def _model(path: Path, mb: int) -> Path:
     return path
 
 
+def _timeline(log: Path) -> list[str]:
+    """What session 2's daemon logged about the restore (where its time went)."""
+    words = ("restor", "archive", "linked", "started", "listening", "kept", "state")
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line[:200] for line in lines if any(w in line for w in words)][:30]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-mb", type=int, default=500)
     parser.add_argument("--packages", default="numpy pillow scipy")
     parser.add_argument("--imports", default="import numpy, PIL, scipy")
+    parser.add_argument("--timeline", action="store_true", help="print what session 2's daemon logged")
     args = parser.parse_args()
     shared_mb = args.model_mb * SHARED_MB_OF_500 // 500
     node_modules = ensure_test_packages()
@@ -137,7 +148,10 @@ def main() -> None:
         for path, mb in (("/own.bin", args.model_mb - shared_mb), ("/shared.bin", shared_mb)):
             server.add(path, File(_model(work / path.strip("/"), mb)))
         server.add("/mirror/shared.bin", File(work / "shared.bin"))
-        served = lambda: sum(server.sent(p) for p in ("/own.bin", "/shared.bin", "/mirror/shared.bin"))  # noqa: E731
+
+        def served() -> int:
+            return sum(server.sent(p) for p in ("/own.bin", "/shared.bin", "/mirror/shared.bin"))
+
         persist = work / "persist"
         persist.mkdir()
         app = write_launcher(work / "launcher", {
@@ -167,6 +181,7 @@ def main() -> None:
         restored = two.api("/api/store")["restore"]
         bytes_2 = served() - before
         two.cli("down", timeout=300)
+        timeline = _timeline(two.home / "logs" / "daemon.log")
 
         plain = Session(work, "home3", None, node_modules)
         began = time.monotonic()
@@ -206,6 +221,10 @@ def main() -> None:
         print(f"  {name:<{width}}  {value:>9}  {note}")
     print("  restore:", "; ".join(f"{n}: {r['state']}" + (f" ({r['reason']})" if r["reason"] else "")
                                  for n, r in restored.items()))
+    if args.timeline:
+        print("  session 2, from the daemon's log:")
+        for line in timeline:
+            print(f"    {line}")
     ok = bytes_2 == 0 and restore_s <= 0.25 * reinstall_s and usage["stored_bytes"] < usage["linked_bytes"]
     print("  targets:", "met" if ok else "NOT met")
     shutil.rmtree(work, ignore_errors=True)

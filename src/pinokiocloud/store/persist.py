@@ -17,12 +17,15 @@ import os
 import shutil
 import sqlite3
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pinokiocloud.config import Settings
+from pinokiocloud.errors import StoreError
 from pinokiocloud.platform.cloud import detect_cloud, persistent_root
+from pinokiocloud.store.appdata import backup_drive_registry, sync_app_data
 from pinokiocloud.store.backup import StateBackup
 from pinokiocloud.store.blobs import BlobStore, install_blobs
 from pinokiocloud.store.db import RunRecord, Store
@@ -38,34 +41,45 @@ log = logging.getLogger(__name__)
 _ALIVE_STATES = ("starting", "running", "idle")
 _ARCHIVED_SCRIPTS = frozenset({"install", "update"})
 """A run of one of these scripts (``install.js``, ``update.json`` …) that ends ``done`` refreshes the archive."""
+APPDATA_SYNC_S = 60.0
+"""How often the files apps make (outputs, configs, models) are kept on the persistent root; once more on ``down``."""
+
+Manifest = dict[str, object]
+"""An environment archive's manifest (``envarchive.save_archive``), or ``{"error": sentence}``."""
 
 
 class _Event(Protocol):
-    type: str
-    data: Any
-    attempt: str
+    @property
+    def type(self) -> str: ...
+    @property
+    def data(self) -> object: ...
+    @property
+    def attempt(self) -> str: ...
 
 
 class _Run(Protocol):
-    path: Path
+    @property
+    def path(self) -> Path: ...
 
 
 class _Events(Protocol):
-    def subscribe(self, run_id: str | None = None) -> asyncio.Queue[Any]: ...
-    def unsubscribe(self, queue: asyncio.Queue[Any]) -> None: ...
+    def subscribe(self, run_id: str | None = None) -> asyncio.Queue[_Event]: ...
+    def unsubscribe(self, queue: asyncio.Queue[_Event]) -> None: ...
 
 
 class _Runner(Protocol):
-    events: Any
-    by_key: Any
+    @property
+    def events(self) -> _Events: ...
+    @property
+    def by_key(self) -> Mapping[str, _Run]: ...
 
-    async def wait(self, run: Any) -> Any: ...
+    async def wait(self, run: _Run) -> object: ...
 
 
 class _Apps(Protocol):
     def app_of(self, path: Path) -> str | None: ...
     def names(self) -> list[str]: ...
-    async def restore_install(self, name: str) -> Any: ...
+    async def restore_install(self, name: str) -> _Run | None: ...
     async def start_interrupted(self, name: str, records: list[RunRecord]) -> int: ...
 
 
@@ -115,13 +129,15 @@ class Persistence:
         self.backup = StateBackup(store, root.path, home=self.home) if root.path is not None else None
         self.restorer: AppRestorer | None = None
         self.notices: list[str] = [n for n in (root.reason, restored.notice) if n]
-        self.archives: dict[str, dict[str, Any]] = {}
+        self.archives: dict[str, Manifest] = {}
         """The last archive made per app in this session (manifest), or its error."""
+        self.sync_error: str | None = None
+        """Why the last keeping of apps' files on the root failed (one sentence), or None."""
         self._runner: _Runner | None = None
         self._apps: _Apps | None = None
         self._alive: list[RunRecord] = []
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._queue: asyncio.Queue[Any] | None = None
+        self._tasks: list[asyncio.Task[object]] = []
+        self._queue: asyncio.Queue[_Event] | None = None
         self._archive_lock = asyncio.Lock()
         if restored.restored:
             self._write_hf_token()
@@ -163,6 +179,7 @@ class Persistence:
                                     self._start_runs,
                                     allow_python_download=self.settings.environ.get("UV_PYTHON_DOWNLOADS") != "never")
         self._tasks.append(asyncio.create_task(self.restorer.run(), name="restore apps"))
+        self._tasks.append(asyncio.create_task(self._sync_loop(), name="keep apps' files"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -173,20 +190,71 @@ class Persistence:
         if self._queue is not None and self._runner is not None:
             self._runner.events.unsubscribe(self._queue)
             self._queue = None
+        if self.root.path is not None and self._apps is not None:
+            await self.sync_files()  # what the apps made since the last sync, before this machine ends
         if self.backup is not None:
             await self.backup.close()
         install_blobs(self.home, None)
 
+    # ---- the files apps make: models, outputs, configs (store.appdata) ----
+
+    def _syncable(self) -> list[str]:
+        """Apps whose folder is here and whole (not being restored or installed by the restore)."""
+        busy = {n for n, a in (self.restorer.apps.items() if self.restorer else ()) if a.state in
+                ("waiting", "extracting", "installing")}
+        names = self._apps.names() if self._apps is not None else []
+        return [n for n in names if n not in busy and (self.home / "api" / n).is_dir()]
+
+    def _sync_now(self, names: list[str]) -> None:
+        assert self.root.path is not None
+        root = self.root.path
+        for name in names:
+            archived = self.archives.get(name, {}).get("created")
+            try:
+                manifest = json.loads((root / "envs" / f"{name}.json").read_text()) if archived is None else {}
+            except (OSError, ValueError):
+                manifest = {}
+            after = float(archived if isinstance(archived, int | float) else manifest.get("created") or 0.0)
+            result = sync_app_data(self.home / "api" / name, root, name, self.blobs, home=self.home,
+                                   settings_after=after)
+            if result.copied or result.adopted:
+                log.info("kept %s's files: %d copied (%d bytes), %d model file(s) into the store (%d bytes)", name,
+                         result.copied, result.copied_bytes, result.adopted, result.adopted_bytes)
+        drives = self.home / "drive" / "drives"
+        if drives.is_dir():
+            self.blobs.adopt_tree(drives, "drive://", home=self.home)
+        backup_drive_registry(self.home, root)
+
+    async def sync_files(self, names: list[str] | None = None) -> bool:
+        """Keep the apps' own files on the root now (off the loop); False, with ``sync_error`` set, on failure."""
+        if self.root.path is None:
+            return False
+        try:
+            await asyncio.to_thread(self._sync_now, self._syncable() if names is None else names)
+        except (OSError, StoreError) as exc:
+            if str(exc) != self.sync_error:
+                log.warning("%s", exc)
+            self.sync_error = str(exc)
+            return False
+        self.sync_error = None
+        return True
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(APPDATA_SYNC_S)
+            await self.sync_files()
+
     # ---- restore callbacks ----
 
-    async def _install(self, name: str) -> None:
+    async def _install(self, name: str) -> bool:
+        """The launcher's install flow (the restore's fallback); True when it ended ``done``."""
         assert self._apps is not None and self._runner is not None
         run = await self._apps.restore_install(name)
         if run is None:
-            return
+            return False
         await self._runner.wait(run)
-        if getattr(run, "state", None) is not None and str(getattr(run.state, "value", run.state)) == "done":
-            await self._start_runs(name)
+        state = getattr(run, "state", None)
+        return state is not None and str(getattr(state, "value", state)) == "done"
 
     async def _start_runs(self, name: str) -> int:
         assert self._apps is not None
@@ -212,23 +280,26 @@ class Persistence:
             elif state == "done":
                 self._tasks.append(asyncio.create_task(self.archive(name), name=f"archive {name}"))
 
-    async def archive(self, name: str) -> dict[str, Any]:
-        """Save ``name``'s archive now (after a successful install or update); the manifest, or ``error``."""
+    async def archive(self, name: str) -> Manifest:
+        """Save ``name``'s archive now (after a successful install or update); the manifest, or ``error``.
+        The app's model files go into the blob store first, so the archive leaves them out."""
         if self.root.path is None:
             return {"error": "no persistent root"}
         root = self.root.path
         async with self._archive_lock:
             app_dir = self.home / "api" / name
             state_id = uuid.uuid4().hex
+            await self.sync_files([name])
             exclude = [rel for rel, _ in await asyncio.to_thread(self.blobs.uses_of_app, name)]
             try:
                 manifest = await asyncio.to_thread(save_archive, app_dir, root, name, exclude=exclude,
                                                    state_id=state_id)
             except OSError as exc:
                 reason = "the persistent root is full" if exc.errno == 28 else str(exc.strerror or exc)
-                result: dict[str, Any] = {"error": f"the environment of {name} could not be archived ({reason}); "
-                                                   "a new machine installs it again instead"}
-                log.warning("%s", result["error"])
+                message = (f"the environment of {name} could not be archived ({reason}); a new machine installs it "
+                           "again instead")
+                result: Manifest = {"error": message}
+                log.warning("%s", message)
                 self.archives[name] = result
                 return result
             self.store.put_setting(archive_setting(name), state_id)
@@ -239,14 +310,15 @@ class Persistence:
 
     # ---- what the API shows ----
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, object]:
         """The root, its free space, what it holds, and the restore's progress (the ``/api/store`` answer)."""
         root = self.root
-        data: dict[str, Any] = {
+        archives: dict[str, dict[str, object]] = {}
+        data: dict[str, object] = {
             "persist_in_use": root.in_use, "root": str(root.path) if root.path else None,
             "wanted": str(root.wanted) if root.wanted else None, "source": root.source, "reason": root.reason,
             "store": str(self.blobs.folder), "notices": list(self.notices),
-            "backup": None, "archives": {}, "restore": {},
+            "backup": None, "archives": archives, "restore": {}, "sync_error": self.sync_error,
         }
         if root.path is not None:
             with contextlib.suppress(OSError):
@@ -256,7 +328,7 @@ class Persistence:
                                   "error": self.backup.last_error}
             for name in sorted(set(self._apps.names() if self._apps else []) | set(self.archives)):
                 archive, _ = archive_paths(root.path, name)
-                data["archives"][name] = {"path": str(archive), "bytes": archive.stat().st_size
+                archives[name] = {"path": str(archive), "bytes": archive.stat().st_size
                                           if archive.is_file() else None,
                                           "current": bool(self.store.setting(archive_setting(name)))}
         if self.restorer is not None:
@@ -264,7 +336,7 @@ class Persistence:
         return data
 
 
-def describe_root(settings: Settings) -> dict[str, Any]:
+def describe_root(settings: Settings) -> dict[str, object]:
     """What ``doctor`` says of the persistent root, without creating or writing anything: where it is and why,
     its free space, and what it holds (model files, the state backup, app archives)."""
     setting = None
@@ -284,19 +356,22 @@ def describe_root(settings: Settings) -> dict[str, Any]:
         path, why = Path(str(setting)).expanduser(), "the persist setting"
     else:
         path, why = persistent_root(detect_cloud(settings.environ, override=settings.cloud_platform))
-    data: dict[str, Any] = {"path": str(path) if path else None, "why": why, "exists": bool(path and path.is_dir()),
-                            "free_bytes": None, "blobs": 0, "blob_bytes": 0, "backup_at": None, "archives": {}}
+    data: dict[str, object] = {"path": str(path) if path else None, "why": why,
+                               "exists": bool(path and path.is_dir()), "free_bytes": None, "blobs": 0,
+                               "blob_bytes": 0, "backup_at": None, "archives": {}}
     if path is None or not path.is_dir():
         return data
     with contextlib.suppress(OSError):
         data["free_bytes"] = shutil.disk_usage(path).free
+    blobs = blob_bytes = 0
     blobs_dir = path / "store" / "blobs"
     if blobs_dir.is_dir():
         for sub in blobs_dir.iterdir():
             for blob in sub.iterdir() if sub.is_dir() else ():
                 with contextlib.suppress(OSError):
-                    data["blob_bytes"] += blob.stat().st_size
-                    data["blobs"] += 1
+                    blob_bytes += blob.stat().st_size
+                    blobs += 1
+    data["blobs"], data["blob_bytes"] = blobs, blob_bytes
     backup = path / "state" / "pinokiocloud.db"
     if backup.is_file():
         data["backup_at"] = backup.stat().st_mtime

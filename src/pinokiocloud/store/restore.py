@@ -27,6 +27,8 @@ from typing import Any
 
 import zstandard
 
+from pinokiocloud.errors import StoreError
+from pinokiocloud.store.appdata import restore_app_data, restore_drive_registry
 from pinokiocloud.store.backup import BACKUP_FILE, MANIFEST_FILE, read_manifest
 from pinokiocloud.store.blobs import BlobStore
 from pinokiocloud.store.db import Store
@@ -105,7 +107,7 @@ class AppRestore:
 
     name: str
     state: str = "waiting"
-    """``waiting``, ``extracting``, ``restored``, ``installing`` (the fallback), ``failed``."""
+    """``waiting``, ``extracting``, ``restored``, ``installing`` (the fallback), ``installed``, ``failed``."""
     done_bytes: int = 0
     total_bytes: int = 0
     reason: str | None = None
@@ -125,8 +127,9 @@ class AppRestore:
                 "total_bytes": self.total_bytes, "reason": self.reason, "seconds": self.seconds, "line": self.line()}
 
 
-InstallFlow = Callable[[str], Awaitable[Any]]
-"""Runs the launcher's install flow for an app whose folder is missing (clone/copy, then install)."""
+InstallFlow = Callable[[str], Awaitable[bool]]
+"""Runs the launcher's install flow for an app whose folder is missing (clone/copy, then install); True when
+it finished well (the app may then start)."""
 StartRuns = Callable[[str], Awaitable[int]]
 """Starts again what was running of an app before the last machine ended; returns how many."""
 
@@ -147,10 +150,22 @@ class AppRestorer:
         return [a.name for a in self.store.apps() if not (self.home / "api" / a.name).exists()]
 
     async def run(self) -> dict[str, AppRestore]:
-        """Restore every pending app, one after the other (one large sequential read at a time)."""
+        """Restore every pending app, one after the other (one large sequential read at a time). First the
+        files kept outside the apps' folders: the drive registry and the store's links into the home (shared
+        drive folders, hub caches), so an app finds its models when it starts."""
         names = await asyncio.to_thread(self.pending)
         for name in names:
             self.apps[name] = AppRestore(name)
+        if names:
+            try:
+                await asyncio.to_thread(restore_drive_registry, self.home, self.root)
+                linked, size = await asyncio.to_thread(self.blobs.relink_home, self.home)
+            except (OSError, StoreError) as exc:
+                log.warning("the shared drive folders could not be linked back from the model store: %s", exc)
+            else:
+                if linked:
+                    log.info("linked %d file(s) (%d bytes) back into %s from the model store", linked, size,
+                             self.home)
         for name in names:
             await self.restore_one(name)
         return self.apps
@@ -171,10 +186,10 @@ class AppRestorer:
 
             try:
                 await asyncio.to_thread(extract_archive, self.root, name, app_dir, manifest, progress)
-                linked, size = await asyncio.to_thread(self.blobs.relink_app, name, app_dir, home=self.home)
             except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
                 reason = f"the archive of {name} is damaged or could not be extracted ({exc})"
             else:
+                linked, size = await self._relink(name, app_dir)
                 entry.state, entry.seconds = "restored", time.monotonic() - started
                 log.info("restored %s from its archive in %.1f s (%d model file(s), %d bytes linked)",
                          name, entry.seconds, linked, size)
@@ -184,13 +199,29 @@ class AppRestorer:
         entry.state = "installing"
         log.warning("%s; installing %s instead", reason, name)
         try:
-            await self.install(name)
+            installed = await self.install(name)
         except Exception as exc:  # the fallback's own error is the user's next line, not a crash of the task
             entry.state, entry.reason = "failed", f"{reason}; the install flow failed too: {exc}"
             log.warning("could not restore %s: %s", name, entry.reason)
             return entry
         entry.seconds = time.monotonic() - started
+        if installed:
+            entry.state = "installed"
+            await self._relink(name, app_dir)
+            await self._start(name, entry)
+        else:
+            entry.state, entry.reason = "failed", f"{reason}; the install flow did not finish"
         return entry
+
+    async def _relink(self, name: str, app_dir: Path) -> tuple[int, int]:
+        """Models back from the blob store, outputs and configs back from the root; (model files, bytes)."""
+        try:
+            linked = await asyncio.to_thread(self.blobs.relink_app, name, app_dir, home=self.home)
+            await asyncio.to_thread(restore_app_data, self.root, name, app_dir)
+        except (OSError, StoreError) as exc:  # the app runs; what is missing, its own steps fetch again
+            log.warning("%s: not everything kept on the persistent root could be put back: %s", name, exc)
+            return 0, 0
+        return linked
 
     async def _start(self, name: str, entry: AppRestore) -> None:
         try:
