@@ -754,7 +754,10 @@ class _Job:
             end = next(e for s, e in self.state.done.gaps(total or 0) if s == start)
             self.state.sequential = False
         file = await self._open_file()
-        await asyncio.to_thread(self.state.save, self.partial)
+        try:
+            await asyncio.to_thread(self.state.save, self.partial)
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
         self.unassigned = [(s, e) for s, e in self.state.done.gaps(total)] if total is not None else []
         self.unassigned = [(s, e) for s, e in self.unassigned if s != start]
         first = _Segment(start, end)
@@ -792,35 +795,35 @@ class _Job:
                 finished, _ = await asyncio.wait(lanes, timeout=ADAPT_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     lane = lanes.pop(task)
-                    exc = task.exception()
+                    error = task.exception()
                     segment = lane.segment
                     if segment is not None:
                         self.active.discard(segment)
                         if segment.end is not None and segment.pos < segment.end:
                             self._give_back(segment.pos, segment.end)
-                    if exc is None:
+                    if error is None:
                         continue
-                    if isinstance(exc, _ContentChanged):
+                    if isinstance(error, _ContentChanged):
                         await self._discard()
                         raise _AttemptFailed("the file changed on the server while downloading; starting over",
-                                             retryable=True) from exc
-                    if not isinstance(exc, _AttemptFailed):
-                        raise exc
-                    if lanes and exc.status in (403, 429) and not lane.original:
+                                             retryable=True) from error
+                    if not isinstance(error, _AttemptFailed):
+                        raise error
+                    if lanes and error.status in (403, 429) and not lane.original:
                         cap = target = max(1, len(lanes))
                         if not refused:
                             refused = True
                             self.log(f"[Download] {self.route.host} refuses more connections "
-                                     f"(HTTP {exc.status}); going on with {cap}")
+                                     f"(HTTP {error.status}); going on with {cap}")
                         continue
-                    if not exc.retryable or not lanes or exc.status in (403, 429):
-                        raise exc
+                    if not error.retryable or not lanes or error.status in (403, 429):
+                        raise error
                     if self.received > failures_mark:
                         failures_mark, worker_failures = self.received, 0
                     worker_failures += 1
-                    last_error = exc
+                    last_error = error
                     if worker_failures > MAX_WORKER_FAILURES:
-                        raise exc
+                        raise error
                     target = max(1, min(target, len(lanes)))  # come back on the next tick, not at once
                 now = time.monotonic()
                 if now - tick_at >= ADAPT_INTERVAL_S:
@@ -1061,9 +1064,11 @@ class _Job:
         if exc.errno == errno.ENOSPC:
             folder = _existing_ancestor(self.partial.parent)
             free = shutil.disk_usage(folder).free
+            done = self.state.done.done()
+            left = f", {human_bytes(self.total - done)} more needed" if self.total is not None else ""
             return _AttemptFailed(
-                f"the disk is full: cannot write {self.partial} ({human_bytes(free)} free on "
-                f"{_mount_point(folder)}; {human_bytes(self.state.done.done())} received and kept)",
+                f"the disk is full: {_mount_point(folder)} has {human_bytes(free)} free{left}; "
+                f"{human_bytes(done)} of {self.partial.name} received and kept",
                 retryable=False, hint="free space or set PINOKIOCLOUD_PERSIST, then run it again to resume",
             )
         return _AttemptFailed(f"cannot write {self.partial}: {exc.strerror or exc}", retryable=False,
@@ -1095,7 +1100,11 @@ class _Job:
         self.state_saved_at = now
         snapshot = RangeState(self.url, self.state.total, self.state.validator, self.state.sequential,
                               RangeSet(self.state.done.ranges()))
-        await asyncio.shield(asyncio.to_thread(file.sync_then, snapshot.save, self.partial))
+        try:
+            await asyncio.shield(asyncio.to_thread(file.sync_then, snapshot.save, self.partial))
+        except OSError as exc:  # the write of the data says what is wrong with the disk; keep the old state
+            self.state_dirty = True
+            self.log(f"[Download] cannot save the done ranges of {self.partial.name}: {exc.strerror or exc}")
 
     async def _digest(self) -> str | None:
         if self.hasher is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -123,17 +124,33 @@ class RangeState:
                 for start, end in raw.get("done", []):
                     state.done.add(int(start), min(int(end), size))
             return state
-        except (OSError, ValueError, TypeError):
+        except FileNotFoundError:  # a partial from a single stream (or an older version): a prefix
             state = cls(url)
             state.done.add(0, size)
             return state
+        except (OSError, ValueError, TypeError):
+            return cls(url)  # a state that cannot be read proves nothing: the file starts over
 
     def save(self, partial: Path) -> None:
-        """Replace the state file in one step (a crash leaves the old one or the new one, never half)."""
+        """Replace the state file in one step (a crash leaves the old one or the new one, never half).
+
+        On a full disk there is no room for the new file: then the old one is overwritten in place (its
+        block is already allocated), so the ranges received before the disk filled are kept for the resume.
+        """
         path = state_path(partial)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json()))
-        os.replace(tmp, path)
+        text = json.dumps(self.to_json()).encode()
+        try:
+            tmp.write_bytes(text)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            if exc.errno != errno.ENOSPC or not path.exists():
+                raise
+            with path.open("r+b") as fh:
+                fh.write(text)
+                fh.truncate()
 
     @staticmethod
     def remove(partial: Path) -> None:
