@@ -18,15 +18,43 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from http.client import HTTPResponse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError, rebuild
 from pinokiocloud.home_lock import START_REPORT_ENV, LockHolder, lock_holder
 
-__all__ = ["START_TIMEOUT_S", "Client"]
+if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Pydantic or FastAPI to start
+    from pydantic import JsonValue
+
+    from pinokiocloud.server.models import (
+        AppList,
+        AppSettings,
+        AppStatus,
+        CatalogList,
+        Download,
+        Installed,
+        Logs,
+        Reinstalled,
+        Removed,
+        RunEvent,
+        RunSummary,
+        SearchResult,
+        Shutdown,
+        Stopped,
+        Unshared,
+        Updated,
+    )
+
+__all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params"]
+
+Params: TypeAlias = "dict[str, JsonValue]"
+"""A script's ``args`` (``--param``, a menu item's query)."""
+Answers: TypeAlias = "dict[str, JsonValue] | list[dict[str, JsonValue]]"
+"""Answers to a run's ``input`` questions: one object, or one per question in order."""
 
 START_TIMEOUT_S = 120.0
 """How long a daemon that owns the home may stay silent before the client gives up (it is never duplicated)."""
@@ -35,7 +63,7 @@ HEALTH_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 120.0
 
 
-def _rebuild(status: int, body: Any) -> PinokioCloudError:
+def _rebuild(status: int, body: object) -> PinokioCloudError:
     """The daemon's error as the same class here, with its fields (``errors.rebuild``)."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
@@ -68,15 +96,16 @@ class Client:
 
     # ---- the daemon ----
 
-    def _open(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None,
-              headers: dict[str, str] | None = None, timeout: float | None = REQUEST_TIMEOUT_S) -> Any:
+    def _open(self, method: str, path: str, *, body: object = None, params: Mapping[str, object] | None = None,
+              headers: dict[str, str] | None = None, timeout: float | None = REQUEST_TIMEOUT_S) -> HTTPResponse:
         query = f"?{urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})}" if params else ""
         data = None if body is None else json.dumps(body).encode()
         all_headers = {"Accept": "application/json", **(headers or {})}
         if data is not None:
             all_headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url + path + query, data=data, headers=all_headers, method=method)
-        return urllib.request.urlopen(request, timeout=timeout)
+        response: HTTPResponse = urllib.request.urlopen(request, timeout=timeout)
+        return response
 
     def is_up(self) -> bool:
         """Whether a daemon owns this home. Decided by the home's lock, never by a timeout: a daemon that is
@@ -166,7 +195,7 @@ class Client:
 
     def _start_failure(self, proc: subprocess.Popen[bytes], report: Path | None) -> PinokioCloudError:
         """The daemon's own reason for not starting (its report), else the end of its log."""
-        data: Any = None
+        data: object = None
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(report.read_text()) if report is not None else None
         if isinstance(data, dict) and data.get("message"):
@@ -193,8 +222,8 @@ class Client:
                                                        f"{exc.strerror}") from exc
         return {"Authorization": f"Bearer {self._token}"}
 
-    def _call(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None,
-              timeout: float | None = REQUEST_TIMEOUT_S) -> Any:
+    def _call(self, method: str, path: str, *, body: object = None, params: Mapping[str, object] | None = None,
+              timeout: float | None = REQUEST_TIMEOUT_S) -> HTTPResponse:
         """Open a route; the daemon's error answers come back as the same error classes."""
         self.ensure_daemon()
         try:
@@ -202,14 +231,16 @@ class Client:
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             try:
-                answer: Any = json.loads(raw)
+                answer: object = json.loads(raw)
             except ValueError:
                 answer = raw.decode(errors="replace")
             raise _rebuild(exc.code, answer) from None
         except OSError as exc:
             raise DaemonUnavailableError(self.url, str(getattr(exc, "reason", exc))) from exc
 
-    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, *, json_body: object = None,
+                params: Mapping[str, object] | None = None) -> Any:
+        """Any route, its JSON as it came (``Any``: the typed methods below name each answer's shape)."""
         with self._call(method, path, body=json_body, params=params) as response:
             try:
                 return json.loads(response.read())
@@ -228,115 +259,132 @@ class Client:
                     yield json.loads("\n".join(data))
                     data = []
 
-    # ---- the API, one method per route ----
+    # ---- the API, one method per route (answers are the shapes of server.models, unchecked here) ----
 
-    def apps(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/api/apps")["data"])
+    def apps(self) -> list[AppStatus]:
+        return cast("AppList", self.request("GET", "/api/apps"))["data"]
 
-    def install(self, src: str, **body: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/api/apps", json_body={"src": src, **body})
-        return result
+    def install(self, src: str, *, name: str | None = None, script: str | None = None, params: Params | None = None,
+                answers: Answers | None = None, interactive: bool = False) -> Installed:
+        body = {"src": src, "name": name, "script": script, "answers": answers, "interactive": interactive}
+        if params:
+            body["params"] = params
+        return cast("Installed", self.request("POST", "/api/apps", json_body=body))
 
     def status(self, name: str) -> dict[str, Any]:
+        """An ``AppStatus`` (typed as a dict until cloud/remote.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", f"/api/apps/{name}")
         return result
 
     def menu(self, name: str) -> dict[str, Any]:
+        """A ``Menu`` (typed as a dict until ui/views/app_page.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/menu")
         return result
 
-    def run(self, name: str, **body: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/run", json_body=body)
-        return result
+    def run(self, name: str, *, script: str | None = None, params: Params | None = None,
+            answers: Answers | None = None, interactive: bool = False) -> RunSummary:
+        body = {"script": script, "params": params or {}, "answers": answers, "interactive": interactive}
+        return cast("RunSummary", self.request("POST", f"/api/apps/{name}/run", json_body=body))
 
-    def stop(self, name: str, script: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/stop", json_body={"script": script})
-        return result
+    def stop(self, name: str, script: str | None = None) -> Stopped:
+        return cast("Stopped", self.request("POST", f"/api/apps/{name}/stop", json_body={"script": script}))
 
-    def remove(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", f"/api/apps/{name}")
-        return result
+    def remove(self, name: str) -> Removed:
+        return cast("Removed", self.request("DELETE", f"/api/apps/{name}"))
 
     def logs(self, name: str, tail: int = 200) -> list[str]:
-        return list(self.request("GET", f"/api/apps/{name}/logs", params={"tail": tail})["lines"])
+        return cast("Logs", self.request("GET", f"/api/apps/{name}/logs", params={"tail": tail}))["lines"]
 
-    def search(self, query: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/api/search", params={"q": query})
-        return result
+    def search(self, query: str) -> SearchResult:
+        return cast("SearchResult", self.request("GET", "/api/search", params={"q": query}))
 
-    def answer(self, key: str, values: dict[str, Any]) -> None:
+    def answer(self, key: str, values: Mapping[str, object]) -> None:
         self.request("POST", f"/api/runs/{key}/input", json_body={"values": values})
 
-    def run_info(self, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/api/runs/{key}")
-        return result
+    def run_info(self, key: str) -> RunSummary:
+        return cast("RunSummary", self.request("GET", f"/api/runs/{key}"))
+
+    def update(self, name: str) -> Updated:
+        """Update the launcher (and run its update script, when it has one)."""
+        return cast("Updated", self.request("POST", f"/api/apps/{name}/update"))
+
+    def reinstall(self, name: str) -> Reinstalled:
+        return cast("Reinstalled", self.request("POST", f"/api/apps/{name}/reinstall"))
+
+    def shutdown(self) -> Shutdown:
+        """Ask the daemon to stop (apps and dashboard first); it answers before it goes."""
+        return cast("Shutdown", self.request("POST", "/api/shutdown"))
 
     # ---- routes the dashboard uses (thin wrappers over request()) ----
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, **params: object) -> Any:
+        """Any GET route, its JSON as it came (see ``request``)."""
         return self.request("GET", path, params=params or None)
 
-    def catalog(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/api/catalog")
-        return result
+    def catalog(self) -> CatalogList:
+        return cast("CatalogList", self.request("GET", "/api/catalog"))
 
     def system(self) -> dict[str, Any]:
+        """A ``MachineReport`` (typed as a dict until ui/common.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", "/api/system")
         return result
 
     def system_live(self) -> dict[str, Any]:
+        """``LiveReadings`` (typed as a dict until ui/views/system.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", "/api/system/live")
         return result
 
-    def get_settings(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/api/settings")
-        return result
+    def get_settings(self) -> AppSettings:
+        return cast("AppSettings", self.request("GET", "/api/settings"))
 
-    def update_settings(self, **changes: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PATCH", "/api/settings", json_body=changes)
-        return result
+    def update_settings(self, **changes: object) -> AppSettings:
+        return cast("AppSettings", self.request("PATCH", "/api/settings", json_body=changes))
 
-    def set_autorestore(self, name: str, autorestore: bool) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PATCH", f"/api/apps/{name}", json_body={"autorestore": autorestore})
-        return result
+    def set_autorestore(self, name: str, autorestore: bool) -> AppStatus:
+        return cast("AppStatus", self.request("PATCH", f"/api/apps/{name}", json_body={"autorestore": autorestore}))
 
-    def start(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/start")
-        return result
+    def start(self, name: str, *, restart: str | None = None) -> RunSummary:
+        """The app's default item (or its run that is already up); ``restart`` is kept for the app."""
+        body = {"restart": restart} if restart else None
+        return cast("RunSummary", self.request("POST", f"/api/apps/{name}/start", json_body=body))
 
     def runs(self) -> list[dict[str, Any]]:
+        """``RunSummary`` dicts (typed as dicts until ui/views/running.py accepts the TypedDict)."""
         return list(self.request("GET", "/api/runs")["data"])
 
     def run_usage(self, key: str) -> dict[str, Any]:
+        """A ``RunUsage`` (typed as a dict until ui/views/running.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", f"/api/runs/{key}/usage")
         return result
 
-    def stop_run(self, key: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/runs/{key}/stop")
-        return result
+    def stop_run(self, key: str) -> RunSummary:
+        return cast("RunSummary", self.request("POST", f"/api/runs/{key}/stop"))
 
-    def run_events(self, key: str, *, after: int = 0) -> list[dict[str, Any]]:
+    def run_events(self, key: str, *, after: int = 0) -> list[RunEvent]:
         """A run's events after ``after`` so far, without following (events() follows until the run ends)."""
         with self._call("GET", f"/api/runs/{key}/events", params={"after": after, "follow": "false"}) as response:
             text = response.read().decode("utf-8", "replace")
-        return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+        return [cast("RunEvent", json.loads(line[5:])) for line in text.splitlines() if line.startswith("data:")]
 
     def share_info(self, name: str) -> dict[str, Any]:
+        """A ``ShareInfo`` (typed as a dict until ui/views/app_page.py accepts the TypedDict)."""
         result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/share")
         return result
 
-    def start_share(self, name: str, **body: Any) -> dict[str, Any]:
+    def start_share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> dict[str, Any]:
+        """Publish the app's web UI (up to half a minute while providers are tried); a ``ShareInfo`` (typed as
+        a dict until ui/views/app_page.py accepts the TypedDict)."""
+        body = {"provider": provider, "passcode": passcode}
         result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/share", json_body=body)
         return result
 
-    def stop_share(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", f"/api/apps/{name}/share")
-        return result
+    def stop_share(self, name: str) -> Unshared:
+        return cast("Unshared", self.request("DELETE", f"/api/apps/{name}/share"))
 
     def downloads(self) -> list[dict[str, Any]]:
-        """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each)."""
+        """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each); ``Download``
+        dicts (typed as dicts until cli/downloads.py accepts the TypedDict)."""
         return list(self.request("GET", "/api/downloads")["data"])
 
-    def cancel_download(self, download_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/api/downloads/{download_id}/cancel")
-        return result
+    def cancel_download(self, download_id: str) -> Download:
+        return cast("Download", self.request("POST", f"/api/downloads/{download_id}/cancel"))

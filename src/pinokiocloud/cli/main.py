@@ -1,30 +1,34 @@
-"""Entry point of the ``pinokiocloud`` command: composes the sub-commands and turns errors into
-one clear line (exit 2 for the user's mistakes, 1 for ours; a traceback only with PINOKIOCLOUD_DEBUG=1)."""
+"""Entry point of the ``pinokiocloud`` command: composes the commands of each family (one module each) and
+turns errors into one clear line (exit 2 for the user's mistakes, 1 for ours; a traceback only with
+PINOKIOCLOUD_DEBUG=1). The turning happens inside the Typer app, so ``typer.testing.CliRunner`` sees the
+same exit codes as a shell."""
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from pinokiocloud import __version__
-from pinokiocloud.cli import apps, cloud, doctor, downloads, output, script, store
-from pinokiocloud.cli.options import JsonOpt
+from pinokiocloud.cli import cloud, daemon, doctor, downloads, lifecycle, output, script, share, status, store
+from pinokiocloud.cli.hints import did_you_mean
 from pinokiocloud.errors import PinokioCloudError, UserError
+
+if TYPE_CHECKING:
+    from typer._click.core import Context  # the click that Typer vendors (what its commands are given)
 
 __all__ = ["app", "main"]
 
 
-def _type_label(self: Any, ctx: Any) -> str | None:
+def _type_label(self: TyperArgument | TyperOption, ctx: Context) -> str | None:
     """What a value looks like in ``--help``: nothing for a flag, the metavar when one is given, else a plain
     word (TEXT, INTEGER, PATH) instead of Typer's ``<bool>``/``<list[str]>``."""
     del ctx
     if getattr(self, "is_flag", False) or getattr(self, "count", False):
         return None
-    if isinstance(self, typer.core.TyperArgument):
+    if isinstance(self, TyperArgument):
         return None  # the argument's name says it
     if self.metavar:
         return str(self.metavar)
@@ -37,8 +41,28 @@ def _type_label(self: Any, ctx: Any) -> str | None:
     return {"str": "TEXT", "int": "N", "float": "NUMBER"}.get(name, name.upper())
 
 
-typer.core.TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
-typer.core.TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign]
+TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
+TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign,assignment]
+
+
+class _Commands(TyperGroup):
+    """The command group: our errors become one line on stderr and an exit code (2: the user's mistake, what
+    to do is in the line; 1: an operation failed), unless PINOKIOCLOUD_DEBUG=1 asks for the traceback."""
+
+    def invoke(self, ctx: Context) -> object:
+        debug = os.environ.get("PINOKIOCLOUD_DEBUG") == "1"
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            if debug:
+                raise
+            output.error(str(exc), exc.hint or did_you_mean(str(exc)))
+            raise typer.Exit(2) from None
+        except PinokioCloudError as exc:
+            if debug:
+                raise
+            output.error(str(exc), exc.hint or "run again with PINOKIOCLOUD_DEBUG=1 for a traceback")
+            raise typer.Exit(1) from None
 
 
 def _show_version(value: bool) -> None:
@@ -48,6 +72,7 @@ def _show_version(value: bool) -> None:
 
 
 app = typer.Typer(
+    cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -68,39 +93,23 @@ app.add_typer(downloads.app, name="downloads")
 app.add_typer(cloud.app, name="cloud")
 app.add_typer(store.app, name="store")
 app.command("doctor")(doctor.doctor)
-apps.register(app)
-
-
-@app.command("menu")
-def menu(
-    target: Annotated[str, typer.Argument(help="An installed app, or a launcher folder (the one holding pinokio.js).")],
-    as_json: JsonOpt = False,
-) -> None:
-    """Print an app's menu for its current state; for a folder, the state of a fresh install."""
-    folder = Path(target)
-    if not folder.is_dir():
-        from pinokiocloud.client import Client
-
-        menu_data = Client().menu(target)
-        if as_json:
-            output.result(menu_data, as_json=True)
-        else:
-            apps.print_menu(menu_data)
-        return
-
-    from pinokiocloud.cli.offline import run_with_kernel
-    from pinokiocloud.config import Settings
-    from pinokiocloud.kernel import KernelContext, NodeSidecar, load_launcher
-
-    async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, Any]:
-        found = await load_launcher(sc, folder.resolve(), ctx)
-        return {"folder": str(found.folder), "root": str(found.root), "meta": found.meta, "menu": found.menu}
-
-    found_menu = run_with_kernel(work)
-    if as_json:
-        output.result(found_menu, as_json=True)
-    else:
-        apps.print_menu(found_menu)
+app.command("serve")(daemon.serve)
+app.command("up")(daemon.up)
+app.command("down")(daemon.down)
+app.command("install")(lifecycle.install)
+app.command("update")(lifecycle.update)
+app.command("reinstall")(lifecycle.reinstall)
+app.command("run")(lifecycle.run)
+app.command("start")(lifecycle.start)
+app.command("stop")(lifecycle.stop)
+app.command("status")(status.status)
+app.command("ls")(status.ls)
+app.command("logs")(status.logs)
+app.command("share")(share.share)
+app.command("unshare")(share.unshare)
+app.command("search")(status.search)
+app.command("rm")(lifecycle.rm)
+app.command("menu")(status.menu)
 
 
 @app.command("version")
@@ -110,19 +119,7 @@ def version() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    debug = os.environ.get("PINOKIOCLOUD_DEBUG") == "1"
-    try:
-        app(args=argv, prog_name="pinokiocloud")
-    except UserError as exc:
-        if debug:
-            raise
-        output.error(str(exc), exc.hint or apps.did_you_mean(str(exc)))
-        sys.exit(2)
-    except PinokioCloudError as exc:
-        if debug:
-            raise
-        output.error(str(exc), exc.hint or "run again with PINOKIOCLOUD_DEBUG=1 for a traceback")
-        sys.exit(1)
+    app(args=argv, prog_name="pinokiocloud")
 
 
 if __name__ == "__main__":

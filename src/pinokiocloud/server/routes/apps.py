@@ -13,7 +13,7 @@ from typing import Annotated, cast
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, Field
 
 from pinokiocloud.kernel.runner import Run
 from pinokiocloud.server.deps import AuthDep, DaemonDep
@@ -92,15 +92,15 @@ class InstallIn(BaseModel):
                                       "or a catalog id")
     name: NameText | None = None
     script: PathText | None = Field(None, description="the install script, instead of the menu's default item")
-    params: dict[str, JsonValue] = Field(default_factory=dict)
-    answers: list[dict[str, JsonValue]] | dict[str, JsonValue] | None = None
+    params: dict[str, object] = Field(default_factory=dict)
+    answers: list[dict[str, object]] | dict[str, object] | None = None
     interactive: bool = False
 
 
 class RunIn(BaseModel):
     script: PathText | None = None
-    params: dict[str, JsonValue] = Field(default_factory=dict)
-    answers: list[dict[str, JsonValue]] | dict[str, JsonValue] | None = None
+    params: dict[str, object] = Field(default_factory=dict)
+    answers: list[dict[str, object]] | dict[str, object] | None = None
     interactive: bool = False
 
 

@@ -10,7 +10,7 @@ from typing import cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, Field
 
 from pinokiocloud.errors import BadParamError, RunNotFoundError
 from pinokiocloud.kernel.runner import Run
@@ -27,7 +27,7 @@ END_TYPES = frozenset({"stop"})
 
 
 class AnswerIn(BaseModel):
-    values: dict[str, JsonValue] = Field(default_factory=dict)
+    values: dict[str, object] = Field(default_factory=dict)
 
 
 class StdinIn(BaseModel):
