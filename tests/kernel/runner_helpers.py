@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import textwrap
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.runner import Run, Runner
 from tests.helpers.sidecar import SyncSidecar, make_runner
 
 
-def refused_moves(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The illegal run state changes the runner refused (and logged) during a test."""
-    return [r.getMessage() for r in caplog.records
+def refused_moves(records: list[logging.LogRecord]) -> list[str]:
+    """The illegal run state changes the runner refused (and logged) among ``records``."""
+    return [r.getMessage() for r in records
             if r.name == "pinokiocloud.kernel.runner" and "illegal run state change" in r.getMessage()]
 
 

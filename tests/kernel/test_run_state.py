@@ -53,5 +53,5 @@ def test_an_illegal_move_is_refused_and_the_run_keeps_its_state(h: Harness,
     assert h.sidecar.run(move()) is False
     assert run.state is RunState.DONE and run.ended_at == ended_at
     assert _states(h, run) == ["running", "done"]  # no event claims the run is running again
-    assert refused_moves(caplog) == [f"illegal run state change done -> running refused for {run.id}"]
+    assert refused_moves(caplog.records) == [f"illegal run state change done -> running refused for {run.id}"]
     caplog.clear()  # the refusal was the point of this test
