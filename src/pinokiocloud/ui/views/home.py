@@ -1,6 +1,10 @@
 """My apps: every installed app with its state, the link to open it and Start/Stop, and "Install from a git
 URL or folder" for launchers that are not in the catalog.
 
+On a new machine with the same persistent root, the apps being put back are shown first, each with the
+daemon's own line ("restoring comfyui: 3.1 of 5.2 GB") and a progress bar, refreshed until they are back;
+an app put back by its install flow instead says why.
+
 The install form sends what the user typed to the daemon, which validates it as it does for the CLI
 (``POST /api/apps``): a wrong URL or folder is one sentence under the form, and nothing is left installed.
 """
@@ -21,17 +25,47 @@ SOURCE_KEY = "home_install_source"
 NAME_KEY = "home_install_name"
 ERROR_KEY = "home_install_error"
 BUSY_STATES = frozenset({"installing", "starting"})
+RESTORING = frozenset({"waiting", "extracting", "installing"})
+"""States of an app's restore (``GET /api/store``) that are still going on."""
 
 
 def render() -> None:
     st.title("My apps")
     the_client = common.client()
     with common.shown_errors():
+        restore = the_client.request("GET", "/api/store").get("restore") or {}
+        if restore:
+            live = any(str(e.get("state")) in RESTORING for e in restore.values())
+            st.fragment(run_every=common.LIVE_REFRESH_S if live else None)(_restore)(the_client)
         apps = the_client.apps()
         shares = {str(i.get("app")): i for i in the_client.request("GET", "/api/shares")["data"]}
         _apps(the_client, [{**a, "share": shares.get(str(a["name"]))} for a in apps])
         st.divider()
         _install_form(the_client)
+
+
+def _restore(the_client: Client) -> None:
+    """Where the restore of each app stands, as the daemon says it (``restore[name].line``)."""
+    with common.shown_errors():
+        entries = list((the_client.request("GET", "/api/store").get("restore") or {}).values())
+        if not entries:
+            return
+        going = [e for e in entries if str(e.get("state")) in RESTORING]
+        st.subheader("Restoring from the persistent root" if going else "Restored from the persistent root")
+        for entry in entries:
+            state, line = str(entry.get("state")), str(entry.get("line") or entry.get("name"))
+            total, done = int(entry.get("total_bytes") or 0), int(entry.get("done_bytes") or 0)
+            if state == "extracting":
+                st.progress(min(1.0, done / total) if total else 0.0, text=line)
+            elif state in ("waiting", "installing"):
+                st.progress(0.0, text=line)
+            elif state == "failed":
+                st.error(line, icon=":material/error:")
+            elif entry.get("reason"):
+                st.warning(line, icon=":material/warning:")
+            else:
+                seconds = entry.get("seconds")
+                st.caption(f"{line}" + (f" in {common.fmt_duration(float(seconds))}" if seconds else ""))
 
 
 def _apps(the_client: Client, apps: Sequence[Mapping[str, Any]]) -> None:
