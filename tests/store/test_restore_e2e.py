@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pinokiocloud.cli.store import follow_restore
+from pinokiocloud.client import Client
+from pinokiocloud.config import Settings
 from tests.helpers.cli import write_launcher
 from tests.reliability.test_restore import MODEL, START, _api, _cli, _status, _wait, model_server
 from tests.ui.dashboard import open_page, texts
@@ -52,8 +55,11 @@ def test_a_new_home_gets_the_drive_folder_the_model_and_the_outputs_back_and_the
     two = _cli(tmp_path / "home2", persist, node_modules)
     try:
         assert two.json("store", "du")["persist_in_use"]  # the CLI starts the daemon, which restores
-        _wait("demo restored", lambda: (_api(two, "/api/store")["restore"].get("demo") or {}).get("state")
-              == "restored", timeout=180)
+        told: list[str] = []
+        with Client(Settings.from_env(two.env), autostart=False) as client:
+            last = follow_restore(client, told.append, timeout_s=180)  # what `up` prints while it restores
+        assert last == ["demo: restored"] and told[-1] == "demo: restored"
+        assert all(line.startswith(("demo: waiting", "restoring demo: ", "demo: restored")) for line in told), told
         app = two.home / "api" / "demo"
         assert (app / "models").is_symlink() and str((app / "models").resolve()).startswith(str(two.home))
         model = app / "models" / "model.bin"

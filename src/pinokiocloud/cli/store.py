@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import typer
 
@@ -10,7 +12,15 @@ from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.downloads import human_bytes
 
-__all__ = ["app"]
+__all__ = ["EXTRACTING_STATES", "app", "follow_restore"]
+
+EXTRACTING_STATES = frozenset({"waiting", "extracting"})
+"""Restore states that end by themselves in seconds to minutes (the archive's part); ``up`` waits for them."""
+FOLLOW_INTERVAL_S = 1.0
+
+
+class _Requests(Protocol):
+    def request(self, method: str, path: str) -> Any: ...
 
 app = typer.Typer(help="The model store: files kept once by sha256 (on the persistent root when there is one).",
                   no_args_is_help=True)
@@ -27,6 +37,25 @@ def _where(info: dict[str, Any]) -> str:
         return f"{info['store']} (persistent root {info['root']}, from {info['source']})"
     reason = f"; {info['reason']}" if info.get("reason") else ""
     return f"{info['store']} (no persistent root: kept for this session only{reason})"
+
+
+def follow_restore(client: _Requests, tell: Callable[[str], None], *, timeout_s: float = 1800.0) -> list[str]:
+    """For ``up`` and ``launch()``: tell each app's restore line as it changes while archives are extracted
+    ("restoring comfyui: 3.1 of 5.2 GB"), then how each ended (restored, or installing instead and why);
+    returns the last lines. An install fallback is told once and not waited for (the dashboard follows it)."""
+    said: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        info = client.request("GET", "/api/store")
+        entries = list((info.get("restore") or {}).values())
+        for entry in entries:
+            line = str(entry.get("line") or entry.get("name"))
+            if said.get(str(entry.get("name"))) != line:
+                said[str(entry.get("name"))] = line
+                tell(line)
+        if not any(str(e.get("state")) in EXTRACTING_STATES for e in entries) or time.monotonic() > deadline:
+            return list(said.values())
+        time.sleep(FOLLOW_INTERVAL_S)
 
 
 @app.command("ls")

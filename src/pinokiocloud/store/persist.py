@@ -178,6 +178,7 @@ class Persistence:
         self.restorer = AppRestorer(self.store, self.blobs, self.root.path, self.home, self._install,
                                     self._start_runs,
                                     allow_python_download=self.settings.environ.get("UV_PYTHON_DOWNLOADS") != "never")
+        self.restorer.prepare()
         self._tasks.append(asyncio.create_task(self.restorer.run(), name="restore apps"))
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="keep apps' files"))
 

@@ -149,13 +149,21 @@ class AppRestorer:
         """Registered apps whose folder is not in this home."""
         return [a.name for a in self.store.apps() if not (self.home / "api" / a.name).exists()]
 
+    def prepare(self) -> list[str]:
+        """List the apps to put back (``waiting``) before the daemon answers, so the first ``/api/store`` a
+        client reads (``up``, the dashboard) already says what is being restored."""
+        names = self.pending()
+        for name in names:
+            self.apps.setdefault(name, AppRestore(name))
+        return names
+
     async def run(self) -> dict[str, AppRestore]:
         """Restore every pending app, one after the other (one large sequential read at a time). First the
         files kept outside the apps' folders: the drive registry and the store's links into the home (shared
         drive folders, hub caches), so an app finds its models when it starts."""
-        names = await asyncio.to_thread(self.pending)
+        names = list(self.apps) if self.apps else await asyncio.to_thread(self.pending)
         for name in names:
-            self.apps[name] = AppRestore(name)
+            self.apps.setdefault(name, AppRestore(name))
         if names:
             try:
                 await asyncio.to_thread(restore_drive_registry, self.home, self.root)
