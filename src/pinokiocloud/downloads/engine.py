@@ -28,19 +28,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hashlib
+import mmap
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import threading
 import time
 import urllib.request
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -113,17 +116,22 @@ TAIL_SPLIT_BYTES = 1 << 20
 """Near the end, a connection with nothing left takes the back half of another's piece while that piece
 has twice this left (``aria2c -k1M``), so the last seconds are not one slow connection."""
 MIN_PIECE_BYTES = 4 * 1024 * 1024
-MAX_PIECE_BYTES = 64 * 1024 * 1024
+MAX_PIECE_BYTES = 16 * 1024 * 1024
 PIECE_SECONDS = 0.25
-"""Connections take the file front to back in pieces of about this long a fetch (and at least 20 times the
-time a request takes to answer, so the requests cost under 5 %): the done bytes stay one prefix with at most
+"""Connections take the file front to back in pieces of about this long a fetch (and at least
+``PIECE_LATENCY_FACTOR`` times the time a request takes to answer): the done bytes stay one prefix with about
 one piece per connection past it, and the sha256, which can only go front to back, keeps up with the
 download instead of reading most of the file again at the end."""
+PIECE_LATENCY_FACTOR = 10
+"""A piece takes at least this many times a request's wait for its answer (the wait costs under 10 %)."""
 MAX_WORKER_FAILURES = 8
 """Connection failures in a row, with no byte arriving meanwhile, that end a parallel round."""
 STATE_SAVE_INTERVAL_S = 0.5
 """How often a parallel download writes its done ranges down (what a kill -9 can cost again)."""
-HASH_BLOCK_BYTES = 4 << 20
+HASH_WINDOW_BYTES = 32 << 20
+"""How much of the partial the hash thread maps and hashes in one go."""
+_MAP_POPULATE = getattr(mmap, "MAP_POPULATE", 0)
+"""Linux: fault the window's pages in with the mmap call, not one by one while hashing."""
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_NAME_BYTES = 240
@@ -860,8 +868,12 @@ class _Job:
         self.unassigned = merged.ranges()
 
     def _next_piece(self) -> _Segment | None:
-        """The next piece for a connection: the front of the bytes nobody fetches, at most ``piece_bytes``
-        (never leaving a sliver behind); else, in a parallel transfer, the back half of the biggest piece."""
+        """The next piece for a connection: the back half of a slow piece that holds the done prefix back;
+        else the front of the bytes nobody fetches, at most ``piece_bytes`` (never leaving a sliver behind);
+        else, in a parallel transfer, the back half of the biggest piece."""
+        lagging = self._lagging()
+        if lagging is not None:
+            return self._split(lagging)
         if self.unassigned:
             start, end = self.unassigned[0]
             cut = end
@@ -881,11 +893,29 @@ class _Job:
         biggest = max(self.active, key=_Segment.remaining, default=None)
         if biggest is None or biggest.end is None or biggest.remaining() < 2 * TAIL_SPLIT_BYTES:
             return None
-        middle = biggest.received + biggest.remaining() // 2
-        piece = _Segment(middle, biggest.end)
-        biggest.end = middle
+        return self._split(biggest)
+
+    def _split(self, segment: _Segment) -> _Segment:
+        """Give the back half of what ``segment`` has left to a new piece (its connection stops at the middle)."""
+        assert segment.end is not None
+        middle = segment.received + segment.remaining() // 2
+        piece = _Segment(middle, segment.end)
+        segment.end = middle
         self.active.add(piece)
         return piece
+
+    def _lagging(self) -> _Segment | None:
+        """The piece at the front when it holds the prefix back: more than two pieces per connection are in
+        flight past it (a slow connection), so the hash would wait and re-read that much at the end."""
+        if not self.parallel or not self.active:
+            return None
+        front = min(self.active, key=lambda segment: segment.received)
+        frontier = self.unassigned[0][0] if self.unassigned else (self.total or 0)
+        if front.remaining() < 2 * TAIL_SPLIT_BYTES:
+            return None
+        if frontier - front.received <= 2 * max(1, len(self.active)) * self.piece_bytes:
+            return None
+        return front
 
     def _extend(self, segment: _Segment) -> None:
         """Let a connection read on into the next piece when nobody has it and its response carries it."""
@@ -956,10 +986,10 @@ class _Job:
 
     def _adapt_piece(self, size: int, body_s: float, latency_s: float) -> None:
         """Size the next pieces from the last one: ``PIECE_SECONDS`` of this connection's speed, and at least
-        20 times the time the server took to answer, within ``MIN_PIECE_BYTES`` and ``MAX_PIECE_BYTES``."""
+        ``PIECE_LATENCY_FACTOR`` times the time the server took to answer, within the piece limits."""
         if size < MIN_PIECE_BYTES // 2 or body_s <= 0:
             return  # a tail split's few bytes say little about the speed
-        want = size / body_s * max(PIECE_SECONDS, 20 * latency_s)
+        want = size / body_s * max(PIECE_SECONDS, PIECE_LATENCY_FACTOR * latency_s)
         self.piece_bytes = int(min(MAX_PIECE_BYTES, max(MIN_PIECE_BYTES, want)))
 
     async def _open_segment(self, segment: _Segment) -> httpx.Response:
@@ -1214,53 +1244,88 @@ class _PartialFile:
 
 
 class _Hasher:
-    """sha256 of the file's done prefix, computed in one thread while the download goes on.
+    """sha256 of the file's done prefix, computed by one thread of its own while the download goes on.
 
-    Bytes are read back from the partial (the page cache, just written), so parallel connections need no
-    buffers in memory: memory stays at one read block whatever the file's size.
+    Bytes are hashed where they are, in the partial's pages in the page cache (just written), through a
+    read-only ``mmap`` of ``HASH_WINDOW_BYTES`` at a time: parallel connections need no buffers in memory and
+    nothing is copied. The loop only moves the mark of what may be hashed (:meth:`advance`); the thread takes
+    everything up to it, a window per ``update``, so it needs the GIL a few times per window, not per write:
+    a busy loop (which holds the GIL most of the time) no longer leaves the hash far behind the download.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.digest = hashlib.sha256()
-        self.scheduled = 0
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="download-hash")
-        self.pending: list[Future[None]] = []
-        self.fd = -1
-        self.block = memoryview(bytearray(HASH_BLOCK_BYTES))
-        """One buffer for every read: no fresh memory (and page faults) per block."""
+        self.hashed = 0
+        self.upto = 0
+        self.closed = False
+        self.error: OSError | None = None
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name="download-hash", daemon=True)
+        self.thread.start()
 
     def advance(self, upto: int) -> None:
-        if upto > self.scheduled:
-            self.pending = [f for f in self.pending if not f.done()]
-            self.pending.append(self.pool.submit(self._hash, self.scheduled, upto))
-            self.scheduled = upto
+        """Let the thread hash up to ``upto`` (the done prefix); cheap, called on every write."""
+        if upto > self.upto:
+            with self.changed:
+                self.upto = upto
+                self.changed.notify_all()
 
-    def _hash(self, start: int, end: int) -> None:
-        if self.fd < 0:
-            self.fd = os.open(self.path, os.O_RDONLY)
-        at = start
-        while at < end:
-            got = os.preadv(self.fd, [self.block[: min(HASH_BLOCK_BYTES, end - at)]], at)
-            if not got:
-                raise OSError(errno.EIO, f"{self.path} is shorter than the bytes written to it")
-            self.digest.update(self.block[:got])  # hashlib lets go of the GIL for a block this big
-            at += got
+    def _run(self) -> None:
+        fd = -1
+        try:
+            while True:
+                with self.changed:
+                    while self.hashed >= self.upto and not self.closed:
+                        self.changed.wait()
+                    if self.closed:
+                        return
+                    end = self.upto
+                if fd < 0:
+                    fd = os.open(self.path, os.O_RDONLY)
+                while self.hashed < end and not self.closed:
+                    self._hash_window(fd, self.hashed, end)
+        except OSError as exc:
+            with self.changed:
+                self.error = exc
+                self.changed.notify_all()
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _hash_window(self, fd: int, start: int, end: int) -> None:
+        """Hash ``[start, min(end, one window))``: the prefix is on disk, so the file is at least that long."""
+        base = start - start % mmap.ALLOCATIONGRANULARITY
+        stop = min(end, base + HASH_WINDOW_BYTES)
+        if os.fstat(fd).st_size < stop:
+            raise OSError(errno.EIO, f"{self.path} is shorter than the bytes written to it")
+        with mmap.mmap(fd, stop - base, flags=mmap.MAP_SHARED | _MAP_POPULATE, prot=mmap.PROT_READ,
+                       offset=base) as window, memoryview(window) as view, view[start - base:] as part:
+            self.digest.update(part)  # hashlib lets go of the GIL while it hashes a buffer this big
+        with self.changed:
+            self.hashed = stop
+            self.changed.notify_all()
+
+    def _wait(self, upto: int) -> str:
+        with self.changed:
+            while self.hashed < upto and self.error is None and not self.closed:
+                self.changed.wait()
+            if self.error is not None:
+                raise self.error
+            if self.hashed < upto:
+                raise OSError(errno.ECANCELED, "the hash was stopped")
+            return self.digest.hexdigest()
 
     async def finish(self, upto: int) -> str:
+        """The sha256 of the first ``upto`` bytes, once the thread has got there."""
         self.advance(upto)
-        for future in list(self.pending):
-            await asyncio.wrap_future(future)
-        return self.digest.hexdigest()
+        return await asyncio.to_thread(self._wait, upto)
 
     def close(self) -> None:
-        def shut() -> None:
-            if self.fd >= 0:
-                os.close(self.fd)
-                self.fd = -1
-
-        self.pool.submit(shut)
-        self.pool.shutdown(wait=False)
+        """Stop the thread (it closes its descriptor); never blocks the loop."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
 
 
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
@@ -1362,8 +1427,16 @@ async def _client_or(client: httpx.AsyncClient | None, stall_timeout_s: float) -
     if client is not None:
         yield client
         return
-    async with httpx.AsyncClient(follow_redirects=True, timeout=_timeout(stall_timeout_s)) as own:
+    verify = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    async with httpx.AsyncClient(follow_redirects=True, timeout=_timeout(stall_timeout_s), verify=verify) as own:
         yield own
+
+
+@functools.lru_cache(maxsize=4)
+def _ssl_context(_cert_file: str | None, _cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's default TLS context (it reads the two variables it is keyed on), built once per process:
+    loading the CA bundle takes 50-150 ms, which every download that makes its own client paid."""
+    return httpx.create_ssl_context()
 
 
 @contextlib.contextmanager
