@@ -4,34 +4,24 @@ fixture launcher from a git URL, start it, open its web UI, stop it, survive a `
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import psutil
 import pytest
 
 from pinokiocloud.procs.tree import tagged_under
+from tests.helpers.cli import REPO, Cli
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "launcher"
-BIN = Path(sys.executable).parent / "pinokiocloud"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,49 +36,14 @@ def launcher_url(tmp_path: Path) -> str:
     return f"file://{repo}"
 
 
-class Cli:
-    def __init__(self, home: Path, node_modules: Path) -> None:
-        self.home = home
-        self.env = {**os.environ, "PINOKIO_HOME": str(home), "PINOKIOCLOUD_PORT": str(_free_port()),
-                    # the only tunnel is an SSH server on a closed loopback port: shares stay local-only
-                    "PINOKIOCLOUD_SHARE_PROVIDERS": "ssh", "PINOKIOCLOUD_SSH_TARGET": "nobody@127.0.0.1",
-                    "PINOKIOCLOUD_SSH_PORT": str(_free_port()),
-                    "PINOKIOCLOUD_NODE_MODULES": str(node_modules), "UV_PYTHON_DOWNLOADS": "never",
-                    "UV_CACHE_DIR": str(REPO / ".cache" / "tests" / "uv")}
-        self.env.pop("PINOKIOCLOUD_DEBUG", None)
-
-    def __call__(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(BIN), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
-
-    def json(self, *args: str) -> dict:  # type: ignore[type-arg]
-        done = self(*args, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)  # type: ignore[no-any-return]
-
-    def daemon_pid(self) -> int:
-        return int((self.home / "daemon.pid").read_text())
-
-    def kill_daemon(self, sig: signal.Signals) -> None:
-        pid = self.daemon_pid()
-        os.kill(pid, sig)
-        deadline = time.monotonic() + 30
-        while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-            assert time.monotonic() < deadline, "the daemon did not exit"
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def cli(tmp_path: Path, node_modules: Path) -> Iterator[Cli]:
     runner = Cli(tmp_path / "pinokio", node_modules)
     yield runner
-    if (runner.home / "daemon.pid").exists():
-        with_pid = runner.daemon_pid()
-        if psutil.pid_exists(with_pid):
-            runner.kill_daemon(signal.SIGTERM)
+    runner.close()
 
 
-def _wait_online(cli: Cli, name: str, timeout: float = 60) -> dict:  # type: ignore[type-arg]
+def _wait_online(cli: Cli, name: str, timeout: float = 60) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         status = cli.json("status", name)

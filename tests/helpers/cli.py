@@ -75,6 +75,21 @@ class Cli:
         holder = lock_holder(self.home)
         return holder.pid if holder is not None else None
 
+    def kill_daemon(self, sig: signal.Signals) -> None:
+        """Send the daemon ``sig`` and wait until it has exited (after SIGKILL its apps' processes outlive it)."""
+        pid = self.daemon_pid()
+        assert pid is not None, f"no daemon owns {self.home}"
+        os.kill(pid, sig)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.NoSuchProcess:
+                return
+            assert time.monotonic() < deadline, "the daemon did not exit"
+            time.sleep(0.1)
+
     def wait_daemon(self, *, other_than: int | None = None, timeout: float = 60) -> int:
         """The pid of the ready daemon that owns the home (a new one when ``other_than`` is given)."""
         deadline = time.monotonic() + timeout

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from pinokiocloud.server.deps import AuthDep, DaemonDep
 from pinokiocloud.server.models import ShareEvent, ShareEvents, ShareInfo, ShareList, Unshared
+from pinokiocloud.server.shares import DASHBOARD
 
 router = APIRouter(tags=["shares"], dependencies=[AuthDep])
 
@@ -43,6 +44,9 @@ async def share(name: str, body: ShareIn, daemon: DaemonDep) -> ShareInfo:
 
 @router.delete("/api/apps/{name}/share", response_model=Unshared)
 async def unshare(name: str, daemon: DaemonDep) -> Unshared:
+    """End the app's share (``unshared``: whether there was one); an app that is not installed is a 404."""
+    if name != DASHBOARD:
+        daemon.apps.app_dir(name)
     return {"name": name, "unshared": await daemon.shares.unshare(name)}
 
 
