@@ -176,7 +176,8 @@ def main() -> None:
         two = Session(work, "home2", persist, node_modules)
         before = served()
         began = time.monotonic()
-        two.cli("status")
+        two.cli("status")  # returns once the daemon answers; the restore goes on in the background
+        daemon_2_s = time.monotonic() - began
         restore_s = two.wait_ui("demo") - began
         restored = two.api("/api/store")["restore"]
         bytes_2 = served() - before
@@ -195,7 +196,7 @@ def main() -> None:
         server.stop()
 
     mb = 1024 * 1024
-    work_2, work_plain = restore_s - daemon_s, reinstall_s - daemon_s
+    work_2, work_plain = restore_s - daemon_2_s, reinstall_s - daemon_s
     rows = [
         ("session 1: install (venv + PyPI + models)", f"{install_s:.1f} s", ""),
         ("session 1: install to web UI answering", f"{ui_1:.1f} s", ""),
@@ -203,7 +204,8 @@ def main() -> None:
         ("  of which the daemon's start", f"{daemon_s:.1f} s", "paid by both"),
         ("session 2 (same root): restore to web UI", f"{restore_s:.1f} s",
          f"{restore_s / reinstall_s:.2f}x reinstall (target <= 0.25x)"),
-        ("  both without the daemon's start", f"{work_2:.1f} s",
+        ("  of which the daemon's start", f"{daemon_2_s:.1f} s", "the CLI's first call answered"),
+        ("  both without their daemon's start", f"{work_2:.1f} s",
          f"{work_2 / work_plain:.2f}x the reinstall's {work_plain:.1f} s"),
         ("  archive extraction + model links (demo)", f"{restored['demo']['seconds'] or 0:.1f} s", ""),
         ("model bytes served in session 1", f"{bytes_1 / mb:.0f} MiB", f"{args.model_mb + shared_mb} MiB of files"),

@@ -151,7 +151,7 @@ def test_a_root_that_cannot_take_the_files_is_named_in_one_sentence(tmp_path: Pa
     assert (app / "outputs/a.png").read_bytes() == b"x"
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped"])
+@pytest.mark.parametrize("damage", ["truncated", "truncated, manifest too", "flipped"])
 def test_a_damaged_archive_raises_leaves_nothing_behind_and_is_kept(tmp_path: Path, damage: str) -> None:
     root, app = tmp_path / "persist", tmp_path / "old/api/demo"
     (app / "lib").mkdir(parents=True)
@@ -160,11 +160,14 @@ def test_a_damaged_archive_raises_leaves_nothing_behind_and_is_kept(tmp_path: Pa
     save_archive(app, root, "demo")
     archive = root / "envs" / "demo.tar.zst"
     data = bytearray(archive.read_bytes())
-    if damage == "truncated":
+    if damage.startswith("truncated"):
         data = data[: len(data) // 2]
     else:
         data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
     archive.write_bytes(bytes(data))
+    if damage == "truncated, manifest too":  # only the stream itself can tell: it ends inside a frame
+        manifest_file = root / "envs" / "demo.json"
+        manifest_file.write_text(json.dumps({**json.loads(manifest_file.read_text()), "size": len(data)}))
     target = tmp_path / "new/api/demo"
     target.parent.mkdir(parents=True)
     manifest, reason = check_archive(root, "demo", target)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +103,7 @@ class RunRecord:
     ended_at: float | None
 
 
-def _dumps(value: Any) -> str:
+def _dumps(value: object) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
@@ -140,7 +140,7 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"the state file {self.path} could not be written: {exc}") from exc
 
-    def _rows(self, query: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, query: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return list(self._db.execute(query, tuple(params)))
@@ -149,11 +149,11 @@ class Store:
 
     # ---- apps ----
 
-    def put_app(self, name: str, source: str, path: Path, meta: dict[str, Any] | None = None) -> None:
+    def put_app(self, name: str, source: str, path: Path, meta: Mapping[str, object] | None = None) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO apps(name, source, path, installed_at, meta) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT(name) DO UPDATE SET source=excluded.source, path=excluded.path, meta=excluded.meta",
-                       (name, source, str(path), time.time(), _dumps(meta or {})))
+                       (name, source, str(path), time.time(), _dumps(dict(meta or {}))))
 
     def set_autorestore(self, name: str, enabled: bool) -> None:
         with self._tx() as db:
@@ -187,7 +187,7 @@ class Store:
         query = "SELECT key, id, app, path, uri, action, args, state, daemon, error, exit_code, caller, " \
                 "started_at, ended_at FROM runs"
         where: list[str] = []
-        params: list[Any] = []
+        params: list[object] = []
         if app is not None:
             where.append("app=?")
             params.append(app)
@@ -212,11 +212,11 @@ class Store:
 
     # ---- memory ----
 
-    def put_memory(self, scope: str, id_: str, data: dict[str, Any] | None) -> None:
+    def put_memory(self, scope: str, id_: str, data: Mapping[str, object] | None) -> None:
         with self._tx() as db:
             if data:
                 db.execute("INSERT INTO memory(scope, id, data) VALUES (?, ?, ?) ON CONFLICT(scope, id) "
-                           "DO UPDATE SET data=excluded.data", (scope, id_, _dumps(data)))
+                           "DO UPDATE SET data=excluded.data", (scope, id_, _dumps(dict(data))))
             else:
                 db.execute("DELETE FROM memory WHERE scope=? AND id=?", (scope, id_))
 
@@ -225,7 +225,7 @@ class Store:
 
     # ---- events ----
 
-    def add_events(self, events: Iterable[tuple[str, str, str, int | None, int | None, float, Any]]) -> None:
+    def add_events(self, events: Iterable[tuple[str, str, str, int | None, int | None, float, object]]) -> None:
         """(run_key, run_id, type, step, total, ts, data) rows, then trim each touched run to the newest
         EVENTS_KEPT_PER_RUN."""
         rows = [(k, i, t, s, n, ts, _dumps(d)) for k, i, t, s, n, ts, d in events]
@@ -238,7 +238,7 @@ class Store:
                 db.execute("DELETE FROM events WHERE run_key=? AND seq <= (SELECT seq FROM events WHERE run_key=? "
                            "ORDER BY seq DESC LIMIT 1 OFFSET ?)", (key, key, EVENTS_KEPT_PER_RUN))
 
-    def add_numbered_events(self, events: Iterable[tuple[int, str, str, str, int | None, int | None, float, Any]],
+    def add_numbered_events(self, events: Iterable[tuple[int, str, str, str, int | None, int | None, float, object]],
                             *, max_bytes_per_run: int | None = None) -> None:
         """Like ``add_events``, each row led by the ``seq`` the daemon's event log gave it (seq, run_key,
         run_id, type, step, total, ts, data), so a replay can join stored and in-memory events. A row whose
@@ -278,7 +278,7 @@ class Store:
     def events(self, run_key: str, *, after: int = 0, types: Iterable[str] | None = None,
                limit: int = EVENTS_KEPT_PER_RUN) -> list[dict[str, Any]]:
         query = "SELECT seq, run_key, run_id, type, step, total, ts, data FROM events WHERE run_key=? AND seq>?"
-        params: list[Any] = [run_key, after]
+        params: list[object] = [run_key, after]
         if types is not None:
             wanted = list(types)
             query += f" AND type IN ({','.join('?' * len(wanted))})"
@@ -294,7 +294,7 @@ class Store:
         rows = self._rows("SELECT value FROM settings WHERE key=?", (key,))
         return json.loads(rows[0][0]) if rows else default
 
-    def put_setting(self, key: str, value: Any) -> None:
+    def put_setting(self, key: str, value: object) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
                        "SET value=excluded.value", (key, _dumps(value)))

@@ -21,7 +21,7 @@ import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -225,6 +225,7 @@ def extract_archive(root: Path, name: str, app_dir: Path, manifest: dict[str, An
     total = archive.stat().st_size
     old_home = str(Path(str(manifest.get("app_dir", ""))).parent.parent) if manifest.get("app_dir") else ""
     new_home = str(app_dir.parent.parent)
+    _check_size(archive, manifest)
     try:
         work.mkdir(parents=True)
         with open(archive, "rb") as raw:
@@ -257,8 +258,7 @@ def _extract_with_tar(tar_bin: str, reader: _Counting, work: Path) -> tuple[int,
     assert proc.stdin is not None and proc.stderr is not None
     failed: BaseException | None = None
     try:
-        for block in zstandard.ZstdDecompressor().read_to_iter(cast(IO[bytes], reader), read_size=_PIPE_BLOCK,
-                                                                write_size=_PIPE_BLOCK):
+        for block in _decompressed(reader):
             proc.stdin.write(block)
     except (zstandard.ZstdError, BrokenPipeError) as exc:
         failed = exc
@@ -278,6 +278,32 @@ def _extract_with_tar(tar_bin: str, reader: _Counting, work: Path) -> tuple[int,
             with contextlib.suppress(OSError):
                 size += os.lstat(os.path.join(dirpath, fname)).st_size
     return files, size
+
+
+def _decompressed(reader: _Counting) -> Iterator[bytes]:
+    """The archive's bytes, frame after frame; a stream that ends inside a frame raises ``ZstdError`` (the
+    library's own readers stop there without a word, so a truncated archive would pass for a short one)."""
+    dctx = zstandard.ZstdDecompressor()
+    dobj = dctx.decompressobj(write_size=_PIPE_BLOCK)
+    started = False
+    while chunk := reader.read(_PIPE_BLOCK):
+        while chunk:
+            out = dobj.decompress(chunk)
+            started = True
+            if out:
+                yield out
+            chunk = b""
+            if dobj.eof:  # one frame ended: what follows starts the next one
+                chunk, dobj, started = dobj.unused_data, dctx.decompressobj(write_size=_PIPE_BLOCK), False
+    if started and not dobj.eof:
+        raise zstandard.ZstdError("the compressed stream ends inside a frame (the archive was cut off)")
+
+
+def _check_size(archive: Path, manifest: dict[str, Any]) -> None:
+    """A copy of the archive that was cut off (a full Drive, a sync that stopped) is named as such."""
+    expected, actual = manifest.get("size"), archive.stat().st_size
+    if isinstance(expected, int) and expected != actual:
+        raise tarfile.TarError(f"it has {actual} bytes, its manifest says {expected}: a copy cut off or changed")
 
 
 def _extract_with_tarfile(reader: _Counting, work: Path) -> tuple[int, int]:

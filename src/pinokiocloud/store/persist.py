@@ -17,10 +17,9 @@ import os
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import StoreError
@@ -62,24 +61,20 @@ class _Run(Protocol):
     def path(self) -> Path: ...
 
 
-class _Events(Protocol):
-    def subscribe(self, run_id: str | None = None) -> asyncio.Queue[_Event]: ...
-    def unsubscribe(self, queue: asyncio.Queue[_Event]) -> None: ...
-
-
 class _Runner(Protocol):
-    @property
-    def events(self) -> _Events: ...
-    @property
-    def by_key(self) -> Mapping[str, _Run]: ...
+    """The kernel's runner, seen from the store layer. Its event log and runs are kernel types (``EventLog``,
+    ``Run``) this layer may not import; their shape is read through ``_Event``/``_Run`` where used."""
 
-    async def wait(self, run: _Run) -> object: ...
+    events: Any  # EventLog: subscribe(None) -> asyncio.Queue[RunEvent], unsubscribe(queue)
+    by_key: Any  # dict[str, Run]
+
+    async def wait(self, run: Any) -> object: ...
 
 
 class _Apps(Protocol):
     def app_of(self, path: Path) -> str | None: ...
     def names(self) -> list[str]: ...
-    async def restore_install(self, name: str) -> _Run | None: ...
+    async def restore_install(self, name: str) -> object: ...
     async def start_interrupted(self, name: str, records: list[RunRecord]) -> int: ...
 
 
@@ -138,6 +133,7 @@ class Persistence:
         self._alive: list[RunRecord] = []
         self._tasks: list[asyncio.Task[object]] = []
         self._queue: asyncio.Queue[_Event] | None = None
+        """The runner's event queue (of ``RunEvent``s, read as ``_Event``)."""
         self._archive_lock = asyncio.Lock()
         if restored.restored:
             self._write_hf_token()
@@ -269,7 +265,7 @@ class Persistence:
             event = await self._queue.get()
             if event.type != "state" or not isinstance(event.data, dict):
                 continue
-            run = self._runner.by_key.get(event.attempt)
+            run: _Run | None = self._runner.by_key.get(event.attempt)
             if run is None or Path(run.path).stem not in _ARCHIVED_SCRIPTS:
                 continue
             name = self._apps.app_of(Path(run.path))
