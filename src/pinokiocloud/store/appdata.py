@@ -51,6 +51,9 @@ SETTINGS_FILES = frozenset({"config.json", "ui-config.json", "styles.csv", "conf
                             "webui-user.sh", "settings.json"})
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", "site-packages", ".cache", "cache", ".venv",
                        "venv", "env", "conda", "miniconda", "miniforge"})
+MODEL_SETTLE_S = 60.0
+"""A model file changed this recently may still be being written (an app's own download): it is taken into
+the store on a later sync, never half-written (the store's blob would be the same inode as the partial)."""
 MAX_DEPTH = 4
 """How deep under the app folder class folders are looked for (``api/comfyui/app/output`` is depth 2)."""
 REGISTRY_FILE = "drives.json"
@@ -121,7 +124,7 @@ def _copy(src: Path, dest: Path) -> None:
 
 
 def sync_app_data(app_dir: Path, root: Path, name: str, blobs: BlobStore, *, home: Path | None = None,
-                  settings_after: float = 0.0) -> SyncResult:
+                  settings_after: float = 0.0, settle_s: float = MODEL_SETTLE_S) -> SyncResult:
     """Keep ``name``'s models in the blob store and copy its outputs and user files to the root (only what
     changed since the last sync). Settings files count when changed after ``settings_after`` (the archive's
     time: before it, the archive has them). Blocking; raises :class:`StoreError` with one sentence when the
@@ -139,6 +142,8 @@ def sync_app_data(app_dir: Path, root: Path, name: str, blobs: BlobStore, *, hom
             if kind == "models":
                 if info.st_nlink > 1 and blobs.use_of(path) is not None:
                     continue  # already a link into the store
+                if time.time() - info.st_mtime < settle_s:
+                    continue  # perhaps still being written: the next sync takes it
                 blob = blobs.adopt(path, hash_file(path), [f"app://{name}/{rel}"], app=name, home=home)
                 adopted += 1
                 adopted_bytes += blob.size

@@ -388,10 +388,11 @@ class BlobStore:
         return blob if blob is not None and _links_to(path, blob.path) else None
 
     def adopt_tree(self, folder: Path, source_prefix: str, *, app: str | None = None, home: Path | None = None,
-                   min_bytes: int = 0, skip: Callable[[Path], bool] | None = None) -> tuple[int, int]:
+                   min_bytes: int = 0, skip: Callable[[Path], bool] | None = None,
+                   settle_s: float = 0.0) -> tuple[int, int]:
         """Adopt every regular file under ``folder`` (at least ``min_bytes``) that is not a link into the store
-        yet, each with the source ``source_prefix + its path inside folder``; (adopted, bytes). Hashing runs
-        here: call it off the event loop."""
+        yet, each with the source ``source_prefix + its path inside folder``; (adopted, bytes). A file changed
+        less than ``settle_s`` ago is left for a later sweep. Hashing runs here: call it off the event loop."""
         adopted = total = 0
         folder = Path(folder)
         for dirpath, dirnames, filenames in os.walk(folder):
@@ -406,6 +407,8 @@ class BlobStore:
                     continue
                 if not stat.S_ISREG(info.st_mode) or info.st_size < min_bytes or self.use_of(path) is not None:
                     continue
+                if settle_s and time.time() - info.st_mtime < settle_s:
+                    continue  # perhaps still being written: a later sweep takes it
                 rel = path.relative_to(folder).as_posix()
                 try:
                     self.adopt(path, hash_file(path), [source_prefix + rel], app=app, home=home)

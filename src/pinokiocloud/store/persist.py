@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import StoreError
 from pinokiocloud.platform.cloud import detect_cloud, persistent_root
-from pinokiocloud.store.appdata import backup_drive_registry, sync_app_data
+from pinokiocloud.store.appdata import MODEL_SETTLE_S, backup_drive_registry, sync_app_data
 from pinokiocloud.store.backup import StateBackup
 from pinokiocloud.store.blobs import BlobStore, install_blobs
 from pinokiocloud.store.db import RunRecord, Store
@@ -219,7 +219,7 @@ class Persistence:
                          result.copied, result.copied_bytes, result.adopted, result.adopted_bytes)
         drives = self.home / "drive" / "drives"
         if drives.is_dir():
-            self.blobs.adopt_tree(drives, "drive://", home=self.home)
+            self.blobs.adopt_tree(drives, "drive://", home=self.home, settle_s=MODEL_SETTLE_S)
         backup_drive_registry(self.home, root)
 
     async def sync_files(self, names: list[str] | None = None) -> bool:
