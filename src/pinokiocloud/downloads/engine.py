@@ -666,6 +666,7 @@ class _Job:
                     continue
                 if url is None:
                     self.resolved_url = str(response.url)
+                _read_in_big_blocks(response)
                 return response
         raise _AttemptFailed("too many redirects", retryable=False, hint="check the URL in a browser")
 
@@ -1361,6 +1362,20 @@ def _finish_partial(partial: Path, target: Path, size: int) -> None:
         os.truncate(partial, size)
     os.replace(partial, target)
     RangeState.remove(partial)
+
+
+def _read_in_big_blocks(response: httpx.Response) -> None:
+    """Let the connection's asyncio transport take up to ``READ_BYTES`` per read instead of 256 KiB.
+
+    A body at hundreds of MB/s arrives in the read's biggest size, and each read costs a recv and two epoll
+    calls (anyio pauses the transport between reads): four times fewer reads is a quarter of that CPU. This
+    reaches into httpcore's and anyio's objects, so it is guarded and does nothing when they look otherwise
+    (TLS streams among them).
+    """
+    stream = getattr(response.extensions.get("network_stream"), "_stream", None)
+    transport = getattr(stream, "_transport", None)
+    if isinstance(transport, asyncio.Transport) and isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = max(transport.max_size, READ_BYTES)  # type: ignore[attr-defined]
 
 
 def _validator(response: httpx.Response) -> str | None:
