@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -35,7 +36,7 @@ def _records_dir() -> Path:
     return Settings.from_env().home / "cloud"
 
 
-def _save_record(cluster: str, data: dict[str, Any]) -> Path:
+def _save_record(cluster: str, data: Mapping[str, object]) -> Path:
     """What the launching machine learnt (URL, passcode), mode 0600: the passcode is a secret."""
     folder = _records_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,7 @@ def _save_record(cluster: str, data: dict[str, Any]) -> Path:
     return path
 
 
-def _load_record(cluster: str) -> dict[str, Any]:
+def _load_record(cluster: str) -> dict[str, object]:
     try:
         data = json.loads((_records_dir() / f"{cluster}.json").read_text())
     except (OSError, ValueError):

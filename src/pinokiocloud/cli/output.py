@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -33,7 +32,7 @@ def is_terminal() -> bool:
         return False
 
 
-def _scalar(value: Any) -> str:
+def _scalar(value: object) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
@@ -43,7 +42,7 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _lines(data: Any, depth: int) -> list[str]:
+def _lines(data: object, depth: int) -> list[str]:
     pad = INDENT * depth
     if isinstance(data, Mapping):
         out: list[str] = []
@@ -67,12 +66,12 @@ def _lines(data: Any, depth: int) -> list[str]:
     return [f"{pad}{_scalar(data)}"]
 
 
-def readable(data: Any) -> str:
+def readable(data: object) -> str:
     """``data`` as people read it: indented ``key: value`` lines and ``- item`` lists, no reprs."""
     return "\n".join(_lines(data, 0))
 
 
-def result(data: Any, *, as_json: bool) -> None:
+def result(data: object, *, as_json: bool) -> None:
     """The command's data, on stdout."""
     if as_json:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")

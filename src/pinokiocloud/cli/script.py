@@ -28,7 +28,7 @@ GLOBAL_NAMES = frozenset(
 FileArg = Annotated[Path, typer.Argument(help="A .js or .json script file.", show_default=False)]
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -90,7 +90,7 @@ def context_with(ctx: KernelContext, overrides: dict[str, Any]) -> KernelContext
                                envs={**ctx.envs, **envs} if isinstance(envs, dict) else ctx.envs)
 
 
-def _script_memory(path: Path, settings: Settings) -> dict[str, Any]:
+def _script_memory(path: Path, settings: Settings) -> dict[str, object]:
     from pinokiocloud.kernel.ports import find_free_port
 
     folder = path.parent
@@ -110,7 +110,7 @@ def load(file: FileArg, as_json: JsonOpt = False) -> None:
 
     path = file.resolve()
 
-    async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, Any]:
+    async def work(sc: NodeSidecar, ctx: KernelContext, _: Settings) -> dict[str, object]:
         loaded = await load_script(sc, path, ctx)
         return {"path": str(loaded.path), "kind": loaded.kind, "script": loaded.data}
 
@@ -133,7 +133,7 @@ def render(
     path = file.resolve()
     memory, overrides = parse_vars(var or [])
 
-    async def work(sc: NodeSidecar, ctx: KernelContext, settings: Settings) -> dict[str, Any]:
+    async def work(sc: NodeSidecar, ctx: KernelContext, settings: Settings) -> dict[str, object]:
         values = {**_script_memory(path, settings), **memory}
         steps = await render_script(sc, path, context_with(ctx, overrides), steps=step, action=action,
                                     memory=values, overrides=overrides)

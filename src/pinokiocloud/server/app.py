@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -105,7 +104,7 @@ def _add_docs(app: FastAPI) -> None:
         return "/openapi.json" + (f"?token={token}" if token else "")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[AuthDep])
-    async def openapi() -> dict[str, Any]:
+    async def openapi() -> dict[str, object]:
         return app.openapi()
 
     @app.get("/docs", include_in_schema=False, dependencies=[AuthDep])

@@ -3,7 +3,7 @@ the client can raise the same class again with the same fields (STYLE §6, ``err
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,8 +33,8 @@ def status_for(exc: PinokioCloudError) -> int:
     return 500
 
 
-def _body(type_: str, message: str, hint: str = "", fields: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"type": type_, "message": message, "hint": hint, "fields": fields or {}}}
+def _body(type_: str, message: str, hint: str = "", fields: Mapping[str, object] | None = None) -> dict[str, object]:
+    return {"error": {"type": type_, "message": message, "hint": hint, "fields": dict(fields or {})}}
 
 
 def install_error_handlers(app: FastAPI) -> None:
