@@ -1,5 +1,9 @@
 """Sharing as the daemon does it: an app's web UI (its ``ready_url``) behind the passcode gateway and a
-tunnel, Pinokio's share-on-``local.set``, the dashboard itself, and shares brought back after a restart."""
+tunnel, Pinokio's share-on-``local.set``, the dashboard itself, and shares brought back after a restart.
+
+Share work that run events cause (a ``local.set`` that shares, a stop that unshares) goes to one lane per
+app (:class:`~pinokiocloud.share.lanes.AppLanes`): the watcher only hands it over, so one app's slow race of
+tunnels never holds up another app's share or unshare, while one app's work stays in order."""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.apps import AppManager
 from pinokiocloud.config import Settings
@@ -18,6 +22,7 @@ from pinokiocloud.errors import BadParamError, NotSharedError, PinokioCloudError
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.runner import Runner
 from pinokiocloud.share import ShareSettings
+from pinokiocloud.share.lanes import AppLanes
 from pinokiocloud.share.localset import local_share_value, share_request_for_local_set
 from pinokiocloud.share.manager import ShareEvent, ShareInfo, ShareManager
 from pinokiocloud.share.qr import qr_png
@@ -34,8 +39,14 @@ MASK = "***"
 SECRET_FIELDS = ("passcode", "token", "token_url")
 """What a share listing or an app's status shows as ``***``: only the share's own endpoint shows them."""
 
+SharePayload = dict[str, object]
+"""A share as the API answers it: :meth:`ShareInfo.to_dict` plus ``qr_png_base64`` (the shape is
+``server.models.ShareInfo``)."""
+ShareEventPayload = dict[str, object]
+"""One entry of ``/api/shares/events`` (``server.models.ShareEvent``)."""
 
-def mask_secrets(share: dict[str, Any]) -> dict[str, Any]:
+
+def mask_secrets(share: Mapping[str, object]) -> SharePayload:
     """A share as status listings show it: passcode, token and token link masked, so a pasted ``status
     --json`` gives nobody the way in (``GET /api/apps/{name}/share`` still shows them to the owner)."""
     hidden = (*SECRET_FIELDS, "target_url") if share.get("app") == DASHBOARD else SECRET_FIELDS  # its secret path
@@ -46,7 +57,12 @@ class ShareService:
     def __init__(self, settings: Settings, runner: Runner, apps: AppManager) -> None:
         self.runner = runner
         self.apps = apps
-        self.events: deque[dict[str, Any]] = deque(maxlen=EVENTS_KEPT)
+        self.events: deque[ShareEventPayload] = deque(maxlen=EVENTS_KEPT)
+        self._watch: asyncio.Task[None] | None = None
+        self._restore: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[RunEvent] | None = None
+        self._lanes = AppLanes(name="share watcher")
+        """Share work from run events, one lane per app (see the module docstring)."""
         # the daemon-only secrets (NGROK_AUTHTOKEN …) are parsed into their fields, while the environment
         # every tunnel client inherits stays without them: ngrok's provider adds its token for its agent only
         parsed = ShareSettings.from_mapping(settings.process_environ, home=settings.home, node=settings.node,
@@ -64,9 +80,6 @@ class ShareService:
             order = [provider, *(n for n in order if n != provider)]
         self.manager.settings = dataclasses.replace(self._base, providers=tuple(order),
                                                     ngrok_authtoken=ngrok_authtoken or self._base.ngrok_authtoken)
-        self._watch: asyncio.Task[None] | None = None
-        self._restore: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[RunEvent] | None = None
 
     async def _on_event(self, event: ShareEvent) -> None:
         self.events.append({"kind": event.kind, "app": event.app, "url": event.url,
@@ -84,34 +97,35 @@ class ShareService:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self._lanes.close()
         if self._queue is not None:
             self.runner.events.unsubscribe(self._queue)
         await self.manager.close()
 
     # ---- apps ----
 
-    def info(self, name: str) -> dict[str, Any]:
+    def info(self, name: str) -> SharePayload:
         found = self.manager.get(name)
         if found is None:
             raise NotSharedError(name)
         return self._payload(found)
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> list[SharePayload]:
         """Every share, with passcodes and tokens masked (see :func:`mask_secrets`)."""
         return [mask_secrets(self._payload(i)) for i in self.manager.shares()]
 
-    def summary(self, name: str) -> dict[str, Any] | None:
+    def summary(self, name: str) -> SharePayload | None:
         """The share of ``name`` as an app's status shows it (secrets masked), or ``None``."""
         found = self.manager.get(name)
         return mask_secrets(found.to_dict()) if found is not None else None
 
     @staticmethod
-    def _payload(info: ShareInfo) -> dict[str, Any]:
+    def _payload(info: ShareInfo) -> SharePayload:
         data = info.to_dict()
         data["qr_png_base64"] = base64.b64encode(qr_png(info.url)).decode()
         return data
 
-    async def share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> dict[str, Any]:
+    async def share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> SharePayload:
         self.apps.app_dir(name)
         target = self.apps.ready_url(name)
         if not target and any(r.is_alive for r in self.apps.runs_of(name)):
@@ -129,33 +143,47 @@ class ShareService:
 
     # ---- the dashboard ----
 
-    async def share_dashboard(self, target: str, passcode: str, token: str) -> dict[str, Any]:
+    async def share_dashboard(self, target: str, passcode: str, token: str) -> SharePayload:
         return self._payload(await self.manager.share(DASHBOARD, target, passcode=passcode, token=token))
 
     # ---- Pinokio's share-on-local.set, and unsharing apps that stopped ----
 
     async def _watch_runs(self) -> None:
+        """Hand each share-related run event to its app's lane; never wait for the work itself."""
         assert self._queue is not None
         while True:
             event = await self._queue.get()
+            work: Callable[[RunEvent, str], Awaitable[None]] | None = None
+            if event.type == "local.url" and isinstance(event.data, dict):
+                work = self._local_set
+            elif event.type == "stop":
+                work = self._maybe_unshare
+            name = self.apps.app_of(Path(event.run_id.split("?", 1)[0])) if work is not None else None
+            if work is not None and name is not None:
+                self._lanes.submit(name, self._guarded(work, event, name))
+
+    def _guarded(self, work: Callable[[RunEvent, str], Awaitable[None]], event: RunEvent,
+                 name: str) -> Callable[[], Awaitable[None]]:
+        """``work`` for the lane: a sharing error becomes an ``error`` event of the run that caused it."""
+        async def job() -> None:
             try:
-                if event.type == "local.url" and isinstance(event.data, dict):
-                    await self._local_set(event)
-                elif event.type == "stop":
-                    await self._maybe_unshare(event)
+                await work(event, name)
             except PinokioCloudError as exc:
                 self.runner.events.publish(RunEvent(event.run_id, "error", {"message": f"sharing failed: {exc}"},
                                                     attempt=event.attempt))
             except Exception:  # sharing must never take the daemon down
-                log.exception("share watcher")
+                log.exception("share work for %s", name)
 
-    async def _local_set(self, event: RunEvent) -> None:
+        return job
+
+    async def _local_set(self, event: RunEvent, name: str) -> None:
         run = self.runner.runs.get(event.run_id)
-        name = self.apps.app_of(Path(event.run_id.split("?", 1)[0]))
-        if run is None or name is None:
+        data = event.data
+        key = data.get("key") if isinstance(data, dict) else None
+        if run is None or not isinstance(key, str):
             return
         env = self.runner.env_for(run.path)
-        request = share_request_for_local_set(env, {event.data.get("key"): event.data.get("value")})
+        request = share_request_for_local_set(env, {key: data.get("value")}, providers=self.manager.settings.providers)
         if request is None:
             return
         info = await self.manager.share(name, request.target_url, providers=list(request.providers) or None,
@@ -165,9 +193,8 @@ class ShareService:
                                             lan_url=info.local_url if request.is_local else None,
                                             previous=local.get("$share"))
 
-    async def _maybe_unshare(self, event: RunEvent) -> None:
-        name = self.apps.app_of(Path(event.run_id.split("?", 1)[0]))
-        if name is None or self.manager.get(name) is None:
+    async def _maybe_unshare(self, event: RunEvent, name: str) -> None:
+        if self.manager.get(name) is None:
             return
         if not any(r.is_alive for r in self.apps.runs_of(name)):
             await self.manager.unshare(name)

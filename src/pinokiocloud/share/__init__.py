@@ -8,7 +8,8 @@ from __future__ import annotations
 from pinokiocloud.share.config import DEFAULT_PROVIDERS, ShareSettings
 from pinokiocloud.share.detect import WebUI, detect_web_ui, detect_web_uis, fingerprint
 from pinokiocloud.share.gateway import AccessRecord, Gateway
-from pinokiocloud.share.limiter import GuessLimiter, TooManyAttempts
+from pinokiocloud.share.lanes import AppLanes
+from pinokiocloud.share.limiter import GuessLimiter, LimiterPolicy, TooManyAttempts
 from pinokiocloud.share.localset import LocalSetShare, local_share_value, share_request_for_local_set
 from pinokiocloud.share.manager import (
     PROBE_INTERVAL_S,
@@ -17,7 +18,7 @@ from pinokiocloud.share.manager import (
     ShareEvent,
     ShareInfo,
     ShareManager,
-    ShareState,
+    ShareTimings,
 )
 from pinokiocloud.share.passcodes import (
     WeakPasscodeError,
@@ -29,14 +30,17 @@ from pinokiocloud.share.passcodes import (
 )
 from pinokiocloud.share.providers import PROVIDERS, Provider, ProviderContext, create_provider, gradio_share_env
 from pinokiocloud.share.qr import qr_png, qr_text
+from pinokiocloud.share.states import ShareState
 
 __all__ = [
     "DEFAULT_PROVIDERS",
     "PROBE_INTERVAL_S",
     "PROVIDERS",
     "AccessRecord",
+    "AppLanes",
     "Gateway",
     "GuessLimiter",
+    "LimiterPolicy",
     "LocalSetShare",
     "Provider",
     "ProviderAttempt",
@@ -47,6 +51,7 @@ __all__ = [
     "ShareManager",
     "ShareSettings",
     "ShareState",
+    "ShareTimings",
     "TooManyAttempts",
     "WeakPasscodeError",
     "WebUI",

@@ -253,9 +253,13 @@ class Gateway:
             read_bufsize=READ_BUFFER_BYTES,
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
+        try:
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            await self.stop()  # a port in use must not leave the upstream session open
+            raise
         self.port = int(self._runner.addresses[0][1])  # port 0: read back what the kernel gave us
         if self._access_log is not None:
             self._access_log.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pinokiocloud.share.config import DEFAULT_PROVIDERS
 
@@ -56,7 +55,7 @@ def _is_on(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1")
 
 
-def share_request_for_local_set(env: Mapping[str, str], values: Mapping[str, Any],
+def share_request_for_local_set(env: Mapping[str, str], values: Mapping[str, object],
                                 providers: tuple[str, ...] = DEFAULT_PROVIDERS) -> LocalSetShare | None:
     """The share a ``local.set`` of ``values`` asks for under the merged ``env``, or ``None``.
 
@@ -81,17 +80,27 @@ def share_request_for_local_set(env: Mapping[str, str], values: Mapping[str, Any
 
 
 def local_share_value(request: LocalSetShare, *, public_url: str | None = None, lan_url: str | None = None,
-                      provider: str | None = None, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                      provider: str | None = None, previous: object = None) -> dict[str, object]:
     """The new ``local.$share``: ``{"cloudflare": {target: public_url}, "local": {target: lan_url}}``.
 
     Pinokio files every public URL under ``cloudflare``; so do we, whichever provider made it, because
     launchers read that key. The provider's own name is added as a key of its own when it differs.
+    ``previous`` is the run's current ``local.$share`` (whatever a script left there; a mapping is kept).
     """
-    share: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in (previous or {}).items()}
+    share: dict[str, object] = {}
+    if isinstance(previous, Mapping):
+        share = {str(k): dict(v) if isinstance(v, Mapping) else v for k, v in previous.items()}
+
+    def file(kind: str, url: str) -> None:
+        entry = share.get(kind)
+        table: dict[object, object] = dict(entry) if isinstance(entry, Mapping) else {}
+        table[request.target_url] = url
+        share[kind] = table
+
     if public_url is not None:
-        share.setdefault("cloudflare", {})[request.target_url] = public_url
+        file("cloudflare", public_url)
         if provider and provider != "cloudflare":
-            share.setdefault(provider, {})[request.target_url] = public_url
+            file(provider, public_url)
     if lan_url is not None:
-        share.setdefault("local", {})[request.target_url] = lan_url
+        file("local", lan_url)
     return share

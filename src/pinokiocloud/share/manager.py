@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import inspect
 import json
 import logging
@@ -27,15 +26,18 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.errors import BadParamError, TunnelError
 from pinokiocloud.platform import detect_cloud
+from pinokiocloud.share import states
 from pinokiocloud.share.config import ShareSettings
 from pinokiocloud.share.gateway import GATEWAY_PREFIX, Gateway
+from pinokiocloud.share.knobs import Knobs
+from pinokiocloud.share.lanes import AppLanes
 from pinokiocloud.share.passcodes import check_passcode_strength
 from pinokiocloud.share.probe import answers, probe
 from pinokiocloud.share.providers import Provider, ProviderContext, create_provider
+from pinokiocloud.share.states import ShareState
 
 __all__ = [
     "FAILURES_BEFORE_RECOVERY",
@@ -46,6 +48,7 @@ __all__ = [
     "ShareInfo",
     "ShareManager",
     "ShareState",
+    "ShareTimings",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,15 +68,30 @@ RENEW_MARGIN_S = 300.0
 STATE_VERSION = 1
 
 
-class ShareState(str, enum.Enum):
-    STARTING = "starting"
-    ONLINE = "online"
-    """A public URL that passed its last probe."""
-    RECOVERING = "recovering"
-    """The public URL failed a probe; a restart or failover is under way."""
-    LOCAL_ONLY = "local-only"
-    """No provider works; the app is reachable only at the gateway's local URL. Retries continue."""
-    STOPPED = "stopped"
+@dataclass(frozen=True, slots=True)
+class ShareTimings(Knobs):
+    """How often and how long the manager probes, races and renews (tests shorten them)."""
+
+    probe_interval_s: float = PROBE_INTERVAL_S
+    """How often a share's public URL is fetched; at most 30 s."""
+    tick_s: float = TICK_S
+    """How often the tunnel client's process is checked (no more than ``probe_interval_s``)."""
+    failures_before_recovery: int = FAILURES_BEFORE_RECOVERY
+    """Failed probes in a row before a restart or failover (at least 1)."""
+    attempt_timeout_s: float = ATTEMPT_TIMEOUT_S
+    """One provider's start plus the first successful probe of its public URL."""
+    preference_grace_s: float = PREFERENCE_GRACE_S
+    """After the first success, how long a more preferred provider may still win."""
+    probe_timeout_s: float = PROBE_TIMEOUT_S
+    renew_margin_s: float = RENEW_MARGIN_S
+    """How long before an expiring URL ends a new one is made."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.probe_interval_s <= 30:
+            raise BadParamError(f"probe_interval_s must be in (0, 30], got {self.probe_interval_s}")
+        # frozen: the two normalised numbers are set the way dataclasses set fields
+        object.__setattr__(self, "tick_s", min(self.tick_s, self.probe_interval_s))
+        object.__setattr__(self, "failures_before_recovery", max(1, int(self.failures_before_recovery)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +146,8 @@ class ShareInfo:
         """Provider → why it is not used (empty when the first choice works)."""
         return {a.provider: a.reason for a in self.attempts if a.reason is not None}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON values (the API's share object)."""
         data = asdict(self)
         data["state"] = self.state.value
         data["url"] = self.url
@@ -195,38 +214,27 @@ class _Share:
     def local_url(self) -> str:
         return self.gateway.url if self.gateway is not None else self.target_url
 
+    def move(self, new: ShareState) -> None:
+        """The only writer of ``state``: a move the table (``share.states``) does not allow is refused."""
+        self.state = states.move(self.state, new, app=self.app)
+
 
 class ShareManager:
     """Owns every share of one daemon. Use from one event loop; ``await close()`` before it ends."""
 
-    def __init__(
-        self,
-        settings: ShareSettings,
-        *,
-        on_event: EventCallback | None = None,
-        state_file: Path | None = None,
-        probe_interval_s: float = PROBE_INTERVAL_S,
-        tick_s: float = TICK_S,
-        failures_before_recovery: int = FAILURES_BEFORE_RECOVERY,
-        attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
-        preference_grace_s: float = PREFERENCE_GRACE_S,
-        probe_timeout_s: float = PROBE_TIMEOUT_S,
-        renew_margin_s: float = RENEW_MARGIN_S,
-    ) -> None:
-        if not 0 < probe_interval_s <= 30:
-            raise BadParamError(f"probe_interval_s must be in (0, 30], got {probe_interval_s}")
+    def __init__(self, settings: ShareSettings, *, on_event: EventCallback | None = None,
+                 state_file: Path | None = None, timings: ShareTimings | None = None, **overrides: float) -> None:
+        """``timings`` (default: :class:`ShareTimings`'s) with ``overrides`` of single numbers
+        (``ShareManager(settings, probe_interval_s=1)``); a probe interval above 30 s is a ``BadParamError``."""
         self.settings = settings
         self.on_event = on_event
         self.state_file = state_file if state_file is not None else settings.state_dir / "shares.json"
-        self.probe_interval_s = probe_interval_s
-        self.tick_s = min(tick_s, probe_interval_s)
-        self.failures_before_recovery = max(1, failures_before_recovery)
-        self.attempt_timeout_s = attempt_timeout_s
-        self.preference_grace_s = preference_grace_s
-        self.probe_timeout_s = probe_timeout_s
-        self.renew_margin_s = renew_margin_s
+        self.timings = (timings or ShareTimings()).but(**overrides)
         self._shares: dict[str, _Share] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._lanes = AppLanes(name="share")
+        """One lane per app: a share or unshare of one app waits for that app's earlier one, never another's."""
+        self._starting_ports: set[int] = set()
+        """Gateway ports taken by shares still starting (not yet in ``_shares``)."""
 
     # public API --------------------------------------------------------------------------------------------
 
@@ -260,8 +268,7 @@ class ShareManager:
                             passcode: str | None, token: str | None, use_gateway: bool,
                             app_output: Callable[[], str] | None, gateway_port: int | None,
                             session_key: str | None = None) -> ShareInfo:
-        lock = self._locks.setdefault(app, asyncio.Lock())
-        async with lock:
+        async def job() -> ShareInfo:
             current = self._shares.get(app)
             if current is not None:
                 if current.target_url == target_url.rstrip("/") and providers is None and passcode is None:
@@ -272,11 +279,12 @@ class ShareManager:
                                      use_gateway=use_gateway, app_output=app_output, gateway_port=gateway_port,
                                      session_key=session_key)
 
+        return await self._lanes.run(app, job)
+
     async def unshare(self, app: str) -> bool:
         """Stop sharing ``app`` and forget it; ``False`` when it was not shared."""
-        lock = self._locks.setdefault(app, asyncio.Lock())
-        async with lock:
-            record = self._shares.pop(app, None)
+        async def job() -> bool:
+            record = self._shares.get(app)
             remembered = self._load()
             forgotten = remembered.pop(app, None) is not None
             self._save_all(remembered)
@@ -284,8 +292,13 @@ class ShareManager:
                 return forgotten
             previous = record.public_url or record.local_url
             await self._stop(record)
+            # only now: a stop cut short (the daemon closing) leaves the share for close() to finish
+            if self._shares.get(app) is record:
+                del self._shares[app]
             await self._emit(ShareEvent("stopped", app, None, previous, None))
             return True
+
+        return await self._lanes.run(app, job)
 
     def get(self, app: str) -> ShareInfo | None:
         record = self._shares.get(app)
@@ -304,26 +317,37 @@ class ShareManager:
         ``targets`` gives an app's current URL where it changed (a new port after a restart). Apps that
         do not answer stay remembered, so calling this again when they start brings them back.
         """
+        wanted = [(entry, (targets or {}).get(entry.app, entry.target_url)) for entry in self._load().values()
+                  if entry.app not in self._shares and (targets is None or entry.app in targets)]
+        # each app on its own: one app's slow race does not hold up the others
+        results = await asyncio.gather(*(self._restore_one(entry, target) for entry, target in wanted),
+                                       return_exceptions=True)
         restored: list[ShareInfo] = []
-        for entry in self._load().values():
-            if entry.app in self._shares:
-                continue
-            target = (targets or {}).get(entry.app, entry.target_url)
-            if targets is not None and entry.app not in targets:
-                continue
-            if not await answers(target, timeout_s=self.probe_timeout_s):
-                continue
-            # a passcode accepted when the share was made is not judged again (older rules were laxer)
-            restored.append(await self._share_locked(
-                entry.app, target, providers=entry.providers, passcode=entry.passcode, token=entry.token,
-                use_gateway=entry.use_gateway, app_output=None, gateway_port=None, session_key=entry.session_key))
+        for (entry, _target), result in zip(wanted, results, strict=True):
+            if isinstance(result, ShareInfo):
+                restored.append(result)
+            elif isinstance(result, Exception):
+                log.warning("could not restore the share of %s (it stays remembered): %s", entry.app, result)
+            elif isinstance(result, BaseException):
+                raise result
         return restored
 
+    async def _restore_one(self, entry: RememberedShare, target: str) -> ShareInfo | None:
+        if not await answers(target, timeout_s=self.timings.probe_timeout_s):
+            return None
+        # a passcode accepted when the share was made is not judged again (older rules were laxer)
+        return await self._share_locked(
+            entry.app, target, providers=entry.providers, passcode=entry.passcode, token=entry.token,
+            use_gateway=entry.use_gateway, app_output=None, gateway_port=None, session_key=entry.session_key)
+
     async def close(self) -> None:
-        """Stop every share but remember them (daemon shutdown)."""
-        for app in list(self._shares):
-            record = self._shares.pop(app)
-            await self._stop(record)
+        """Stop every share but remember them (daemon shutdown); all at once, each waiting for its client."""
+        records = list(self._shares.values())
+        self._shares.clear()
+        results = await asyncio.gather(*(self._stop(r) for r in records), return_exceptions=True)
+        for record, result in zip(records, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("stopping the share of %s failed: %s", record.app, result)
 
     # starting ----------------------------------------------------------------------------------------------
 
@@ -333,7 +357,7 @@ class ShareManager:
         target_url = target_url.rstrip("/")
         if not target_url.startswith(("http://", "https://")):
             raise BadParamError(f"cannot share {target_url!r}: not an http:// or https:// URL")
-        if not await answers(target_url, timeout_s=self.probe_timeout_s):
+        if not await answers(target_url, timeout_s=self.timings.probe_timeout_s):
             raise BadParamError(f"cannot share {app}: nothing answers at {target_url}; start the app first")
         order = tuple(providers) if providers is not None else self.settings.providers
         ctx = ProviderContext(app=app, settings=self.settings, app_url=target_url, app_output=app_output)
@@ -341,26 +365,37 @@ class ShareManager:
             create_provider(name, ctx)  # unknown names fail now, before anything starts
         gateway = None
         if use_gateway:
+            port = self._gateway_port(gateway_port)
             gateway = Gateway(target_url, passcode=passcode, token=token, session_key=session_key, name=app,
-                              host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1",
-                              port=self._gateway_port(gateway_port),
+                              host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1", port=port,
                               access_log=self.settings.home / "logs" / "share" / f"{_safe(app)}.access.log")
+            self._starting_ports.add(port)  # another app's share starting meanwhile picks the next port
             try:
                 await gateway.start()
             except OSError as exc:
                 raise BadParamError(f"cannot start the share gateway for {app} on port {gateway.port}: "
                                     f"{exc.strerror or exc}; set PINOKIOCLOUD_SHARE_PORT to a free port") from exc
+            finally:
+                self._starting_ports.discard(port)
         record = _Share(app, target_url, order, providers is not None, gateway, ctx)
         self._shares[app] = record
-        won = await self._race(record, self._candidates(record, first=None))
-        if won is not None:
-            self._switch(record, *won)
-            await self._emit(ShareEvent("online", app, record.public_url, None, record.provider.name
-                                        if record.provider else None))
-        else:
-            self._go_local(record)
-            await self._emit(ShareEvent("local-only", app, record.local_url, None, None,
-                                        reason=_reasons_text(record.attempts)))
+        try:
+            won = await self._race(record, self._candidates(record, first=None))
+            if won is not None:
+                self._switch(record, *won)
+                await self._emit(ShareEvent("online", app, record.public_url, None, record.provider.name
+                                            if record.provider else None))
+            else:
+                self._go_local(record)
+                await self._emit(ShareEvent("local-only", app, record.local_url, None, None,
+                                            reason=_reasons_text(record.attempts)))
+        except BaseException:
+            # cancelled (the daemon closes) or a bug: no half-made share stays behind with its gateway open
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._stop(record))
+            if self._shares.get(app) is record:
+                del self._shares[app]
+            raise
         self._remember(record)
         record.monitor = asyncio.create_task(self._monitor(record), name=f"share-{app}")
         return self._info(record)
@@ -379,7 +414,7 @@ class ShareManager:
         base = self.settings.gateway_port
         if base is None:
             return 0
-        used = {r.gateway.port for r in self._shares.values() if r.gateway is not None}
+        used = {r.gateway.port for r in self._shares.values() if r.gateway is not None} | self._starting_ports
         port = base
         while port in used:
             port += 1
@@ -431,8 +466,8 @@ class ShareManager:
         if not candidates:
             return None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.attempt_timeout_s
-        limit_s = self.attempt_timeout_s + 1  # a start() that ignores its own deadline
+        deadline = loop.time() + self.timings.attempt_timeout_s
+        limit_s = self.timings.attempt_timeout_s + 1  # a start() that ignores its own deadline
         tasks = {asyncio.create_task(asyncio.wait_for(self._attempt(record, p, deadline), limit_s)): p
                  for p in candidates}
         rank = {id(p): i for i, p in enumerate(candidates)}
@@ -452,7 +487,8 @@ class ShareManager:
                         successes[index] = (provider, task.result())
                     except asyncio.TimeoutError:
                         failed.add(index)
-                        record.attempts[provider.name] = f"no working public URL within {self.attempt_timeout_s:g} s"
+                        record.attempts[provider.name] = (f"no working public URL within "
+                                                          f"{self.timings.attempt_timeout_s:g} s")
                     except TunnelError as exc:
                         failed.add(index)
                         record.attempts[provider.name] = exc.reason
@@ -461,7 +497,7 @@ class ShareManager:
                         failed.add(index)
                         record.attempts[provider.name] = f"{type(exc).__name__}: {exc}"
                 if successes and grace_until is None:
-                    grace_until = loop.time() + self.preference_grace_s
+                    grace_until = loop.time() + self.timings.preference_grace_s
                 best = min(successes) if successes else None
                 if best is not None and (all(i in failed for i in range(best))
                                          or (grace_until is not None and loop.time() >= grace_until)
@@ -492,7 +528,7 @@ class ShareManager:
         through_gateway = record.gateway is not None and provider.uses_gateway
         probe_url = url.rstrip("/") + (f"{GATEWAY_PREFIX}/health" if through_gateway else "/")
         result = await probe(probe_url, headers=dict(provider.probe_headers), resolve=self.settings.resolve,
-                             timeout_s=self.probe_timeout_s)
+                             timeout_s=self.timings.probe_timeout_s)
         record.last_probe_at = time.time()
         if result.status is None:
             return False
@@ -509,7 +545,8 @@ class ShareManager:
         if url != record.public_url:
             record.changed_at = time.time()
         record.public_url = url
-        record.state = ShareState.ONLINE
+        if record.state is not ShareState.ONLINE:  # a renewed URL stays online
+            record.move(ShareState.ONLINE)
         record.failures = 0
         record.online_at = time.monotonic()
 
@@ -518,45 +555,47 @@ class ShareManager:
             record.changed_at = time.time()
         record.provider = None
         record.public_url = None
-        record.state = ShareState.LOCAL_ONLY
+        if record.state is not ShareState.LOCAL_ONLY:  # a retry from local-only that failed again
+            record.move(ShareState.LOCAL_ONLY)
         if record.gateway is not None:
             record.gateway.set_front(None)
 
     # monitoring --------------------------------------------------------------------------------------------
 
     async def _monitor(self, record: _Share) -> None:
+        timings = self.timings
         loop = asyncio.get_running_loop()
-        next_probe = loop.time() + self.probe_interval_s
+        next_probe = loop.time() + timings.probe_interval_s
         while True:
-            await asyncio.sleep(self.tick_s)
+            await asyncio.sleep(timings.tick_s)
             try:
                 provider = record.provider
                 if provider is None:
                     if loop.time() >= next_probe:
-                        next_probe = loop.time() + self.probe_interval_s
+                        next_probe = loop.time() + timings.probe_interval_s
                         await self._recover(record, failed=None)
                     continue
                 if provider.lifetime_s is not None and \
-                        time.monotonic() - record.online_at >= max(provider.lifetime_s - self.renew_margin_s, 0):
+                        time.monotonic() - record.online_at >= max(provider.lifetime_s - timings.renew_margin_s, 0):
                     await self._renew(record, provider)
                     continue
                 if not provider.is_running():
                     await self._unhealthy(record, f"the {provider.name} client stopped")
                     await self._recover(record, failed=provider)
-                    next_probe = loop.time() + self.probe_interval_s
+                    next_probe = loop.time() + timings.probe_interval_s
                     continue
                 if loop.time() < next_probe:
                     continue
-                next_probe = loop.time() + self.probe_interval_s
+                next_probe = loop.time() + timings.probe_interval_s
                 assert record.public_url is not None
                 if await provider.health() and await self._verify(record, provider, record.public_url):
                     record.failures = 0
                     if record.state is ShareState.RECOVERING:
-                        record.state = ShareState.ONLINE
+                        record.move(ShareState.ONLINE)
                     continue
                 record.failures += 1
                 await self._unhealthy(record, f"{record.public_url} did not answer")
-                if record.failures >= self.failures_before_recovery:
+                if record.failures >= timings.failures_before_recovery:
                     await self._recover(record, failed=provider)
             except asyncio.CancelledError:
                 raise
@@ -565,7 +604,7 @@ class ShareManager:
 
     async def _unhealthy(self, record: _Share, reason: str) -> None:
         if record.state is ShareState.ONLINE:
-            record.state = ShareState.RECOVERING
+            record.move(ShareState.RECOVERING)
             await self._emit(ShareEvent("unhealthy", record.app, record.public_url, None,
                                         record.provider.name if record.provider else None, reason=reason))
 
@@ -596,7 +635,7 @@ class ShareManager:
         fresh = create_provider(provider.name, record.ctx)
         won = await self._race(record, [fresh])
         if won is None:
-            record.online_at = time.monotonic() - (provider.lifetime_s or 0) + self.renew_margin_s / 2
+            record.online_at = time.monotonic() - (provider.lifetime_s or 0) + self.timings.renew_margin_s / 2
             return  # keep the old one; the monitor recovers when it really ends
         self._switch(record, *won)
         with contextlib.suppress(Exception):
@@ -615,7 +654,8 @@ class ShareManager:
                 await record.provider.stop()
         if record.gateway is not None:
             await record.gateway.stop()
-        record.state = ShareState.STOPPED
+        if record.state is not ShareState.STOPPED:
+            record.move(ShareState.STOPPED)
 
     async def _emit(self, event: ShareEvent) -> None:
         log.info("share %s: %s %s", event.app, event.kind, event.url or "")

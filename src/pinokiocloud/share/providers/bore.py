@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from typing import Any
 from urllib.parse import urlsplit
 
 from pinokiocloud.errors import TunnelError
@@ -42,8 +41,8 @@ async def _send(writer: asyncio.StreamWriter, message: object) -> None:
     await writer.drain()
 
 
-async def _recv(reader: asyncio.StreamReader, timeout_s: float | None = NETWORK_TIMEOUT_S) -> Any:
-    """The next frame, or ``None`` at EOF."""
+async def _recv(reader: asyncio.StreamReader, timeout_s: float | None = NETWORK_TIMEOUT_S) -> object:
+    """The next frame (parsed JSON, for the caller to check), or ``None`` at EOF."""
     try:
         frame = await asyncio.wait_for(reader.readuntil(b"\0"), timeout_s)
     except asyncio.IncompleteReadError:
