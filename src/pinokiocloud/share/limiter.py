@@ -35,16 +35,6 @@ from pinokiocloud.share.knobs import Knobs
 
 __all__ = ["Attempt", "GuessLimiter", "LimiterPolicy", "LimiterStats", "TooManyAttempts"]
 
-RATE_PER_S = 10.0
-BURST = 5
-FREE_FAILURES = 5
-FIRST_DELAY_S = 0.5
-MAX_DELAY_S = 30.0
-MAX_WAIT_S = 40.0
-HALF_LIFE_S = 600.0
-MAX_SOURCES = 20_000
-
-
 class TooManyAttempts(Exception):
     """This source cannot be served within the limiter's longest wait; answer 429 and let it retry."""
 
@@ -76,23 +66,21 @@ class LimiterStats:
 
 @dataclass(frozen=True, slots=True)
 class LimiterPolicy(Knobs):
-    """The limiter's numbers (see the module docstring for how they work together)."""
+    """The limiter's numbers, in the three groups the module docstring describes."""
 
-    rate_per_s: float = RATE_PER_S
-    """Tokens added to the global bucket per second."""
-    burst: int = BURST
-    """Tokens the bucket holds at most."""
-    free_failures: int = FREE_FAILURES
-    """A source's failure score before its checks are delayed."""
-    first_delay_s: float = FIRST_DELAY_S
-    max_delay_s: float = MAX_DELAY_S
-    """The delay after a failure beyond ``free_failures``: doubles per failure from ``first`` up to ``max``."""
-    max_wait_s: float = MAX_WAIT_S
-    """The longest a check waits before it is refused with :class:`TooManyAttempts`."""
-    half_life_s: float = HALF_LIFE_S
-    """How fast a source's failure score fades."""
-    max_sources: int = MAX_SOURCES
-    """Sources remembered before idle ones are forgotten."""
+    rate_per_s: float = 10.0
+    burst: int = 5
+    """The global bucket: tokens added per second, and the most it holds."""
+    free_failures: int = 5
+    first_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+    half_life_s: float = 600.0
+    """Per source: failures that cost nothing, then a delay that doubles per failure from ``first_delay_s``
+    up to ``max_delay_s``; the failure score halves every ``half_life_s``."""
+    max_wait_s: float = 40.0
+    max_sources: int = 20_000
+    """Bounds: the longest a check waits before :class:`TooManyAttempts`, and the sources remembered before
+    idle ones are forgotten."""
 
     def __post_init__(self) -> None:
         if self.rate_per_s <= 0 or self.burst < 1:

@@ -10,7 +10,6 @@ the banner; the banner is the fallback. Health is the metrics server's ``/ready`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import platform
 import re
@@ -26,6 +25,7 @@ from pinokiocloud.share.providers.base import (
     free_port,
     register,
 )
+from pinokiocloud.store.blobs import hash_file
 
 __all__ = ["CLOUDFLARED_RELEASES", "CLOUDFLARED_VERSION", "CloudflareProvider", "ensure_cloudflared"]
 
@@ -60,21 +60,13 @@ async def ensure_cloudflared(bin_dir: Path, url: str, sha256: str) -> Path:
         partial.unlink(missing_ok=True)
         raise _fail(f"cannot download cloudflared ({exc.reason}); set PINOKIOCLOUD_CLOUDFLARED to a "
                     "cloudflared executable") from exc
-    digest = await asyncio.to_thread(_sha256, partial)
+    digest = await asyncio.to_thread(hash_file, partial)
     if digest != sha256:
         partial.unlink(missing_ok=True)
         raise _fail(f"the downloaded cloudflared has sha256 {digest}, expected {sha256}; it was deleted")
     partial.chmod(0o755)
     partial.replace(target)
     return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fail(reason: str) -> TunnelError:
