@@ -172,3 +172,46 @@ def test_the_catalog_says_what_each_bundle_holds(api: TestClient) -> None:
     entries = {e["id"]: e for e in api.get("/api/catalog").json()["data"]}
     assert "ffmpeg" in {c for t in entries["comfyui"]["bundle_tools"] for c in t["commands"]}
     assert entries["automatic1111"]["bundle_tools"] == []
+
+
+def _paths(value: object, at: str = "") -> set[str]:
+    """Every key path in a JSON value (``.runs[].state``), to compare shapes, not readings."""
+    if isinstance(value, dict):
+        return {p for k, v in value.items() for p in {f"{at}.{k}", *_paths(v, f"{at}.{k}")}}
+    if isinstance(value, list):
+        return {p for v in value for p in _paths(v, f"{at}[]")}
+    return set()
+
+
+def test_no_key_the_daemon_builds_is_lost_on_the_way_out(api: TestClient, tmp_path: Path) -> None:
+    """The response models name every key: what the daemon's code puts in an answer is what the client gets
+    (a key added to a builder but not to server/models.py would be dropped without a word)."""
+    from pinokiocloud.server.routes import system
+
+    _app(tmp_path / "pinokio", "p", {"go.js": "module.exports = { daemon: true, run: [{ method: 'shell.run', "
+                                              "params: { message: 'python3 -u -m http.server 0' } }] }"})
+    run = api.post("/api/apps/p/start").json()
+    daemon, call = api.app.state.daemon, api.portal.call
+    deadline = time.monotonic() + 10
+    while not api.get("/api/apps/p").json()["pids"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    live = daemon.runner.by_key[run["key"]]
+    built: dict[str, object] = {
+        "/api/apps/p": {**call(daemon.apps.status, "p"), "share": None},
+        "/api/apps": {"data": call(daemon.apps.all_status), "count": 1},
+        "/api/apps/p/menu": call(daemon.apps.menu, "p"),
+        f"/api/runs/{run['key']}": live.summary(),
+        f"/api/runs/{run['key']}/usage": {"key": run["key"], **call(daemon.runner.usage, live.id)},
+        "/api/ui": daemon.ui.info(),
+        "/api/settings": call(system.get_settings, daemon),
+        "/api/system": call(system.system, daemon),
+        "/api/store": {**daemon.persistence.info(), "usage": {}},
+        "/api/catalog": call(system.catalog, daemon),
+    }
+    for path, raw in built.items():
+        served = api.get(path).json()
+        if path == "/api/store":
+            served["usage"] = {}
+        lost = _paths(json.loads(json.dumps(raw, default=str))) - _paths(served)
+        assert not lost, f"{path} lost {sorted(lost)}: name them in server/models.py"
+    api.post("/api/apps/p/stop", json={})

@@ -413,6 +413,8 @@ class StoreInfo(TypedDict):
     backup: Backup | None
     archives: dict[str, Archive]
     restore: dict[str, RestoreProgress]
+    sync_error: str | None
+    """Why the apps' own files could not be kept on the root lately; ``null`` when the last sync worked."""
     free_bytes: NotRequired[int]
     usage: StoreUsage
 
