@@ -10,10 +10,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import typing_extensions
 from fastapi.testclient import TestClient
 
+from pinokiocloud.apps.catalog import CatalogEntry
 from pinokiocloud.config import Settings
-from pinokiocloud.server import create_app
+from pinokiocloud.downloads.queue import QueuedDownload
+from pinokiocloud.kernel.events import RunEvent
+from pinokiocloud.platform.report import MachineReport
+from pinokiocloud.server import create_app, models
+from pinokiocloud.share.manager import ShareEvent, ShareInfo
+from pinokiocloud.store import blobs
+from pinokiocloud.store.restore import AppRestore
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "launcher"
 
@@ -215,3 +223,24 @@ def test_no_key_the_daemon_builds_is_lost_on_the_way_out(api: TestClient, tmp_pa
         lost = _paths(json.loads(json.dumps(raw, default=str))) - _paths(served)
         assert not lost, f"{path} lost {sorted(lost)}: name them in server/models.py"
     api.post("/api/apps/p/stop", json={})
+
+
+@pytest.mark.parametrize(("source", "model", "computed"), [
+    (ShareInfo, models.ShareInfo, {"url", "token_url", "is_healthy", "qr_png_base64"}),
+    (ShareEvent, models.ShareEvent, set()),
+    (QueuedDownload, models.Download, {"percent"}),
+    (AppRestore, models.RestoreProgress, {"line"}),
+    (blobs.BlobInfo, models.BlobInfo, set()),
+    (blobs.StoreUsage, models.StoreUsage, {"saved_bytes"}),
+    (blobs.GcResult, models.GcResult, set()),
+    (blobs.VerifyProblem, models.VerifyProblem, set()),
+    (MachineReport, models.MachineReport, {"paths"}),
+    (RunEvent, models.RunEvent, set()),
+    (CatalogEntry, models.CatalogEntry, {"bundle_tools"}),
+], ids=lambda v: getattr(v, "__name__", ""))
+def test_each_answer_model_names_the_fields_of_what_it_is_made_from(source: type, model: type,
+                                                                   computed: set[str]) -> None:
+    """Answers made from these dataclasses (``to_json``/``to_dict``/``asdict``) keep every field: a field added
+    to one of them must be named in server/models.py too, or the response model would drop it."""
+    fields = {f.name for f in dataclasses.fields(source)} - ({"origin"} if source is CatalogEntry else set())
+    assert fields | computed == set(typing_extensions.get_type_hints(model))
