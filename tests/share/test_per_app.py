@@ -74,6 +74,30 @@ def test_a_slow_share_does_not_hold_up_another_apps_and_one_apps_shares_take_tur
     run(scenario())
 
 
+def test_remembered_shares_come_back_side_by_side(tmp_path: Path) -> None:
+    delay_s = 4.0
+
+    async def scenario() -> None:
+        async with Origin() as origin, Edge() as edge:
+            first = _manager(_settings(tmp_path, edge))
+            for name in ("one", "two"):
+                await first.share(name, origin.url, providers=["cloudflare"])
+            await first.close()
+            second = _manager(_settings(tmp_path, edge, STANDIN_DELAY_S=str(delay_s)))  # every client is slow now
+            try:
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                restored = await second.restore()
+                took = loop.time() - began
+                assert sorted(r.app for r in restored) == ["one", "two"]
+                assert all(r.state is ShareState.ONLINE for r in restored)
+                assert delay_s <= took < 2 * delay_s, took  # one after the other would take two delays
+            finally:
+                await second.close()
+
+    run(scenario())
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
