@@ -1,15 +1,23 @@
 """The daemon under a realistic load: 20 installed apps, 5 of them running.
 
 Prints, in one run: `GET /api/apps` p50/p99 against `GET /health` (the floor of any request), the idle
-daemon's RSS (and its Node sidecar's, separately), and the wall time of `pinokiocloud status` against
-`pinokiocloud --help` (import cost included in both).
+daemon's RSS (and its Node sidecar's, separately), the wall time of `pinokiocloud status` against
+`pinokiocloud --help` (import cost included in both), and the many-clients case (issue 13): 50 clients,
+each polling `GET /api/apps` once a second and following one running app's events (SSE), for 60 s;
+requests/s, p50/p99 of `/api/apps` against one client alone (the same run's baseline, as a ratio) and the
+daemon's CPU meanwhile.
 Targets (issue 5): GET /api/apps p99 <= 50 ms, idle daemon RSS <= 150 MB, `status` <= 1 s.
-Run: .venv/bin/python benchmarks/bench_daemon.py
+Target (issue 13): GET /api/apps p99 <= 100 ms with 50 clients.
+Run: .venv/bin/python benchmarks/bench_daemon.py [--duration 60] [--clients 50] [--interval 1.0]
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import os
+import random
 import signal
 import socket
 import statistics
@@ -67,7 +75,56 @@ def wall(args: list[str], env: dict[str, str], n: int = 5) -> float:
     return statistics.median(times)
 
 
+async def _poll(base: str, headers: dict[str, str], interval: float, deadline: float,
+                latencies: list[float], errors: list[str]) -> None:
+    """One dashboard: ``GET /api/apps`` every ``interval`` seconds (started at a random point of the first)."""
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        await asyncio.sleep(random.uniform(0, interval))
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            try:
+                (await client.get("/api/apps")).raise_for_status()
+                latencies.append((time.perf_counter() - t0) * 1000)
+            except httpx.HTTPError as exc:
+                errors.append(repr(exc))
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
+
+
+async def _follow(base: str, headers: dict[str, str], key: str, deadline: float, counts: list[int]) -> None:
+    """One follower of a run's events (SSE), until the deadline."""
+    seen = [0]
+
+    async def read(client: httpx.AsyncClient) -> None:
+        async with client.stream("GET", f"/api/runs/{key}/events") as response:
+            async for chunk in response.aiter_bytes():
+                seen[0] += chunk.count(b"event: ")
+
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(read(client), max(0.0, deadline - time.monotonic()))
+    counts.append(seen[0])
+
+
+async def many_clients(base: str, token: str, keys: list[str], *, clients: int, interval: float,
+                       duration: float) -> tuple[list[float], list[str], list[int]]:
+    """``clients`` dashboards polling and following SSE at once for ``duration`` seconds."""
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + duration
+    latencies: list[float] = []
+    errors: list[str] = []
+    counts: list[int] = []
+    await asyncio.gather(*(_poll(base, headers, interval, deadline, latencies, errors) for _ in range(clients)),
+                         *(_follow(base, headers, keys[i % len(keys)], deadline, counts) for i in range(clients)))
+    return latencies, errors, counts
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of the many-clients case (60)")
+    parser.add_argument("--clients", type=int, default=50, help="clients polling and following SSE (50)")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between one client's polls (1)")
+    args = parser.parse_args()
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "pinokio"
         for i in range(APPS):
@@ -91,8 +148,11 @@ def main() -> int:
                 time.sleep(0.1)
             token = (home / "daemon.token").read_text().strip()
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+                keys = []
                 for i in range(RUNNING):
-                    client.post(f"/api/apps/app{i:02d}/start").raise_for_status()
+                    started = client.post(f"/api/apps/app{i:02d}/start")
+                    started.raise_for_status()
+                    keys.append(started.json()["key"])
                 while sum(a["state"] == "online" for a in client.get("/api/apps").json()["data"]) < RUNNING:
                     assert time.monotonic() < deadline + 60, "apps did not come online"
                     time.sleep(0.2)
@@ -103,6 +163,12 @@ def main() -> int:
                 sidecar_rss = sum(c.memory_info().rss for c in node) / 1e6
                 health = timed(client, "/health", REQUESTS)
                 apps = timed(client, "/api/apps", REQUESTS)
+            cpu_before = sum(proc.cpu_times()[:2])
+            load_t0 = time.monotonic()
+            loaded, errors, followed = asyncio.run(many_clients(url, token, keys, clients=args.clients,
+                                                                interval=args.interval, duration=args.duration))
+            load_s = time.monotonic() - load_t0
+            daemon_cpu = (sum(proc.cpu_times()[:2]) - cpu_before) / load_s * 100
             status_s = wall([str(BIN), "status"], env)
             help_s = wall([str(BIN), "--help"], env)
         finally:
@@ -110,7 +176,12 @@ def main() -> int:
             daemon.wait(60)
     q_apps = statistics.quantiles(apps, n=100)
     q_health = statistics.quantiles(health, n=100)
+    if len(loaded) < 2:
+        print(f"the many-clients case got {len(loaded)} answers; errors: {errors[:5]}")
+        return 1
+    q_load = statistics.quantiles(loaded, n=100)
     ok_apps, ok_rss, ok_status = q_apps[98] <= 50, daemon_rss <= 150, status_s <= 1.0
+    ok_load = q_load[98] <= 100 and not errors
     rows = [
         (f"GET /api/apps ({APPS} apps, {RUNNING} running) p50", f"{q_apps[49]:.1f} ms", ""),
         ("GET /api/apps p99", f"{q_apps[98]:.1f} ms", f"target <= 50 ms: {'yes' if ok_apps else 'NO'}"),
@@ -119,12 +190,23 @@ def main() -> int:
         ("its Node sidecar RSS (separate process)", f"{sidecar_rss:.0f} MB", ""),
         ("`pinokiocloud status` wall time", f"{status_s:.2f} s", f"target <= 1 s: {'yes' if ok_status else 'NO'}"),
         ("`pinokiocloud --help` wall time (baseline)", f"{help_s:.2f} s", f"status / help = {status_s / help_s:.2f}x"),
+        (f"{args.clients} clients, {args.duration:g} s: GET /api/apps served", f"{len(loaded) / load_s:.1f} req/s",
+         f"{len(errors)} errors; SSE followers got {sum(followed)} events"),
+        (f"{args.clients} clients: GET /api/apps p50", f"{q_load[49]:.1f} ms",
+         f"one client alone {q_apps[49]:.1f} ms: {q_load[49] / q_apps[49]:.2f}x"),
+        (f"{args.clients} clients: GET /api/apps p99", f"{q_load[98]:.1f} ms",
+         f"one client alone {q_apps[98]:.1f} ms: {q_load[98] / q_apps[98]:.2f}x; "
+         f"target <= 100 ms: {'yes' if ok_load else 'NO'}"),
+        (f"{args.clients} clients: daemon CPU", f"{daemon_cpu:.0f} %", "100 % = one core"),
     ]
+    print(f"load average before the run: {load_before}")
     print(f"{'measure':<48} {'value':>16}  compare")
     print("-" * 96)
     for name, value, compare in rows:
         print(f"{name:<48} {value:>16}  {compare}")
-    return 0 if ok_apps and ok_rss and ok_status else 1
+    for line in errors[:5]:
+        print("error:", line)
+    return 0 if ok_apps and ok_rss and ok_status and ok_load else 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,10 @@ __all__ = ["SAMPLE_INTERVAL_S", "StatusSampler"]
 log = logging.getLogger(__name__)
 
 SAMPLE_INTERVAL_S = 1.0
-"""Pause between two samples of every app (a sample of 20 apps, 5 running, takes a few milliseconds)."""
+"""Pause between two samples of every app (state, port check, web UI)."""
+USAGE_MAX_AGE_S = 2.0
+"""An app's process usage is read again when older than this (or its running scripts changed). Reading it
+walks ``/proc`` (tens of milliseconds of CPU per app), so it is the one part not redone every second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,9 @@ class StatusSampler:
         self._names_key: int | None = None
         """``api/``'s mtime when the names were listed: a folder added or removed changes it."""
         self._app_of_id: dict[str, str | None] = {}
+        self._usage: dict[str, tuple[tuple[str, ...], float, AppUsage]] = {}
+        """Per app: the running scripts and shells it was read for, when, and the reading."""
+        self.usage_max_age_s = USAGE_MAX_AGE_S
         self._queue: EventQueue | None = None
         self._task: asyncio.Task[None] | None = None
         self.samples = 0
@@ -228,6 +235,8 @@ class StatusSampler:
         by_app = self._runs_by_app()
         facts = await asyncio.to_thread(lambda: {n: self._facts(n, bool(by_app.get(n))) for n in names})
         by_app = self._runs_by_app()  # runs may have started while the store was read
+        for name in names:  # one app after the other: one thread walks /proc at a time, the loop keeps the GIL
+            await self._read_usage(name, [r for r in by_app.get(name, []) if r.is_alive])
         found = await asyncio.gather(*(self._compute(n, by_app.get(n, []), facts[n]) for n in names),
                                      return_exceptions=True)
         for name, status in zip(names, found, strict=True):
@@ -237,7 +246,22 @@ class StatusSampler:
                 log.debug("sampling %s failed: %s", name, status)
         for gone in set(self._entries) - set(names):
             del self._entries[gone]
+            self._usage.pop(gone, None)
         self.samples += 1
+
+    async def _read_usage(self, name: str, alive: Sequence[Run]) -> AppUsage:
+        """The app's process usage: the last reading while it is young and for the same scripts and shells
+        (a shell started or ended since is read at once)."""
+        keys = tuple(f"{r.key}:{shell}" for r in alive for shell in r.shells) or tuple(r.key for r in alive)
+        if not keys:
+            return AppUsage()
+        cached = self._usage.get(name)
+        now = time.monotonic()
+        if cached is not None and cached[0] == keys and now - cached[1] < self.usage_max_age_s:
+            return cached[2]
+        usage = AppUsage.total([await self.runner.usage(r.id) for r in alive])
+        self._usage[name] = (keys, now, usage)
+        return usage
 
     def _runs_by_app(self) -> dict[str, list[Run]]:
         """The runner's runs grouped by app, oldest first (one pass for every app)."""
@@ -270,7 +294,7 @@ class StatusSampler:
         error = runs[-1].error if runs else (last.error if last is not None else None)
         if state is AppState.ONLINE and url is not None and not await port_answers(url):
             state = AppState.STARTING  # a server that stopped listening is starting again, or hung: not online
-        usage = AppUsage.total([await self.runner.usage(r.id) for r in alive])
+        usage = await self._read_usage(name, alive)
         web_ui = None
         if alive:
             web_ui = await self.web_uis.get(name, local_url=url, ports=usage.ports, output=lambda: self._output(name))
