@@ -21,9 +21,10 @@ from fastapi.testclient import TestClient
 from pinokiocloud.config import Settings
 from pinokiocloud.server import create_app
 from pinokiocloud.share import ShareState
+from pinokiocloud.share.probe import probe
 from tests.share.conftest import run
 from tests.share.edge import Edge, make_standin
-from tests.share.origin import Origin
+from tests.share.origin import PAGE, Origin
 from tests.share.test_manager import _manager, _settings
 
 SLOW_S = 10.0
@@ -94,6 +95,26 @@ def test_remembered_shares_come_back_side_by_side(tmp_path: Path) -> None:
                 assert delay_s <= took < 2 * delay_s, took  # one after the other would take two delays
             finally:
                 await second.close()
+
+    run(scenario())
+
+
+def test_shares_starting_together_get_a_gateway_port_each(tmp_path: Path) -> None:
+    base = _free_port()
+
+    async def scenario() -> None:
+        async with Origin() as origin:
+            manager = _manager(_settings(tmp_path, None, PINOKIOCLOUD_SHARE_PORT=str(base)))
+            try:
+                shares = await asyncio.gather(*(manager.share(name, origin.url, providers=[])
+                                                for name in ("one", "two", "three")))
+                ports = sorted(int(s.local_url.rsplit(":", 1)[1]) for s in shares)
+                assert ports == [base, base + 1, base + 2]
+                for info in shares:  # each gateway is its own, behind its own passcode
+                    page = await probe(info.local_url + "/", headers={"Authorization": f"Bearer {info.passcode}"})
+                    assert page.status == 200 and page.text == PAGE
+            finally:
+                await manager.close()
 
     run(scenario())
 

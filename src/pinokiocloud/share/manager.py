@@ -12,6 +12,10 @@ With the default timings a broken share is replaced within 60 s, and a ``url-cha
 When no provider works the share stays up on the gateway's local URL, reports each provider's
 reason, and keeps trying. Shares are remembered in ``PINOKIO_HOME/share/shares.json`` (passcode, session key and
 token included, mode 0600), so :meth:`ShareManager.restore` brings them back after a daemon restart.
+
+Each app has its own lane (:class:`~pinokiocloud.share.lanes.AppLanes`): two shares or unshares of one app
+take turns, while different apps' shares start, restore and stop side by side. A share's state changes only
+along the table in :mod:`pinokiocloud.share.states`.
 """
 
 from __future__ import annotations
