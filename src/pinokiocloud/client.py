@@ -240,7 +240,7 @@ class Client:
 
     def request(self, method: str, path: str, *, json_body: object = None,
                 params: Mapping[str, object] | None = None) -> Any:
-        """Any route, its JSON as it came (``Any``: the typed methods below name each answer's shape)."""
+        """A route's JSON as it came, unchecked (the typed methods below name each answer's shape)."""
         with self._call(method, path, body=json_body, params=params) as response:
             try:
                 return json.loads(response.read())
@@ -318,7 +318,7 @@ class Client:
     # ---- routes the dashboard uses (thin wrappers over request()) ----
 
     def get(self, path: str, **params: object) -> Any:
-        """Any GET route, its JSON as it came (see ``request``)."""
+        """A GET route's JSON as it came (see ``request``)."""
         return self.request("GET", path, params=params or None)
 
     def catalog(self) -> CatalogList:

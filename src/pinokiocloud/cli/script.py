@@ -35,11 +35,11 @@ def _parse_value(text: str) -> object:
         return text
 
 
-def parse_vars(pairs: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def parse_vars(pairs: list[str]) -> tuple[dict[str, object], dict[str, object]]:
     """``k=v`` pairs → (memory values, global overrides). Values are JSON when they parse, else text;
     dotted keys (``args.venv=env``) build nested objects."""
-    memory: dict[str, Any] = {}
-    overrides: dict[str, Any] = {}
+    memory: dict[str, object] = {}
+    overrides: dict[str, object] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
