@@ -38,6 +38,7 @@ async def _until(check: object, timeout_s: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_slow_share_does_not_hold_up_another_apps_and_one_apps_shares_take_turns(tmp_path: Path) -> None:
     marker = tmp_path / "slow-once"
 
@@ -75,6 +76,7 @@ def test_a_slow_share_does_not_hold_up_another_apps_and_one_apps_shares_take_tur
     run(scenario())
 
 
+@pytest.mark.slow
 def test_remembered_shares_come_back_side_by_side(tmp_path: Path) -> None:
     delay_s = 4.0
 
