@@ -77,7 +77,7 @@ class RunEvent:
     attempt: str = ""
     """Which run of ``run_id`` this is (a script path is run many times; each run has its own key)."""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
