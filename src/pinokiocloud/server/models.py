@@ -230,17 +230,19 @@ class Reinstalled(TypedDict):
 
 @with_config(ConfigDict(extra="allow"))
 class MenuItem(TypedDict, total=False):
-    """A launcher's menu item as its ``pinokio.js`` wrote it (any keys), plus what the daemon resolved."""
+    """A launcher's menu item as its ``pinokio.js`` wrote it (any keys, any values: they pass through as they
+    are), plus what the daemon resolved (``kind``, ``script``, ``running``, ``path``, and ``menu`` cleaned)."""
 
-    text: str
-    html: str
-    href: str
-    default: bool
+    text: JsonValue
+    html: JsonValue
+    href: JsonValue
+    default: JsonValue
+    params: JsonValue
+    """The item's own ``params`` (for a script: its query string merged in)."""
     kind: str
     """script | url | route | file, for an item with an ``href``."""
     script: str
     running: bool
-    params: JsonObject
     path: str
     menu: list[MenuItem]
 
