@@ -432,6 +432,8 @@ class _Job:
         self.route = _Route.of(url, trust_env=http.trust_env)
         self.failures = 0
         self.attempts = 0
+        self.furthest = 0
+        """The most bytes the partial has held: an attempt that does not pass it made no progress."""
         self.reached = False
         """True once the host (not a proxy in between) has answered: after that, "unreachable" is a blip."""
         self.announced = False
@@ -476,23 +478,25 @@ class _Job:
     async def retrying(self, attempt: Callable[[], Awaitable[_T]]) -> _T:
         """Run ``attempt`` until it succeeds, sleeping with backoff between failures; raise at the end.
 
-        The budget counts attempts in a row that brought no byte: a long download over a flaky link that
-        advances on every connection never runs out. A host never reached gets ``UNREACHABLE_RETRIES``
-        retries, and only while they fit in ``UNREACHABLE_BUDGET_S`` (a resolver that takes 10 s to fail is
-        not asked twice); everything else gets ``retries``.
+        The budget counts attempts in a row that kept no new byte: a long download over a flaky link that
+        advances on every connection never runs out, while a server whose every try ends at the same place
+        (and whose bytes are thrown away, as when it ignores ranges) does. A host never reached gets
+        ``UNREACHABLE_RETRIES`` retries, and only while they fit in ``UNREACHABLE_BUDGET_S`` (a resolver that
+        takes 10 s to fail is not asked twice); everything else gets ``retries``.
         """
         first_at = time.monotonic()
         while True:
             began = time.monotonic()
-            received_before = self.received
+            furthest_before = self.furthest
             self.attempts += 1
             try:
                 return await attempt()
             except _AttemptFailed as exc:
                 if not exc.retryable:
                     self._fail(exc.reason, exc, hint=exc.hint)
-                if self.received > received_before:
-                    self.failures = 0  # this attempt made progress: the budget starts again
+                self.furthest = max(self.furthest, self.state.done.done())
+                if self.furthest > furthest_before:
+                    self.failures = 0  # this attempt got further than any before: the budget starts again
                 self.failures += 1
                 delay = min(self.backoff_s * BACKOFF_FACTOR ** (self.failures - 1), BACKOFF_MAX_S)
                 if exc.retry_after_s is not None:
@@ -559,6 +563,7 @@ class _Job:
             try:
                 for round_ in (1, 2):
                     await self._load()
+                    self.furthest = max(self.furthest, self.state.done.done())
                     if round_ == 1:
                         resumed_from = self.state.done.done()
                         if resumed_from:

@@ -75,7 +75,8 @@ class QueuedDownload:
     def percent(self) -> float | None:
         return 100.0 * self.bytes / self.total if self.total else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
+        """The entry as the API sends it (the ``Download`` model of server/models.py)."""
         return {"id": self.id, "url": self.url, "path": self.path, "app": self.app, "priority": self.priority,
                 "kind": self.kind, "state": self.state, "bytes": self.bytes, "total": self.total,
                 "percent": self.percent, "rate_bps": self.rate_bps, "eta_s": self.eta_s,

@@ -19,13 +19,24 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 __all__ = ["STATE_SUFFIX", "RangeSet", "RangeState", "state_path"]
 
 STATE_SUFFIX = ".state"
 """Added to the ``.partial`` name: ``model.bin.partial.state``."""
 _VERSION = 1
+
+
+class StateJson(TypedDict):
+    """The state file's content."""
+
+    version: int
+    url: str
+    total: int | None
+    validator: str | None
+    sequential: bool
+    done: list[list[int]]
 
 
 def state_path(partial: Path) -> Path:
@@ -93,7 +104,7 @@ class RangeState:
     """Written front to back by one connection: then the partial's size is the done prefix."""
     done: RangeSet = field(default_factory=RangeSet)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> StateJson:
         return {"version": _VERSION, "url": self.url, "total": self.total, "validator": self.validator,
                 "sequential": self.sequential, "done": [list(r) for r in self.done.ranges()]}
 
