@@ -34,8 +34,10 @@ if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Py
         AppList,
         AppSettings,
         AppStatus,
+        BlobList,
         CatalogList,
         Download,
+        GcResult,
         Installed,
         Logs,
         Reinstalled,
@@ -45,8 +47,10 @@ if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Py
         SearchResult,
         Shutdown,
         Stopped,
+        StoreInfo,
         Unshared,
         Updated,
+        VerifyResult,
     )
 
 __all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params"]
@@ -380,6 +384,19 @@ class Client:
 
     def stop_share(self, name: str) -> Unshared:
         return cast("Unshared", self.request("DELETE", f"/api/apps/{name}/share"))
+
+    def store_info(self) -> StoreInfo:
+        """The persistent root, the model store's totals, backups, archives and restore progress."""
+        return cast("StoreInfo", self.request("GET", "/api/store"))
+
+    def store_blobs(self) -> BlobList:
+        return cast("BlobList", self.request("GET", "/api/store/blobs"))
+
+    def store_gc(self) -> GcResult:
+        return cast("GcResult", self.request("POST", "/api/store/gc"))
+
+    def store_verify(self) -> VerifyResult:
+        return cast("VerifyResult", self.request("POST", "/api/store/verify"))
 
     def downloads(self) -> list[dict[str, Any]]:
         """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each); ``Download``
