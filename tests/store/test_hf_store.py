@@ -185,3 +185,26 @@ def test_an_hf_download_progress_reaches_the_queue_events_with_the_stand_in_hub(
     finally:
         install_blobs(h.home, None)
         h.close()
+
+
+def test_only_the_files_the_step_names_are_linked_from_the_store(tmp_path: Path) -> None:
+    from pinokiocloud.downloads.hf import HfTarget, hf_source, link_from_store
+
+    blobs = BlobStore(tmp_path / "persist", persistent=True)
+    held = tmp_path / "held"
+    held.mkdir()
+    for name, data in (("model.safetensors", MODEL), ("vae/vae.safetensors", MODEL[:11_000_000]), ("a.json", b"{}")):
+        (held / Path(name).name).write_bytes(data)
+        blobs.adopt(held / Path(name).name, hashlib.sha256(data).hexdigest(), [hf_source("org/model", "main", name)])
+    one = HfTarget("org/model", "main", tmp_path / "one", local_dir=True, files=("model.safetensors",))
+    assert link_from_store(one, blobs) == (1, len(MODEL))
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [".cache", "model.safetensors"]
+    meta = (tmp_path / "one/.cache/huggingface/download/model.safetensors.metadata").read_text().splitlines()
+    assert meta[:2] == ["main", DIGEST]  # hf's own record: it skips the file after its metadata request
+    vae = HfTarget("org/model", "main", tmp_path / "two", local_dir=True, include=("vae/*",))
+    assert link_from_store(vae, blobs)[0] == 1 and (tmp_path / "two/vae/vae.safetensors").is_file()
+    other_revision = HfTarget("org/model", "v2", tmp_path / "three", local_dir=True)
+    assert link_from_store(other_revision, blobs) == (0, 0)  # another revision may hold other bytes
+    cache = HfTarget("org/model", "main", tmp_path / "cache", local_dir=False)
+    assert link_from_store(cache, blobs)[0] == 2  # the two LFS-sized files, as blobs/<sha256>; not a.json
+    assert (tmp_path / "cache/blobs" / DIGEST).read_bytes() == MODEL
