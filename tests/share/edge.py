@@ -14,6 +14,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from tests.share.origin import LoopbackServer
+
 STANDIN = Path(__file__).parent / "standins" / "standin.py"
 
 
@@ -28,10 +30,9 @@ def make_standin(folder: Path, tool: str) -> Path:
     return path
 
 
-class Edge:
+class Edge(LoopbackServer):
     def __init__(self) -> None:
-        self.port = 0
-        self._runner: web.AppRunner | None = None
+        super().__init__()
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -51,18 +52,14 @@ class Edge:
         except aiohttp.ClientError:
             return web.Response(status=502, text="tunnel offline")
 
-    async def __aenter__(self) -> Edge:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._route)
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
+        return app
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    async def stop(self) -> None:
+        await super().stop()
         if self._session is not None:
             await self._session.close()
+            self._session = None

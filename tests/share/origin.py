@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -95,8 +96,12 @@ def make_app() -> web.Application:
     return app
 
 
-class Origin:
-    """``async with Origin() as origin``: ``origin.url`` is ``http://127.0.0.1:<port>``."""
+S = TypeVar("S", bound="LoopbackServer")
+
+
+class LoopbackServer:
+    """An aiohttp app on 127.0.0.1 (``port`` 0: any free one) for the length of an ``async with``; subclasses
+    say which app in :meth:`make_app`. ``url`` is ``http://127.0.0.1:<port>``."""
 
     def __init__(self, port: int = 0) -> None:
         self.port = port
@@ -106,23 +111,33 @@ class Origin:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> Origin:
-        self._runner = web.AppRunner(make_app(), access_log=None)
+    def make_app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def start(self: S) -> S:
+        self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
         self.port = int(self._runner.addresses[0][1])
         return self
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
 
-    async def __aenter__(self) -> Origin:
+    async def __aenter__(self: S) -> S:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class Origin(LoopbackServer):
+    """``async with Origin() as origin``: the app above at ``origin.url``."""
+
+    def make_app(self) -> web.Application:
+        return make_app()
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.share.origin import LoopbackServer
+
 RECORDED: dict[str, dict[str, Any]] = {
     "gradio": {
         "/": ("text/html", '<!doctype html><html><head><title>Gradio</title></head><body><gradio-app>'
@@ -75,23 +77,10 @@ def make_app(kind: str) -> web.Application:
     return app
 
 
-class KindServer:
+class KindServer(LoopbackServer):
     def __init__(self, kind: str) -> None:
+        super().__init__()
         self.kind = kind
-        self.port = 0
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> KindServer:
-        self._runner = web.AppRunner(make_app(self.kind), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = int(self._runner.addresses[0][1])
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    def make_app(self) -> web.Application:
+        return make_app(self.kind)
