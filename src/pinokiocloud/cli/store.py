@@ -20,7 +20,7 @@ FOLLOW_INTERVAL_S = 1.0
 
 
 class _Requests(Protocol):
-    def request(self, method: str, path: str) -> Any: ...
+    def request(self, method: str, path: str) -> dict[str, object]: ...
 
 app = typer.Typer(help="The model store: files kept once by sha256 (on the persistent root when there is one).",
                   no_args_is_help=True)
@@ -46,8 +46,8 @@ def follow_restore(client: _Requests, tell: Callable[[str], None], *, timeout_s:
     said: dict[str, str] = {}
     deadline = time.monotonic() + timeout_s
     while True:
-        info = client.request("GET", "/api/store")
-        entries = list((info.get("restore") or {}).values())
+        restore = client.request("GET", "/api/store").get("restore")
+        entries = [e for e in restore.values() if isinstance(e, dict)] if isinstance(restore, dict) else []
         for entry in entries:
             line = str(entry.get("line") or entry.get("name"))
             if said.get(str(entry.get("name"))) != line:

@@ -21,7 +21,7 @@ import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
@@ -299,7 +299,7 @@ def _decompressed(reader: _Counting) -> Iterator[bytes]:
         raise zstandard.ZstdError("the compressed stream ends inside a frame (the archive was cut off)")
 
 
-def _check_size(archive: Path, manifest: dict[str, Any]) -> None:
+def _check_size(archive: Path, manifest: Mapping[str, object]) -> None:
     """A copy of the archive that was cut off (a full Drive, a sync that stopped) is named as such."""
     expected, actual = manifest.get("size"), archive.stat().st_size
     if isinstance(expected, int) and expected != actual:
