@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from pinokiocloud.errors import PinokioCloudError, ProcessEndedError, ScriptLoadError, StepError
 from pinokiocloud.kernel import methods as _methods  # noqa: F401  (registers every method)
@@ -107,8 +107,8 @@ class Runner:
         """Every run this daemon started, by its unique key (an id is reused when a script runs again)."""
         # Launcher values (JSON). Typed loosely while server/shares.py reads `$share` from here without
         # narrowing; `dict[str, object]` once it does.
-        self.memory_local: dict[str, dict[str, Any]] = {}
-        self.memory_global: dict[str, dict[str, Any]] = {}
+        self.memory_local: dict[str, dict[str, object]] = {}
+        self.memory_global: dict[str, dict[str, object]] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
         self.background = Background()
         """Watches, triggers, scheduled restarts and methods' ``spawn``: kept until they end."""
