@@ -387,7 +387,8 @@ class Archive(TypedDict):
 class RestoreProgress(TypedDict):
     name: str
     state: str
-    """waiting | extracting | restored | installing | failed."""
+    """waiting | extracting | restored | installing (the fallback install flow runs) | installed (it ended well) |
+    failed."""
     done_bytes: int
     total_bytes: int
     reason: str | None

@@ -20,17 +20,28 @@ from pinokiocloud.kernel.shell_command import js_string, unparse
 _SHELL_KEYS = ("path", "env", "venv", "conda", "on", "input", "shell")
 
 
-def _target(params: dict[str, object], ctx: RunHandle, repo: str) -> HfTarget:
-    """Where ``hf download`` puts the files: ``--local-dir`` (from the step's folder), else the hub cache."""
+def _patterns(value: object) -> tuple[str, ...]:
+    """``--include``/``--exclude`` as a launcher writes them: one pattern or a list of them."""
+    if isinstance(value, list):
+        return tuple(str(v) for v in value if v is not None)
+    return (str(value),) if value else ()
+
+
+def _target(params: dict[str, object], ctx: RunHandle, positional: list[object]) -> HfTarget:
+    """Where ``hf download`` puts the files (``--local-dir`` from the step's folder, else the hub cache) and which
+    files it asked for, so the model store links only those."""
+    repo = str(positional[0])
     revision = str(params.get("revision") or "main")
+    wanted = {"files": tuple(str(p) for p in positional[1:]), "include": _patterns(params.get("include")),
+              "exclude": _patterns(params.get("exclude"))}
     local = params.get("local-dir") or params.get("local_dir")
     if local:
         cwd = ctx.resolve(str(params.get("path") or ".").replace("\\", "/"))
-        return HfTarget(repo, revision, (cwd / str(local)).resolve(), local_dir=True)
+        return HfTarget(repo, revision, (cwd / str(local)).resolve(), local_dir=True, **wanted)
     env = ctx.env()
     hf_home = Path(env.get("HF_HOME") or ctx.home / "cache" / "HF_HOME")
     kind = str(params.get("repo-type") or params.get("repo_type") or "model")
-    return HfTarget(repo, revision, hub_repo_folder(hf_home, repo, kind), local_dir=False)
+    return HfTarget(repo, revision, hub_repo_folder(hf_home, repo, kind), local_dir=False, **wanted)
 
 
 @method("hf.download")
@@ -43,7 +54,7 @@ async def download(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
     argv = {k: v for k, v in params.items() if k not in _SHELL_KEYS}
     command = " ".join(js_string(part) for part in unparse({**argv, "_": ["hf", "download", *positional]}))
     shell = {k: params[k] for k in _SHELL_KEYS if k in params}
-    target = _target(params, ctx, str(positional[0]))
+    target = _target(params, ctx, positional)
 
     def event(entry: QueuedDownload) -> None:
         ctx.emit("download", entry.to_json())
@@ -54,4 +65,4 @@ async def download(req: MethodRequest, ctx: RunHandle) -> dict[str, object]:
         app = None
     return await run_hf_download(queue_for(ctx.home), records_for(ctx.home), target,
                                  lambda: run_shell(req, ctx, {**shell, "message": command + " ; ls"}),
-                                 app=app, on_update=event)
+                                 app=app, on_update=event, home=ctx.home, on_log=ctx.print)
