@@ -86,8 +86,9 @@ class StatusSampler:
         self._names_key: int | None = None
         """``api/``'s mtime when the names were listed: a folder added or removed changes it."""
         self._app_of_id: dict[str, str | None] = {}
-        self._usage: dict[str, tuple[tuple[str, ...], float, AppUsage]] = {}
-        """Per app: the running scripts and shells it was read for, when, and the reading."""
+        self._usage: dict[str, tuple[tuple[str, ...], int, float, AppUsage]] = {}
+        """Per app: the running scripts and shells it was read for, the app's generation then, when, and
+        the reading."""
         self.usage_max_age_s = USAGE_MAX_AGE_S
         self._queue: EventQueue | None = None
         self._task: asyncio.Task[None] | None = None
@@ -250,17 +251,18 @@ class StatusSampler:
         self.samples += 1
 
     async def _read_usage(self, name: str, alive: Sequence[Run]) -> AppUsage:
-        """The app's process usage: the last reading while it is young and for the same scripts and shells
-        (a shell started or ended since is read at once)."""
+        """The app's process usage: the last reading while it is young and nothing happened to the app since
+        (no event, the same scripts and shells); else read now, so a server that just came up shows its port."""
         keys = tuple(f"{r.key}:{shell}" for r in alive for shell in r.shells) or tuple(r.key for r in alive)
         if not keys:
             return AppUsage()
+        gen = self._gen.get(name, 0)
         cached = self._usage.get(name)
         now = time.monotonic()
-        if cached is not None and cached[0] == keys and now - cached[1] < self.usage_max_age_s:
-            return cached[2]
+        if cached is not None and cached[:2] == (keys, gen) and now - cached[2] < self.usage_max_age_s:
+            return cached[3]
         usage = AppUsage.total([await self.runner.usage(r.id) for r in alive])
-        self._usage[name] = (keys, now, usage)
+        self._usage[name] = (keys, gen, now, usage)
         return usage
 
     def _runs_by_app(self) -> dict[str, list[Run]]:
