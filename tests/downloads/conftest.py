@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.downloads.servers import FileServer
 from tests.helpers.http_server import LocalHTTPServer
 
 
@@ -13,3 +14,11 @@ def server() -> Iterator[LocalHTTPServer]:
     srv = LocalHTTPServer().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def srv() -> Iterator[FileServer]:
+    """The CDN-like file server of tests/downloads/servers.py on 127.0.0.1, stopped after the test."""
+    server = FileServer().start()
+    yield server
+    server.stop()

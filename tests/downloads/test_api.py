@@ -29,13 +29,6 @@ def api(tmp_path: Path, node_modules: Path) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
-
-
 def _wait_for(api: TestClient, check: Any, timeout: float = 15) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,7 +7,6 @@ changes mid-download or between two runs, a web page instead of the file; a full
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ from pinokiocloud.downloads import download
 from tests.downloads.servers import File, FileServer, body, sha
 
 MB = 1_000_000
-
-
-@pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
 
 
 def test_a_length_that_promises_more_than_the_body_is_resumed_to_what_the_server_really_has(

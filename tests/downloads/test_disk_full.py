@@ -25,13 +25,6 @@ MB = 1_000_000
 
 
 @pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 32 MiB file system of its own, so the test can fill it without touching the machine's disk."""
     mount = tmp_path / "disk"

@@ -24,13 +24,6 @@ def h(sidecar: SyncSidecar, home: Path) -> Iterator[Harness]:
     harness.close()
 
 
-@pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
-
-
 def test_fs_download_reports_progress_events_and_records_the_hash(h: Harness, srv: FileServer) -> None:
     data = body(12 * MB)
     url = srv.add("/vae.safetensors", File(data, rate_bps=8 * MB))

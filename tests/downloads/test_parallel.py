@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ from tests.downloads.servers import File, FileServer, Redirect, body, sha
 
 MB = 1_000_000
 FAST = 0.01
-
-
-@pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
 
 
 def fetch(url: str, target: Path, **kwargs: object) -> tuple[object, list[str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +21,6 @@ from pinokiocloud.downloads import (
 from tests.downloads.servers import File, FileServer, Redirect, body
 
 MB = 1_000_000
-
-
-@pytest.fixture
-def srv() -> Iterator[FileServer]:
-    server = FileServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
