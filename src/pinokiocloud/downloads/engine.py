@@ -368,12 +368,12 @@ class _Segment:
 
     __slots__ = ("end", "limit", "pos", "received", "start")
 
-    def __init__(self, pos: int, end: int | None, limit: int | None = None) -> None:
+    def __init__(self, pos: int, end: int | None) -> None:
         self.start = pos
         self.pos = pos
         self.received = pos
         self.end = end
-        self.limit = end if limit is None else limit
+        self.limit = end
 
     def remaining(self) -> int:
         return 0 if self.end is None else max(0, self.end - self.received)
@@ -772,8 +772,7 @@ class _Job:
             await asyncio.to_thread(self.state.save, self.partial)
         except OSError as exc:
             raise self._write_failed(exc) from exc
-        self.unassigned = [(s, e) for s, e in self.state.done.gaps(total)] if total is not None else []
-        self.unassigned = [(s, e) for s, e in self.unassigned if s != start]
+        self.unassigned = [(s, e) for s, e in self.state.done.gaps(total) if s != start] if total is not None else []
         first = _Segment(start, end)
         if self.parallel and end is not None:
             first.end = min(end, start + self.piece_bytes)
