@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -18,6 +19,7 @@ from pinokiocloud.downloads import (
     Tokens,
     download,
 )
+from pinokiocloud.server.models import JsonObject, RunEvent
 from tests.downloads.servers import File, FileServer, Redirect, body
 
 MB = 1_000_000
@@ -100,7 +102,9 @@ def test_the_queue_limits_orders_by_priority_and_reports(srv: FileServer, tmp_pa
     running = [e for e in events if e["state"] == "running" and e["bytes"] and str(e["path"]).endswith("first.bin")]
     assert running and all(isinstance(e["rate_bps"], float) for e in running)
     assert any(e["eta_s"] is not None and float(e["eta_s"]) > 0 for e in running)  # type: ignore[arg-type]
-    line = render_progress({"type": "download", "data": running[-1]})
+    event: RunEvent = {"run_id": "r1", "type": "download", "data": cast(JsonObject, running[-1]), "step": None,
+                       "total": None, "ts": 0.0, "seq": 1, "attempt": "demo"}
+    line = render_progress(event)
     assert line is not None and "first.bin running" in line and "ETA" in line
 
 
