@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -23,6 +23,10 @@ from pinokiocloud.apps.catalog import (
 from pinokiocloud.errors import BadParamError, CatalogError, UserError
 from pinokiocloud.platform.gpu import GpuInfo
 from pinokiocloud.platform.system import DiskInfo
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import CatalogEntry as EntryJSON
+    from pinokiocloud.client import MachineReport
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_URLS = {
@@ -311,13 +315,15 @@ def test_the_library_says_what_a_bundle_app_needs_before_install(bundled: Catalo
 
     comfy = bundled.get("comfyui")
     assert comfy is not None and comfy.bundle == "ai"
-    report = {"tools": [{"name": "ffmpeg", "path": None}, {"name": "git", "path": "/usr/bin/git"}], "gpus": []}
+    report = cast("MachineReport", {"tools": [{"name": "ffmpeg", "path": None}, {"name": "git", "path": "/usr/bin/git"}],
+                                  "gpus": []})  # the daemon's JSON, as the dashboard gets it
     tools = [{"tool": "git", "commands": ["git"], "ours": False}, {"tool": "ffmpeg", "commands": ["ffmpeg"],
                                                                      "ours": False}]
-    said = before_install({**comfy.to_json(), "bundle_tools": tools}, report)
+    said = before_install(cast("EntryJSON", {**comfy.to_json(), "bundle_tools": tools}), report)
     assert "needs the 'ai' tools" in said and "ffmpeg" in said and "git," not in said
     facefusion = bundled.get("facefusion")
-    assert facefusion is not None and "conda environment" in before_install(facefusion.to_json(), report)
+    assert facefusion is not None
+    assert "conda environment" in before_install(cast("EntryJSON", facefusion.to_json()), report)
 
 
 def test_a_bad_bundle_name_is_refused_with_the_choices(tmp_path: Path) -> None:
