@@ -49,6 +49,8 @@ import contextlib
 import errno
 from typing import Any, TypeAlias
 
+from pinokiocloud.units import human_bytes
+
 JsonScalar: TypeAlias = str | int | float | bool | None
 
 __all__ = [
@@ -245,7 +247,7 @@ class DownloadError(PinokioCloudError):
         self.bytes_done = bytes_done
         self.reason = reason
         self.hint = hint
-        got = f" after {_human_bytes(bytes_done)}" if bytes_done else ""
+        got = f" after {human_bytes(bytes_done)}" if bytes_done else ""
         super().__init__(f"download of {url} failed{got}: {reason}; {hint}")
 
 
@@ -262,7 +264,7 @@ class DiskFullError(DownloadError, OSError):
         super().__init__(
             url,
             0,
-            f"needs {_human_bytes(needed)}, {where} has {_human_bytes(free)} free",
+            f"needs {human_bytes(needed)}, {where} has {human_bytes(free)} free",
             hint="free space or set PINOKIOCLOUD_PERSIST",
         )
         self.errno = errno.ENOSPC
@@ -282,16 +284,6 @@ class TunnelError(PinokioCloudError):
         self.provider = provider
         self.reason = reason
         super().__init__(f"share provider {provider!r}: {reason}")
-
-
-def _human_bytes(n: int) -> str:
-    """Decimal units with one decimal, as download tools print them (6.2 GB)."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 class DaemonUnavailableError(PinokioCloudError, ConnectionError):

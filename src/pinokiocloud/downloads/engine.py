@@ -59,6 +59,7 @@ from pinokiocloud.downloads.auth import Tokens, headers_for
 from pinokiocloud.downloads.ranges import RangeSet, RangeState
 from pinokiocloud.downloads.records import Records
 from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError, UnreachableError
+from pinokiocloud.units import human_bytes
 
 __all__ = [
     "BACKOFF_MAX_S",
@@ -210,17 +211,6 @@ class DownloadProgress:
         if pct is None or self.total is None:
             return f"{human_bytes(self.bytes_done)} {speed}"
         return f"[{pct:.1f}%] {human_bytes(self.bytes_done)}/{human_bytes(self.total)} {speed}"
-
-
-def human_bytes(n: float) -> str:
-    """Decimal units, one decimal, no trailing ``.0``: ``1.2 GB``, ``10 GB``, ``512 B``."""
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(size) < 999.95 or unit == "TB":
-            text = f"{size:.0f}" if unit == "B" else f"{size:.1f}".removesuffix(".0")
-            return f"{text} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 def random_user_agent() -> str:

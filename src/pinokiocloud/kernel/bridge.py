@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from pinokiocloud.errors import (
     SidecarError,
 )
 from pinokiocloud.kernel.node_packages import ensure_node_packages
+from pinokiocloud.procs.captured import run_captured_sync
 
 __all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node", "reply"]
 
@@ -45,12 +45,9 @@ _STREAM_LIMIT = 64 * 1024 * 1024
 
 
 def _node_major(node: Path) -> int | None:
-    try:
-        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.match(r"v(\d+)\.", done.stdout.strip())
-    return int(match.group(1)) if match and done.returncode == 0 else None
+    done = run_captured_sync([str(node), "--version"], timeout_s=20)
+    match = re.match(r"v(\d+)\.", done.output.strip())
+    return int(match.group(1)) if match and done.code == 0 else None
 
 
 def _wheel_node() -> Path | None:

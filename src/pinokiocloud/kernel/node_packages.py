@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import time
 from pathlib import Path
+
+from pinokiocloud.procs.captured import run_captured_sync
 
 __all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "npm_command"]
 
@@ -53,12 +54,9 @@ def ensure_node_packages(node_modules: Path, node: Path) -> bool:
         return False
     prefix.mkdir(parents=True, exist_ok=True)
     cmd = [*npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", *SIDECAR_PACKAGES]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False)
-        ok = done.returncode == 0 and _installed(node_modules)
-        detail = done.stderr.strip()[-300:]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        ok, detail = False, str(exc)
+    done = run_captured_sync(cmd, timeout_s=INSTALL_TIMEOUT_S)
+    ok = done.code == 0 and _installed(node_modules)
+    detail = f"npm ran past {INSTALL_TIMEOUT_S:g} s" if done.timed_out else done.output.strip()[-300:]
     if not ok:
         mark.write_text(detail)
         log.warning("could not install %s into %s: %s", ", ".join(SIDECAR_PACKAGES), prefix, detail)
