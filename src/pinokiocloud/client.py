@@ -32,26 +32,41 @@ if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Py
 
     from pinokiocloud.server.models import (
         AppList,
-        AppSettings,
-        AppStatus,
         BlobList,
-        CatalogList,
-        Download,
+        DownloadList,
         GcResult,
         Installed,
+        LiveReadings,
         Logs,
         Reinstalled,
         Removed,
-        RunEvent,
-        RunSummary,
+        RunList,
         SearchResult,
+        ShareList,
         Shutdown,
         Stopped,
         StoreInfo,
+        UiInfo,
         Unshared,
         Updated,
         VerifyResult,
     )
+
+    # re-exported (``X as X``) for the dashboard, which names the API's shapes through its client and never
+    # imports the daemon's package (tests/ui/test_views_source.py)
+    from pinokiocloud.server.models import AppSettings as AppSettings
+    from pinokiocloud.server.models import AppStatus as AppStatus
+    from pinokiocloud.server.models import CatalogEntry as CatalogEntry
+    from pinokiocloud.server.models import CatalogList as CatalogList
+    from pinokiocloud.server.models import Download as Download
+    from pinokiocloud.server.models import MachineReport as MachineReport
+    from pinokiocloud.server.models import Menu as Menu
+    from pinokiocloud.server.models import MenuItem as MenuItem
+    from pinokiocloud.server.models import RunEvent as RunEvent
+    from pinokiocloud.server.models import RunSummary as RunSummary
+    from pinokiocloud.server.models import RunUsage as RunUsage
+    from pinokiocloud.server.models import SearchHit as SearchHit
+    from pinokiocloud.server.models import ShareInfo as ShareInfo
 
 __all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params"]
 
@@ -251,7 +266,7 @@ class Client:
             except (OSError, ValueError) as exc:  # a read that timed out or broke off
                 raise DaemonUnavailableError(self.url, f"the answer to {method} {path} broke off: {exc}") from exc
 
-    def events(self, key: str, *, after: int = 0) -> Iterator[dict[str, Any]]:
+    def events(self, key: str, *, after: int = 0) -> Iterator[RunEvent]:
         """A run's events, replayed then followed live until the run ends (server-sent events)."""
         with self._call("GET", f"/api/runs/{key}/events", params={"after": after}, timeout=None) as response:
             data: list[str] = []
@@ -260,7 +275,7 @@ class Client:
                 if line.startswith("data:"):
                     data.append(line[5:].strip())
                 elif not line and data:
-                    yield json.loads("\n".join(data))
+                    yield cast("RunEvent", json.loads("\n".join(data)))
                     data = []
 
     # ---- the API, one method per route (answers are the shapes of server.models, unchecked here) ----
@@ -275,15 +290,12 @@ class Client:
             body["params"] = params
         return cast("Installed", self.request("POST", "/api/apps", json_body=body))
 
-    def status(self, name: str) -> dict[str, Any]:
-        """An ``AppStatus`` (typed as a dict until cloud/remote.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}")
-        return result
+    def status(self, name: str) -> AppStatus:
+        """One app, with its share (secrets masked)."""
+        return cast("AppStatus", self.request("GET", f"/api/apps/{name}"))
 
-    def menu(self, name: str) -> dict[str, Any]:
-        """A ``Menu`` (typed as a dict until ui/views/app_page.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/menu")
-        return result
+    def menu(self, name: str) -> Menu:
+        return cast("Menu", self.request("GET", f"/api/apps/{name}/menu"))
 
     def run(self, name: str, *, script: str | None = None, params: Params | None = None,
             answers: Answers | None = None, interactive: bool = False) -> RunSummary:
@@ -321,22 +333,23 @@ class Client:
 
     # ---- routes the dashboard uses (thin wrappers over request()) ----
 
-    def get(self, path: str, **params: object) -> Any:
-        """A GET route's JSON as it came (see ``request``)."""
+    def get(self, path: str, **params: object) -> object:
+        """A GET route's JSON as it came, any JSON value (narrow it with ``isinstance``; see ``request``)."""
         return self.request("GET", path, params=params or None)
 
     def catalog(self) -> CatalogList:
         return cast("CatalogList", self.request("GET", "/api/catalog"))
 
-    def system(self) -> dict[str, Any]:
-        """A ``MachineReport`` (typed as a dict until ui/common.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", "/api/system")
-        return result
+    def reload_catalog(self) -> CatalogList:
+        """Read the catalog again (a ``catalog.json`` edited meanwhile counts without a restart)."""
+        return cast("CatalogList", self.request("POST", "/api/apps/catalog/reload"))
 
-    def system_live(self) -> dict[str, Any]:
-        """``LiveReadings`` (typed as a dict until ui/views/system.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", "/api/system/live")
-        return result
+    def system(self) -> MachineReport:
+        """The ``doctor`` report (slow: it probes tools and the network)."""
+        return cast("MachineReport", self.request("GET", "/api/system"))
+
+    def system_live(self) -> LiveReadings:
+        return cast("LiveReadings", self.request("GET", "/api/system/live"))
 
     def get_settings(self) -> AppSettings:
         return cast("AppSettings", self.request("GET", "/api/settings"))
@@ -347,19 +360,20 @@ class Client:
     def set_autorestore(self, name: str, autorestore: bool) -> AppStatus:
         return cast("AppStatus", self.request("PATCH", f"/api/apps/{name}", json_body={"autorestore": autorestore}))
 
+    def set_restart(self, name: str, restart: str) -> AppStatus:
+        """The app's own restart policy (``on-failure`` or ``no``), used from its next crash."""
+        return cast("AppStatus", self.request("PATCH", f"/api/apps/{name}", json_body={"restart": restart}))
+
     def start(self, name: str, *, restart: str | None = None) -> RunSummary:
         """The app's default item (or its run that is already up); ``restart`` is kept for the app."""
         body = {"restart": restart} if restart else None
         return cast("RunSummary", self.request("POST", f"/api/apps/{name}/start", json_body=body))
 
-    def runs(self) -> list[dict[str, Any]]:
-        """``RunSummary`` dicts (typed as dicts until ui/views/running.py accepts the TypedDict)."""
-        return list(self.request("GET", "/api/runs")["data"])
+    def runs(self) -> list[RunSummary]:
+        return cast("RunList", self.request("GET", "/api/runs"))["data"]
 
-    def run_usage(self, key: str) -> dict[str, Any]:
-        """A ``RunUsage`` (typed as a dict until ui/views/running.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", f"/api/runs/{key}/usage")
-        return result
+    def run_usage(self, key: str) -> RunUsage:
+        return cast("RunUsage", self.request("GET", f"/api/runs/{key}/usage"))
 
     def stop_run(self, key: str) -> RunSummary:
         return cast("RunSummary", self.request("POST", f"/api/runs/{key}/stop"))
@@ -370,17 +384,27 @@ class Client:
             text = response.read().decode("utf-8", "replace")
         return [cast("RunEvent", json.loads(line[5:])) for line in text.splitlines() if line.startswith("data:")]
 
-    def share_info(self, name: str) -> dict[str, Any]:
-        """A ``ShareInfo`` (typed as a dict until ui/views/app_page.py accepts the TypedDict)."""
-        result: dict[str, Any] = self.request("GET", f"/api/apps/{name}/share")
-        return result
+    def share_info(self, name: str) -> ShareInfo:
+        """The app's share with its passcode, token and QR code (the owner's view)."""
+        return cast("ShareInfo", self.request("GET", f"/api/apps/{name}/share"))
 
-    def start_share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> dict[str, Any]:
-        """Publish the app's web UI (up to half a minute while providers are tried); a ``ShareInfo`` (typed as
-        a dict until ui/views/app_page.py accepts the TypedDict)."""
+    def start_share(self, name: str, *, provider: str | None = None, passcode: str | None = None) -> ShareInfo:
+        """Publish the app's web UI (up to half a minute while providers are tried)."""
         body = {"provider": provider, "passcode": passcode}
-        result: dict[str, Any] = self.request("POST", f"/api/apps/{name}/share", json_body=body)
-        return result
+        return cast("ShareInfo", self.request("POST", f"/api/apps/{name}/share", json_body=body))
+
+    def shares(self) -> list[ShareInfo]:
+        """Every share (secrets masked), the dashboard's too."""
+        return cast("ShareList", self.request("GET", "/api/shares"))["data"]
+
+    def share_ui(self) -> ShareInfo:
+        """Publish the dashboard (behind its passcode), as ``start_share`` does for an app."""
+        return cast("ShareInfo", self.request("POST", "/api/ui/share"))
+
+    def start_ui(self, *, new_passcode: bool = False) -> UiInfo:
+        """Start the dashboard (or keep the running one); ``new_passcode`` makes a new passcode, ending every
+        login."""
+        return cast("UiInfo", self.request("POST", "/api/ui", json_body={"new_passcode": new_passcode}))
 
     def stop_share(self, name: str) -> Unshared:
         return cast("Unshared", self.request("DELETE", f"/api/apps/{name}/share"))
@@ -398,10 +422,9 @@ class Client:
     def store_verify(self) -> VerifyResult:
         return cast("VerifyResult", self.request("POST", "/api/store/verify"))
 
-    def downloads(self) -> list[dict[str, Any]]:
-        """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each); ``Download``
-        dicts (typed as dicts until cli/downloads.py accepts the TypedDict)."""
-        return list(self.request("GET", "/api/downloads")["data"])
+    def downloads(self) -> list[Download]:
+        """The daemon's download queue: running, queued, then lately ended (bytes, rate, ETA of each)."""
+        return cast("DownloadList", self.request("GET", "/api/downloads"))["data"]
 
     def cancel_download(self, download_id: str) -> Download:
         return cast("Download", self.request("POST", f"/api/downloads/{download_id}/cancel"))

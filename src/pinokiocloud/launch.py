@@ -16,10 +16,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinokiocloud.client import Client
 from pinokiocloud.config import Settings
+
+if TYPE_CHECKING:
+    from pinokiocloud.server.models import ShareInfo
 
 __all__ = ["Launched", "launch"]
 
@@ -89,20 +92,20 @@ def _print_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _share_dashboard(client: Client, progress: Callable[[str], None]) -> dict[str, Any]:
+def _share_dashboard(client: Client, progress: Callable[[str], None]) -> ShareInfo:
     """``POST /api/ui/share``, telling ``progress`` each provider's outcome as it comes (from ``/api/shares``)."""
-    answer: dict[str, Any] = {}
+    answer: list[ShareInfo] = []
     failure: list[BaseException] = []
 
     def post() -> None:
         try:
-            answer.update(client.request("POST", "/api/ui/share"))
+            answer.append(client.share_ui())
         except BaseException as exc:  # raised again in the caller's thread
             failure.append(exc)
 
     told: set[str] = set()
 
-    def tell(info: dict[str, Any]) -> None:
+    def tell(info: ShareInfo) -> None:
         for attempt in info.get("attempts") or []:
             provider, reason = str(attempt.get("provider")), attempt.get("reason")
             if provider not in told and (reason or info.get("public_url")):
@@ -115,7 +118,7 @@ def _share_dashboard(client: Client, progress: Callable[[str], None]) -> dict[st
         worker.join(SHARE_POLL_S)
         if worker.is_alive():
             try:
-                shares = client.request("GET", "/api/shares")["data"]
+                shares = client.shares()
             except Exception:  # the final answer says everything
                 continue
             for info in shares:
@@ -123,8 +126,8 @@ def _share_dashboard(client: Client, progress: Callable[[str], None]) -> dict[st
                     tell(info)
     if failure:
         raise failure[0]
-    tell(answer)
-    return answer
+    tell(answer[0])
+    return answer[0]
 
 
 def launch(*, share: bool = False, home: str | Path | None = None, port: int | None = None,
@@ -140,7 +143,7 @@ def launch(*, share: bool = False, home: str | Path | None = None, port: int | N
     base = dataclasses.replace(base, port=port or base.port, ui_port=ui_port or base.ui_port)
     with Client(base) as client:
         client.ensure_daemon()
-        ui: dict[str, Any] = client.request("POST", "/api/ui", json_body={"new_passcode": new_passcode})
+        ui = client.start_ui(new_passcode=new_passcode)
         public = failure = None
         if share:
             from pinokiocloud.ui.links import share_failure

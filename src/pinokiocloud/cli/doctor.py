@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -53,20 +54,20 @@ def _gb(value: float | None) -> str:
     return "?" if value is None else f"{value:g} GB"
 
 
-def _disk(disk: dict[str, Any] | None) -> str:
-    if not disk or disk.get("free_gb") is None:
+def _disk(disk: object) -> str:
+    if not isinstance(disk, Mapping) or disk.get("free_gb") is None:
         return "size unknown"
     text = f"{_gb(disk['free_gb'])} free of {_gb(disk['total_gb'])}"
     return text + (f", {disk['fs_type']}" if disk.get("fs_type") else "")
 
 
-def _persist_state(persist: dict[str, Any]) -> str:
+def _persist_state(persist: Mapping[str, object]) -> str:
     if persist["is_mounted"]:
         return "mounted, " + _disk(persist["disk"])
     return "NOT mounted" if persist["exists"] else "missing"
 
 
-def _root_line(root: dict[str, Any] | None) -> str | None:
+def _root_line(root: Mapping[str, object] | None) -> str | None:
     """The persistent root: where, why, free space and what it holds (model files, backup, archives)."""
     from pinokiocloud.downloads import human_bytes
 
@@ -76,19 +77,21 @@ def _root_line(root: dict[str, Any] | None) -> str | None:
         return "Root       none: models and state last only this session"
     if not root["exists"]:
         return f"Root       {root['path']} ({root['why']}) does not exist yet: nothing is kept until it does"
-    free = f"{root['free_bytes'] / 1024**3:.1f} GB free" if root["free_bytes"] is not None else "free space unknown"
-    holds = [f"{root['blobs']} model file(s), {human_bytes(root['blob_bytes'])}"]
-    if root["backup_at"]:
+    free_bytes, blob_bytes, backup_at, archives = (root["free_bytes"], root["blob_bytes"], root["backup_at"],
+                                                   root["archives"])
+    free = f"{free_bytes / 1024**3:.1f} GB free" if isinstance(free_bytes, (int, float)) else "free space unknown"
+    holds = [f"{root['blobs']} model file(s), {human_bytes(blob_bytes if isinstance(blob_bytes, (int, float)) else 0)}"]
+    if isinstance(backup_at, (int, float)) and backup_at:
         import time
 
-        holds.append("a state backup of " + time.strftime("%Y-%m-%d %H:%M", time.localtime(root["backup_at"])))
-    if root["archives"]:
-        holds.append(f"{len(root['archives'])} app archive(s) ("
-                     + ", ".join(f"{n} {human_bytes(b)}" for n, b in root["archives"].items()) + ")")
+        holds.append("a state backup of " + time.strftime("%Y-%m-%d %H:%M", time.localtime(backup_at)))
+    if isinstance(archives, dict) and archives:
+        holds.append(f"{len(archives)} app archive(s) ("
+                     + ", ".join(f"{n} {human_bytes(b)}" for n, b in archives.items()) + ")")
     return f"Root       {root['path']} ({root['why']}), {free}; holds " + "; ".join(holds)
 
 
-def format_report(report: MachineReport, *, root: dict[str, Any] | None = None) -> str:
+def format_report(report: MachineReport, *, root: Mapping[str, object] | None = None) -> str:
     """The report for people: one section per topic, warnings last so they are what stays on screen."""
     data = report.to_dict()
     plat, paths, gpu, system = data["platform"], data["paths"], data["gpu"], data["system"]

@@ -7,15 +7,19 @@ terminal: the CLI's run follower can call either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
 from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
 from pinokiocloud.downloads import human_bytes
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from pinokiocloud.server.models import Download, RunEvent
 
 __all__ = ["ProgressBars", "app", "describe", "render_progress"]
 
@@ -34,12 +38,12 @@ def _duration(seconds: float | None) -> str:
     return f"{whole} s"
 
 
-def _name(entry: Mapping[str, Any]) -> str:
+def _name(entry: Download) -> str:
     path = str(entry.get("path") or "")
     return path.rsplit("/", 1)[-1] if path else str(entry.get("url") or "").rsplit("/", 1)[-1].split("?")[0]
 
 
-def describe(entry: Mapping[str, Any]) -> str:
+def describe(entry: Download) -> str:
     """One line for a queue entry: ``d3 model.safetensors running 45.1% 1.2 GB/2.7 GB 105 MB/s ETA 14 s``."""
     state = str(entry.get("state") or "")
     done = human_bytes(float(entry.get("bytes") or 0))
@@ -62,11 +66,18 @@ def describe(entry: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def render_progress(event: Mapping[str, Any]) -> str | None:
-    """The plain line for a run event of type ``download`` (None for any other event)."""
-    if event.get("type") != "download" or not isinstance(event.get("data"), Mapping):
+def _download_of(event: RunEvent) -> Download | None:
+    """The queue entry a ``download`` event carries (``QueuedDownload.to_json``); None for any other event."""
+    data = event.get("data")
+    if event.get("type") != "download" or not isinstance(data, dict):
         return None
-    return describe(event["data"])
+    return cast("Download", data)
+
+
+def render_progress(event: RunEvent) -> str | None:
+    """The plain line for a run event of type ``download`` (None for any other event)."""
+    entry = _download_of(event)
+    return None if entry is None else describe(entry)
 
 
 class ProgressBars:
@@ -84,7 +95,7 @@ class ProgressBars:
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TimeRemainingColumn(), transient=False)
-        self.tasks: dict[str, Any] = {}
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> ProgressBars:
         self.progress.start()
@@ -93,11 +104,11 @@ class ProgressBars:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.progress.stop()
 
-    def update(self, event: Mapping[str, Any]) -> bool:
+    def update(self, event: RunEvent) -> bool:
         """Show a ``download`` event; False for any other event (the caller prints it as usual)."""
-        if event.get("type") != "download" or not isinstance(event.get("data"), Mapping):
+        entry = _download_of(event)
+        if entry is None:
             return False
-        entry = event["data"]
         key = str(entry.get("id"))
         total = entry.get("total")
         if key not in self.tasks:
@@ -123,9 +134,9 @@ def downloads(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         return
     rows = []
     for e in entries:
-        total = e.get("total")
+        total, percent = e.get("total"), e.get("percent")
         rows.append([str(e.get("id")), _name(e), str(e.get("state")),
-                     f"{float(e['percent']):.1f}%" if e.get("percent") is not None else "–",
+                     f"{float(percent):.1f}%" if percent is not None else "–",
                      f"{human_bytes(float(e.get('bytes') or 0))}" + (f"/{human_bytes(float(total))}" if total else ""),
                      f"{human_bytes(float(e.get('rate_bps') or 0))}/s" if e.get("state") == "running" else "–",
                      _duration(e.get("eta_s")) if e.get("state") == "running" else "–",

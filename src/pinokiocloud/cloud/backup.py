@@ -27,7 +27,6 @@ import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud import __version__
 from pinokiocloud.cloud.source import folder_commit
@@ -48,17 +47,17 @@ class BackupResult:
     """Each file written, with its size in bytes."""
     apps: list[str]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {"folder": str(self.folder), "files": self.files, "apps": self.apps}
 
 
-def _masked(key: str, value: Any) -> Any:
+def _masked(key: str, value: object) -> object:
     if value and any(word in key.lower() for word in _SECRET_WORDS):
         return "***"
     return value
 
 
-def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, object]], dict[str, object]]:
     """The online backup, then the app registry and the settings read from the copy (not the live db)."""
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.close(fd)
@@ -70,14 +69,14 @@ def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, Any]], dict[str
         live.close()
     try:
         tables = {row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        apps: list[dict[str, Any]] = []
+        apps: list[dict[str, object]] = []
         if "apps" in tables:
             for name, src, path, installed_at, autorestore, meta in copy.execute(
                     "SELECT name, source, path, installed_at, autorestore, meta FROM apps ORDER BY name"):
                 apps.append({"name": name, "source": src, "path": path, "installed_at": installed_at,
                              "autorestore": bool(autorestore), "meta": json.loads(meta or "{}"),
                              "commit": folder_commit(Path(path))})
-        settings: dict[str, Any] = {}
+        settings: dict[str, object] = {}
         if "settings" in tables:
             for key, value in copy.execute("SELECT key, value FROM settings ORDER BY key"):
                 settings[key] = _masked(key, json.loads(value))
@@ -105,8 +104,8 @@ def back_up(home: Path, persist: Path, *, now: datetime.datetime | None = None) 
     partial = root / f".{when}.partial"
     partial.mkdir(mode=0o700)
     try:
-        apps: list[dict[str, Any]] = []
-        settings: dict[str, Any] = {}
+        apps: list[dict[str, object]] = []
+        settings: dict[str, object] = {}
         db = home / DB_NAME
         if db.is_file():
             apps, settings = _copy_db(db, partial / DB_NAME)
@@ -130,4 +129,4 @@ def back_up(home: Path, persist: Path, *, now: datetime.datetime | None = None) 
     kept = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in kept[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
-    return BackupResult(final, files, [a["name"] for a in apps])
+    return BackupResult(final, files, [str(a["name"]) for a in apps])

@@ -19,12 +19,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from typing_extensions import NotRequired, TypedDict
 
 from pinokiocloud.client import Client
 from pinokiocloud.cloud.errors import CloudLaunchError
 
-__all__ = ["READY_MARKER", "last_activity", "serve_task"]
+if TYPE_CHECKING:
+    from pinokiocloud.server.models import AppStatus
+
+__all__ = ["READY_MARKER", "Ready", "last_activity", "serve_task"]
 
 READY_MARKER = "PINOKIOCLOUD-READY"
 FAILED_MARKER = "PINOKIOCLOUD-FAILED"
@@ -33,6 +38,18 @@ START_TIMEOUT_S = 3600.0
 _FINISHED_OK = frozenset({"done", "idle"})
 _FINISHED_BAD = frozenset({"failed", "crashed", "stopped", "interrupted"})
 _ALIVE = frozenset({"online", "starting", "running"})
+
+
+class Ready(TypedDict):
+    """The ``PINOKIOCLOUD-READY`` line's JSON: where the app is, for the launching machine."""
+
+    app: str
+    port: int
+    app_url: str | None
+    public_url: str | None
+    provider: str | None
+    passcode: NotRequired[str | None]
+    """Only when the task made it up (no ``PINOKIOCLOUD_SHARE_PASSCODE`` given)."""
 
 
 def _safe(name: str) -> str:
@@ -59,12 +76,13 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def _start(client: Client, app: str) -> dict[str, Any]:
-    run = client.request("POST", f"/api/apps/{app}/start")
-    state = run.get("state")
-    if state not in _FINISHED_OK | _FINISHED_BAD:
+def _start(client: Client, app: str) -> AppStatus:
+    run = client.start(app)
+    if run["state"] not in _FINISHED_OK | _FINISHED_BAD:
         for event in client.events(run["key"]):
-            kind, data = event["type"], event.get("data") or {}
+            kind, data = event["type"], event.get("data")
+            if not isinstance(data, dict):
+                continue
             if kind == "stream":
                 sys.stdout.write(str(data.get("raw", "")))
                 sys.stdout.flush()
@@ -89,20 +107,19 @@ def serve_task(app: str, *, port: int, idle_minutes: int, share: bool, client: C
     try:
         status = _start(client, app)
         passcode = os.environ.get("PINOKIOCLOUD_SHARE_PASSCODE") or None
-        shared = client.request("POST", f"/api/apps/{app}/share",
-                                json_body={"provider": None if share else "lan", "passcode": passcode})
+        shared = client.start_share(app, provider=None if share else "lan", passcode=passcode)
     except CloudLaunchError as exc:
         _say(f"{FAILED_MARKER} {json.dumps({'app': app, 'reason': exc.reason})}")
         raise
-    gateway_port = int(str(shared.get("local_url", "")).rsplit(":", 1)[-1].split("/", 1)[0] or 0)
+    gateway_port = int(shared["local_url"].rsplit(":", 1)[-1].split("/", 1)[0] or 0)
     if gateway_port != port:
         reason = f"the gateway listens on port {gateway_port}, not on the task's port {port}"
         _say(f"{FAILED_MARKER} {json.dumps({'app': app, 'reason': reason})}")
         raise CloudLaunchError(app, reason)
-    ready = {"app": app, "port": port, "app_url": status["ready_url"], "public_url": shared.get("public_url"),
-             "provider": shared.get("provider")}
+    ready: Ready = {"app": app, "port": port, "app_url": status["ready_url"], "public_url": shared["public_url"],
+             "provider": shared["provider"]}
     if passcode is None:
-        ready["passcode"] = shared.get("passcode")  # generated here: the only way for the user to learn it
+        ready["passcode"] = shared["passcode"]  # generated here: the only way for the user to learn it
     _say(f"{READY_MARKER} {json.dumps(ready)}")
     if idle_minutes <= 0:
         _say(f"{app} runs until `pinokiocloud cloud down` (no autostop)")
@@ -121,5 +138,5 @@ def serve_task(app: str, *, port: int, idle_minutes: int, share: bool, client: C
                 _say(f"nobody used {app} for {idle_minutes} minute(s); stopping it (the machine stops a minute "
                      "later)")
                 client.stop(app)
-                client.request("POST", "/api/shutdown")
+                client.shutdown()
                 return 0

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pinokiocloud.cloud.errors import (
     CloudLaunchError,
@@ -27,6 +27,9 @@ from pinokiocloud.cloud.errors import (
     SkyPilotMissingError,
     UnknownGpuError,
 )
+
+if TYPE_CHECKING:
+    from pinokiocloud.cloud.remote import Ready
 
 __all__ = ["Launched", "cloud_of", "enabled_clouds", "launch", "load", "preflight", "validate"]
 
@@ -105,8 +108,9 @@ def preflight(infra: str | None, gpu_name: str | None) -> list[str]:
     return clouds
 
 
-def validate(config: dict[str, Any], secrets: dict[str, str] | None = None) -> Any:
-    """``sky.Task`` from our task dict, checked by SkyPilot's schema; secret values join only here."""
+def validate(config: dict[str, object], secrets: dict[str, str] | None = None) -> object:
+    """``sky.Task`` from our task dict, checked by SkyPilot's schema; secret values join only here. (SkyPilot
+    is untyped: the task is handed back to :func:`launch` as it is.)"""
     sky = load()
     return sky.Task.from_yaml_config(copy.deepcopy(config), secrets_overrides=list((secrets or {}).items()))
 
@@ -115,7 +119,7 @@ def validate(config: dict[str, Any], secrets: dict[str, str] | None = None) -> A
 class Launched:
     cluster: str
     job_id: int | None
-    ready: dict[str, Any]
+    ready: Ready
     """What the task printed when the app came up (port, app URL, public URL when shared)."""
     endpoint: str | None
     """SkyPilot's address for the task's port."""
@@ -135,7 +139,7 @@ def _translate(exc: Exception) -> Exception:
     return exc
 
 
-def launch(task: Any, cluster: str, *, port: int, on_line: Callable[[str], None],
+def launch(task: object, cluster: str, *, port: int, on_line: Callable[[str], None],
            markers: tuple[str, str]) -> Launched:
     """Provision (streaming SkyPilot's progress), then follow the job's output until the app is ready."""
     import json
@@ -151,7 +155,7 @@ def launch(task: Any, cluster: str, *, port: int, on_line: Callable[[str], None]
         if translated is exc:
             raise
         raise translated from None
-    ready: dict[str, Any] | None = None
+    ready: Ready | None = None
     lines: list[str] = []
     for chunk in sdk.tail_logs(cluster, job_id, follow=True, preload_content=False):
         if chunk is None:
@@ -160,7 +164,7 @@ def launch(task: Any, cluster: str, *, port: int, on_line: Callable[[str], None]
             on_line(line)
             lines = [*lines[-19:], line]
             if line.startswith(ready_marker):
-                ready = json.loads(line[len(ready_marker):].strip())
+                ready = cast("Ready", json.loads(line[len(ready_marker):].strip()))
             elif line.startswith(failed_marker):
                 reason = json.loads(line[len(failed_marker):].strip()).get("reason", "the app failed")
                 raise CloudLaunchError(cluster, str(reason))

@@ -18,7 +18,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pinokiocloud import __version__
 from pinokiocloud.errors import BadParamError
@@ -159,7 +159,7 @@ def _disk(options: LaunchOptions) -> int:
     return max(MIN_DISK_GB, math.ceil(options.source.disk_gb) + DISK_HEADROOM_GB)
 
 
-def _persist_mount(options: LaunchOptions) -> tuple[dict[str, Any], dict[str, str]]:
+def _persist_mount(options: LaunchOptions) -> tuple[dict[str, object], dict[str, str]]:
     """(file_mounts entries, volumes entries) for the persistent root."""
     if options.persist is None:
         return {}, {}
@@ -245,7 +245,7 @@ def backup_command(options: LaunchOptions) -> str:
             "--json")
 
 
-def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) -> dict[str, Any]:
+def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) -> dict[str, object]:
     """The task in SkyPilot's YAML format. ``secrets_present`` are the token names whose values will be given
     at launch; they appear here as keys with null values only."""
     if not 1 <= options.port <= 65535:
@@ -257,7 +257,7 @@ def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) ->
         if not _SECRET_RE.fullmatch(name):
             raise BadParamError(f"--secret takes an environment variable's name, got {name!r}")
     source = options.source
-    resources: dict[str, Any] = {"ports": [options.port], "disk_size": _disk(options)}
+    resources: dict[str, object] = {"ports": [options.port], "disk_size": _disk(options)}
     accelerators = accelerators_for(source, options.gpus)
     if accelerators is not None:
         resources["accelerators"] = accelerators
@@ -288,7 +288,7 @@ def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) ->
         envs["PINOKIOCLOUD_PERSIST"] = options.persist_mount
     envs.update(options.extra_envs)
 
-    task: dict[str, Any] = {
+    task: dict[str, object] = {
         "name": options.cluster or cluster_name(source.name),
         "resources": resources,
         "envs": envs,
@@ -306,7 +306,7 @@ def build_task(options: LaunchOptions, secrets_present: tuple[str, ...] = ()) ->
     return task
 
 
-def dump_yaml(task: dict[str, Any]) -> str:
+def dump_yaml(task: dict[str, object]) -> str:
     """The task as YAML text, scripts as literal blocks (what ``--dry-run`` prints and ``sky launch`` reads)."""
     import yaml
 

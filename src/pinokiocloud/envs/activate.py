@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pinokiocloud.envs import conda, tools, venv
 from pinokiocloud.errors import EnvError
@@ -33,20 +32,20 @@ class Activation:
     """Run before the step's command, joined with ``;`` (shell functions and packages' activate.d scripts)."""
 
 
-def _conda_spec(params: Mapping[str, Any]) -> dict[str, Any]:
+def _conda_spec(params: Mapping[str, object]) -> dict[str, object]:
     value = params.get("conda")
     if isinstance(value, dict):
         return dict(value)
     return {"path": str(value)} if value else {}
 
 
-def _args(value: Any) -> list[str]:
+def _args(value: object) -> list[str]:
     if isinstance(value, list):
         return [str(a) for a in value]
     return shlex.split(str(value)) if value else []
 
 
-async def _create(target: Path, spec: Mapping[str, Any], params: Mapping[str, Any], env: Mapping[str, str],
+async def _create(target: Path, spec: Mapping[str, object], params: Mapping[str, object], env: Mapping[str, str],
                   base: Path, out: Callable[[str], object]) -> None:
     python = spec.get("python") or params.get("conda_python")
     specs = [conda.python_spec(python) if python else conda.DEFAULT_ENV_PYTHON, *_args(spec.get("args"))]
@@ -60,7 +59,7 @@ async def _create(target: Path, spec: Mapping[str, Any], params: Mapping[str, An
         raise EnvError(f"could not create the conda env {target}: {last}")
 
 
-async def for_shell(params: Mapping[str, Any], *, cwd: Path, env: Mapping[str, str], home: Path,
+async def for_shell(params: Mapping[str, object], *, cwd: Path, env: Mapping[str, str], home: Path,
                     out: Callable[[str], object]) -> Activation:
     """The environment and the commands that activate what the step's ``conda``/``venv`` params ask for."""
     await asyncio.to_thread(tools.ensure_shims, home)
@@ -71,8 +70,8 @@ async def for_shell(params: Mapping[str, Any], *, cwd: Path, env: Mapping[str, s
     commands = [hook]
     if spec.get("skip"):
         shell_env["PATH"] = shell_env.get("PATH", "") + f":{base / 'bin'}:{base / 'condabin'}"
-    elif isinstance(spec.get("activate"), list):
-        commands += [str(c) for c in spec["activate"]]
+    elif isinstance(activate := spec.get("activate"), list):
+        commands += [str(c) for c in activate]
     else:
         target = base
         if spec.get("name") and spec.get("activate") != "minimal":

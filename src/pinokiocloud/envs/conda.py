@@ -25,9 +25,12 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pinokiocloud.errors import CondaError
+
+if TYPE_CHECKING:  # rattler is imported where it is used: it is slow to load
+    from rattler import PrefixRecord, RepoDataRecord
 
 __all__ = [
     "BASE_PARTS",
@@ -105,12 +108,14 @@ class _Progress:
         return operation
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
+        # every other ``on_*`` of rattler's InstallerReporter: a no-op (they return None or an int token, so no
+        # single return type fits; subclassing the protocol would import rattler with this module)
         if name.startswith("on_"):
             return _ignore
         raise AttributeError(name)
 
 
-def _ignore(*_: Any) -> int:
+def _ignore(*_: object) -> int:
     return 0
 
 
@@ -267,7 +272,7 @@ def split_spec(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def python_spec(python: Any) -> str:
+def python_spec(python: object) -> str:
     """``3.11`` or ``"3.11"`` → ``python=3.11``; anything else is a full spec already."""
     text = str(python).strip()
     return f"python={text}" if text[:1].isdigit() else text
@@ -288,7 +293,7 @@ def _spec_name(spec: str) -> str:
 
 # ---- what a prefix holds ----
 
-def installed(prefix: Path) -> list[Any]:
+def installed(prefix: Path) -> list[PrefixRecord]:
     """The prefix's ``PrefixRecord``s (``conda-meta/*.json``), sorted by name."""
     from rattler import PrefixRecord
 
@@ -364,7 +369,7 @@ def _explain(exc: BaseException, specs: Mapping[str, str], channels: Sequence[st
 # ---- solve and install ----
 
 async def _solve(wanted: Mapping[str, str], channels: Sequence[str], prefix: Path, cache: Path,
-                 locked: Sequence[Any]) -> list[Any]:
+                 locked: Sequence[RepoDataRecord]) -> list[RepoDataRecord]:
     from rattler import Channel, Gateway, Platform, VirtualPackage, solve
 
     gateway = Gateway(cache_dir=cache / "cache")
@@ -383,7 +388,7 @@ async def _apply(prefix: Path, wanted: dict[str, str], channels: Sequence[str], 
 
     started = time.monotonic()
     before = {r.name.normalized: r for r in installed(prefix)}
-    records: list[Any] = []
+    records: list[RepoDataRecord] = []
     if wanted:
         out(f"[conda] solving {' '.join(wanted.values())} from {', '.join(channels)}")
         records = await _solve(wanted, channels, prefix, cache, list(before.values()) if keep_installed else [])

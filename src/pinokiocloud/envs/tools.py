@@ -23,11 +23,13 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from pinokiocloud.envs import conda
 from pinokiocloud.envs.venv import capture, uv_path
 from pinokiocloud.errors import PinokioCloudError, ToolsError
+
+T = TypeVar("T")
 
 __all__ = [
     "BUNDLES",
@@ -277,7 +279,7 @@ def inventory(home: Path, path_env: str | None, names: Sequence[str] | None = No
     return out
 
 
-def _matches(item: Mapping[str, Any], platform: str, arch: str, gpu: str | None) -> bool:
+def _matches(item: Mapping[str, object], platform: str, arch: str, gpu: str | None) -> bool:
     for key, have in (("platform", platform), ("arch", arch), ("gpu", gpu or "none")):
         want = item.get(key)
         if want is None:
@@ -288,8 +290,8 @@ def _matches(item: Mapping[str, Any], platform: str, arch: str, gpu: str | None)
     return True
 
 
-def _channels_of(args: Any) -> list[str]:
-    words = shlex.split(args) if isinstance(args, str) else [str(a) for a in args or []]
+def _channels_of(args: object) -> list[str]:
+    words = shlex.split(args) if isinstance(args, str) else [str(a) for a in args] if isinstance(args, list) else []
     out: list[str] = []
     for i, word in enumerate(words):
         if word in ("-c", "--channel") and i + 1 < len(words):
@@ -301,7 +303,7 @@ def _can_apt() -> bool:
     return os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def plan(requires: Any, *, home: Path, path_env: str | None, platform: str = "linux", arch: str = "x64",
+def plan(requires: object, *, home: Path, path_env: str | None, platform: str = "linux", arch: str = "x64",
          gpu: str | None = None) -> Plan:
     """What ``requires`` (``{bundle}`` or the legacy array) asks of this machine, without changing it."""
     result = Plan()
@@ -414,7 +416,7 @@ async def _provide_tool(home: Path, tool: Tool, env: Mapping[str, str], out: Cal
     return "; ".join(reasons) or "no source configured"
 
 
-async def provide(requires: Any, *, home: Path, env: Mapping[str, str], platform: str = "linux",
+async def provide(requires: object, *, home: Path, env: Mapping[str, str], platform: str = "linux",
                   arch: str = "x64", gpu: str | None = None, out: Callable[[str], object] = print) -> Plan:
     """Install what ``requires`` asks for and this machine lacks, with progress on ``out``; raises
     ``ToolsError`` naming everything that could not be provided (the run must not start)."""
@@ -444,7 +446,7 @@ async def provide(requires: Any, *, home: Path, env: Mapping[str, str], platform
     return wanted
 
 
-async def _to_thread(fn: Callable[..., Any], *args: Any) -> Any:
+async def _to_thread(fn: Callable[..., T], *args: object) -> T:
     import asyncio
 
     return await asyncio.to_thread(fn, *args)

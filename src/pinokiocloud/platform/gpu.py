@@ -17,7 +17,8 @@ import shutil
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TypeVar
 
 __all__ = [
     "GpuInfo",
@@ -239,7 +240,7 @@ def _probe_nvidia_smi(exe: str, timeout_s: float, warnings: list[str]) -> GpuPro
 # --- rocm-smi ---------------------------------------------------------------------------------------------------
 
 
-def _pick(card: Mapping[str, Any], *patterns: str) -> str | None:
+def _pick(card: Mapping[str, object], *patterns: str) -> str | None:
     """First value whose key matches one of ``patterns`` (key names vary across ROCm releases)."""
     for pattern in patterns:
         for key, value in card.items():
@@ -311,7 +312,7 @@ def _probe_rocm_smi(exe: str, timeout_s: float, warnings: list[str]) -> GpuProbe
 # --- NVML -------------------------------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
+def _text(value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -319,7 +320,7 @@ def _text(value: Any) -> str | None:
     return _value(str(value))
 
 
-def convert_nvml_device(index: int, values: Mapping[str, Any]) -> tuple[GpuInfo, GpuReading]:
+def convert_nvml_device(index: int, values: Mapping[str, object]) -> tuple[GpuInfo, GpuReading]:
     """Turn what pynvml returned for one device into our values.
 
     ``values`` keys (each may be missing or ``None`` when the card does not support the query):
@@ -334,10 +335,12 @@ def convert_nvml_device(index: int, values: Mapping[str, Any]) -> tuple[GpuInfo,
     used = getattr(memory, "used", None)
     cap = values.get("cuda_capability")
     target = f"sm_{cap[0]}{cap[1]}" if isinstance(cap, Sequence) and len(cap) == 2 else None
-    names: Mapping[int, Any] = values.get("process_names") or {}
+    found_names = values.get("process_names")
+    names: Mapping[object, object] = found_names if isinstance(found_names, Mapping) else {}
+    found_procs = values.get("processes")
     procs: list[GpuProcess] = []
     seen: set[int] = set()
-    for proc in values.get("processes") or []:
+    for proc in found_procs if isinstance(found_procs, (list, tuple)) else []:
         pid = getattr(proc, "pid", None)
         if not isinstance(pid, int) or pid in seen:
             continue
@@ -362,10 +365,11 @@ def convert_nvml_device(index: int, values: Mapping[str, Any]) -> tuple[GpuInfo,
     return info, reading
 
 
-def _read_nvml_device(nvml: Any, handle: Any, driver: str | None) -> dict[str, Any]:
-    """Each query on its own: a card that does not support one (NOT_SUPPORTED) still reports the rest."""
+def _read_nvml_device(nvml: ModuleType, handle: object, driver: str | None) -> dict[str, object]:
+    """Each query on its own: a card that does not support one (NOT_SUPPORTED) still reports the rest.
+    (pynvml is untyped: ``nvml`` is the module, ``handle`` its opaque device handle.)"""
 
-    def ask(fn: Callable[..., T], *args: Any) -> T | None:
+    def ask(fn: Callable[..., T], *args: object) -> T | None:
         try:
             return fn(*args)
         except nvml.NVMLError:
@@ -394,7 +398,7 @@ def _read_nvml_device(nvml: Any, handle: Any, driver: str | None) -> dict[str, A
 
 def _probe_nvml(warnings: list[str]) -> GpuProbe | None:
     try:
-        nvml: Any = importlib.import_module("pynvml")
+        nvml = importlib.import_module("pynvml")
     except ImportError:
         return None
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "DEFAULT_HANDLERS",
@@ -38,7 +37,7 @@ class BadPatternError(ValueError):
     """An ``on`` event that is not a ``/pattern/flags`` string, or a pattern that cannot compile."""
 
 
-def compile_js_regex(text: Any) -> re.Pattern[str]:
+def compile_js_regex(text: object) -> re.Pattern[str]:
     """``"/pattern/flags"`` (split at the first and the last slash) → a compiled pattern."""
     if not isinstance(text, str):
         raise BadPatternError(f"event must be a \"/pattern/flags\" string, got {text!r}")
@@ -64,7 +63,8 @@ def compile_js_regex(text: Any) -> re.Pattern[str]:
 @dataclass
 class Handler:
     pattern: re.Pattern[str]
-    spec: Mapping[str, Any]
+    spec: Mapping[str, object]
+    """The handler as the script wrote it (``event``, ``done``, ``kill``, ``break``, ``notify`` …)."""
     last_end: int = 0
     fired: bool = False
 
@@ -90,7 +90,7 @@ class Handler:
         return value.strip() if isinstance(value, str) else ""
 
 
-DEFAULT_HANDLERS: tuple[dict[str, Any], ...] = (
+DEFAULT_HANDLERS: tuple[dict[str, object], ...] = (
     {"event": "/error:/i", "break": True},
     {"event": "/errno /i", "break": True},
     {"event": "/error:.*triton/i", "break": False},
@@ -145,13 +145,14 @@ class MatcherVerdict:
     """None (keep going), "done", "kill" or "break"."""
     buffer: str = ""
     triggers: list[tuple[str, list[str | None]]] = field(default_factory=list)
-    notifications: list[tuple[Mapping[str, Any], list[str | None]]] = field(default_factory=list)
+    notifications: list[tuple[object, list[str | None]]] = field(default_factory=list)
+    """Each ``notify`` value that matched (a template the method renders), with its match array."""
 
 
 class Matcher:
     """Feed normalized output chunks; read what the handlers decided."""
 
-    def __init__(self, specs: Sequence[Mapping[str, Any]], *, interactive: bool = False) -> None:
+    def __init__(self, specs: Sequence[object], *, interactive: bool = False) -> None:
         # Handlers without an event are ignored, as in the original.
         self.handlers = [Handler(compile_js_regex(s.get("event")), s) for s in [*specs, *DEFAULT_HANDLERS]
                          if isinstance(s, Mapping) and s.get("event")]

@@ -139,9 +139,10 @@ async def open_doors(own: list[int], trees: list[int]) -> list[OpenDoor]:
 class UiMemory(Protocol):
     """Where the dashboard keeps what must outlive a daemon: its passcode (hashed) and whether it is wanted."""
 
-    def setting(self, key: str, default: Any = None) -> Any: ...
+    def setting(self, key: str, default: object = None) -> object:
+        """A value as it was put, or ``default`` (JSON: read it with ``isinstance``)."""
 
-    def put_setting(self, key: str, value: Any) -> None: ...
+    def put_setting(self, key: str, value: object) -> None: ...
 
 
 PASSCODE_HASHES = "ui_passcode_hashes"

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import streamlit as st
 
@@ -24,7 +24,11 @@ from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError
 from pinokiocloud.platform.gpu import GpuInfo
 from pinokiocloud.platform.policy import Fit, Requirements, check_requirements
 from pinokiocloud.platform.system import DiskInfo, SystemFacts
+from pinokiocloud.ui.jsonread import number, obj, objs, text
 from pinokiocloud.ui.links import Link, browser_link, is_local_url
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import AppStatus, CatalogEntry, MachineReport
 
 __all__ = [
     "ALIVE_RUN_STATES",
@@ -147,12 +151,11 @@ def daemon_is_up() -> bool:
     return False
 
 
-def system_report(the_client: Client) -> dict[str, Any]:
+def system_report(the_client: Client) -> MachineReport:
     """``/api/system`` (the doctor report), kept in the session for ``SYSTEM_REPORT_TTL_S``."""
-    cached = st.session_state.get("_system_report")
+    cached: tuple[str, float, MachineReport] | None = st.session_state.get("_system_report")
     if cached is not None and cached[0] == the_client.url and time.monotonic() - cached[1] < SYSTEM_REPORT_TTL_S:
-        report: dict[str, Any] = cached[2]
-        return report
+        return cached[2]
     report = the_client.system()
     st.session_state["_system_report"] = (the_client.url, time.monotonic(), report)
     return report
@@ -189,13 +192,13 @@ def shown_errors() -> Iterator[None]:
 # ---- links a browser can open ----
 
 
-def link_for(the_client: Client, url: str, share: Mapping[str, Any] | None = None) -> Link:
+def link_for(the_client: Client, url: str, share: Mapping[str, object] | None = None) -> Link:
     """``url`` (an app's address or a menu link) as the user's browser reaches it: the share's public URL, the
     platform's proxy for the port, else 127.0.0.1 (never ``0.0.0.0``)."""
     exposure = None
     if is_local_url(url):
         with contextlib.suppress(PinokioCloudError):
-            exposure = (system_report(the_client).get("cloud") or {}).get("exposure")
+            exposure = obj(obj(system_report(the_client).get("cloud")).get("exposure"))
     return browser_link(url, exposure=exposure, share=share)
 
 
@@ -208,7 +211,7 @@ def open_app(name: str) -> NoReturn:
     st.switch_page(PAGES["app"])
 
 
-def app_of_run(run_path: str, apps: Sequence[Mapping[str, Any]]) -> str | None:
+def app_of_run(run_path: str, apps: Sequence[AppStatus]) -> str | None:
     """The installed app whose folder holds the run's script."""
     for app in apps:
         folder = str(app.get("path") or "").rstrip("/")
@@ -259,25 +262,25 @@ def state_badge(state: str | None) -> str:
 # ---- does an app fit this machine? ----
 
 
-def selected_gpu(report: Mapping[str, Any]) -> GpuInfo | None:
+def selected_gpu(report: MachineReport) -> GpuInfo | None:
     """The GPU apps will use (NVIDIA first, spec §2.5), from the ``/api/system`` report."""
-    facts = report.get("facts") or {}
-    gpus = [GpuInfo(str(g.get("name")), str(g.get("model")), g.get("driver"), int(g.get("vram") or 0),
-                    g.get("target"))
-            for g in facts.get("gpus") or [] if isinstance(g, dict)]
-    return SystemFacts(str(facts.get("platform") or ""), str(facts.get("arch") or ""), int(facts.get("ram") or 0),
-                       gpus).selected_gpu
+    facts = obj(report.get("facts"))
+    gpus = [GpuInfo(str(g.get("name")), str(g.get("model")), text(g.get("driver")), int(number(g.get("vram")) or 0),
+                    text(g.get("target")))
+            for g in objs(facts.get("gpus"))]
+    return SystemFacts(str(facts.get("platform") or ""), str(facts.get("arch") or ""),
+                       int(number(facts.get("ram")) or 0), gpus).selected_gpu
 
 
-def _home_disk(report: Mapping[str, Any]) -> DiskInfo | None:
+def _home_disk(report: MachineReport) -> DiskInfo | None:
     disk = report.get("home_disk")
     if not isinstance(disk, dict):
         return None
-    return DiskInfo(str(disk.get("path")), disk.get("measured_at"), disk.get("total_gb"), disk.get("free_gb"),
-                    bool(disk.get("exists")), disk.get("fs_type"))
+    return DiskInfo(str(disk.get("path")), text(disk.get("measured_at")), number(disk.get("total_gb")),
+                    number(disk.get("free_gb")), bool(disk.get("exists")), text(disk.get("fs_type")))
 
 
-def fit_of(entry: Mapping[str, Any], report: Mapping[str, Any]) -> Fit:
+def fit_of(entry: CatalogEntry, report: MachineReport) -> Fit:
     """Whether a catalog entry fits this machine's GPU and the free disk at PINOKIO_HOME (the platform
     policy's rule and wording, the same as ``doctor``)."""
     try:
@@ -288,7 +291,7 @@ def fit_of(entry: Mapping[str, Any], report: Mapping[str, Any]) -> Fit:
     return check_requirements(needs, gpu=selected_gpu(report), disk=_home_disk(report))
 
 
-def requirements_text(entry: Mapping[str, Any]) -> str:
+def requirements_text(entry: CatalogEntry) -> str:
     parts = []
     gpu = entry.get("gpu")
     vram = float(entry.get("vram_gb") or 0)
@@ -301,7 +304,7 @@ def requirements_text(entry: Mapping[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def machine_summary(report: Mapping[str, Any]) -> str:
+def machine_summary(report: MachineReport) -> str:
     gpu = selected_gpu(report)
     disk = _home_disk(report)
     gpu_text = f"{gpu.model} ({fmt_gb(gpu.vram)})" if gpu else "no GPU"

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from pinokiocloud.ui.jsonread import objs
 
 __all__ = ["Link", "ShareFailure", "browser_link", "is_local_url", "share_failure"]
 
@@ -60,8 +61,8 @@ def _on_loopback(url: str) -> str:
     return urlunsplit((parts.scheme or "http", netloc, parts.path, parts.query, parts.fragment))
 
 
-def browser_link(url: str, *, exposure: Mapping[str, Any] | None = None,
-                 share: Mapping[str, Any] | None = None) -> Link:
+def browser_link(url: str, *, exposure: Mapping[str, object] | None = None,
+                 share: Mapping[str, object] | None = None) -> Link:
     """Where the user's browser should go for an app at ``url`` (what the app printed or its menu links).
 
     ``exposure`` is ``/api/system``'s ``facts.cloud.exposure``; ``share`` the app's share (``GET
@@ -76,7 +77,8 @@ def browser_link(url: str, *, exposure: Mapping[str, Any] | None = None,
     exposure = exposure or {}
     kind = str(exposure.get("kind") or "")
     template = exposure.get("url_template")
-    mapped = {str(k): str(v) for k, v in (exposure.get("mapped_ports") or {}).items()}
+    ports = exposure.get("mapped_ports")
+    mapped = {str(k): str(v) for k, v in ports.items()} if isinstance(ports, dict) else {}
     suffix = parts.path if parts.path not in ("", "/") else ""
     suffix += f"?{parts.query}" if parts.query else ""
     if template and kind != "localhost":
@@ -121,7 +123,7 @@ def _fix_for(provider: str, reason: str, app: str | None) -> str:
     return f"try another provider: `{target} --provider cloudflare` (or ngrok, localtunnel, ssh, bore)"
 
 
-def share_failure(info: Mapping[str, Any], *, app: str | None = None) -> ShareFailure | None:
+def share_failure(info: Mapping[str, object], *, app: str | None = None) -> ShareFailure | None:
     """``None`` when ``info`` (a share's API answer) has a public URL; else the top reason and its fix.
 
     The top reason is the first real failure that looks like the network (the usual cause when every
@@ -129,7 +131,7 @@ def share_failure(info: Mapping[str, Any], *, app: str | None = None) -> ShareFa
     public = info.get("public_url")
     if public and not is_local_url(str(public)):
         return None
-    attempts: Sequence[Mapping[str, Any]] = [a for a in info.get("attempts") or [] if a.get("reason")]
+    attempts = [a for a in objs(info.get("attempts")) if a.get("reason")]
     useful = [a for a in attempts if "another provider won" not in str(a.get("reason"))]
     if not useful:
         return ShareFailure("no tunnel provider is configured or usable here",

@@ -13,11 +13,11 @@ the environment (``PINOKIOCLOUD_UI_SECRET``), never on the command line, where `
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -123,10 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     # no access log: every path it would write starts with the secret (Streamlit re-attaches its handlers
     # to uvicorn's loggers, so the logger itself is switched off)
     logging.getLogger("uvicorn.access").disabled = True
-    where: dict[str, Any] = {"uds": str(args.uds)} if args.uds is not None else {"host": "127.0.0.1",
-                                                                                 "port": args.port}
     # loop="asyncio": uvloop (which SkyPilot installs) would become the loop otherwise (see server/serve.py)
-    uvicorn.run(app, **where, log_config=None, log_level="warning", access_log=False, lifespan="on", loop="asyncio")
+    run = functools.partial(uvicorn.run, app, log_config=None, log_level="warning", access_log=False, lifespan="on",
+                            loop="asyncio")
+    if args.uds is not None:
+        run(uds=str(args.uds))
+    else:
+        run(host="127.0.0.1", port=args.port)
     return 0
 
 

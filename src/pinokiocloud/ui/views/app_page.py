@@ -15,15 +15,21 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 import streamlit as st
+from typing_extensions import TypedDict
 
 from pinokiocloud.client import Client
 from pinokiocloud.errors import PinokioCloudError, UserError
 from pinokiocloud.ui import common
+from pinokiocloud.ui.jsonread import obj, objs
 from pinokiocloud.ui.links import share_failure
 from pinokiocloud.ui.views.cloud import cloud_panel
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import AppStatus, Menu, MenuItem, RunEvent, RunSummary, RunUsage, ShareInfo
 
 CHOICE_KEY = "app_choice"
 CONFIRM_KEY = "app_confirm"
@@ -56,7 +62,7 @@ def _remember_choice() -> None:
     st.session_state[common.SELECTED_APP_KEY] = st.session_state[CHOICE_KEY]
 
 
-def _choose(apps: Sequence[Mapping[str, Any]]) -> str:
+def _choose(apps: Sequence[AppStatus]) -> str:
     names = [str(a["name"]) for a in apps]
     wanted = st.session_state.get(common.SELECTED_APP_KEY)
     st.session_state[CHOICE_KEY] = wanted if wanted in names else names[0]
@@ -68,9 +74,30 @@ def _choose(apps: Sequence[Mapping[str, Any]]) -> str:
 # ---- what a run is doing: its events, read incrementally ----
 
 
-def _run_progress(the_client: Client, key: str) -> dict[str, Any]:
+# (no docstrings in this page script's classes: Streamlit's magic would print them)
+
+class _Tracker(TypedDict):
+    # what one run's events said so far (kept in the session: each page run reads only the new ones)
+    after: int
+    step: RunEvent | None
+    input: RunEvent | None
+    progress_seq: int  # the last event that means the run went past a question
+
+
+class _Progress(NamedTuple):
+    step: RunEvent | None
+    input: RunEvent | None  # the question the run waits on now
+
+
+@dataclass(frozen=True)
+class _Question:
+    run_key: str
+    event: RunEvent  # the run's `input` event
+
+
+def _run_progress(the_client: Client, key: str) -> _Progress:
     """The run's current step event and the question it waits on, from the events not seen yet."""
-    trackers: dict[str, dict[str, Any]] = st.session_state.setdefault(EVENTS_KEY, {})
+    trackers: dict[str, _Tracker] = st.session_state.setdefault(EVENTS_KEY, {})
     tracker = trackers.setdefault(key, {"after": 0, "step": None, "input": None, "progress_seq": 0})
     for event in the_client.run_events(key, after=tracker["after"]):
         seq = int(event.get("seq") or 0)
@@ -82,15 +109,15 @@ def _run_progress(the_client: Client, key: str) -> dict[str, Any]:
         if event["type"] == "step":
             tracker["step"] = event
     waiting = tracker["input"] if tracker["input"] and tracker["input"]["seq"] > tracker["progress_seq"] else None
-    return {"step": tracker["step"], "input": waiting}
+    return _Progress(tracker["step"], waiting)
 
 
-def _command(step_event: Mapping[str, Any] | None) -> str:
+def _command(step_event: RunEvent | None) -> str:
     """The step being run, as a user reads it: ``shell.run: uv pip install …``."""
     if not step_event:
         return ""
-    rpc = (step_event.get("data") or {}).get("rpc") or {}
-    params: dict[str, Any] = rpc["params"] if isinstance(rpc.get("params"), dict) else {}
+    rpc = obj(obj(step_event.get("data")).get("rpc"))
+    params = obj(rpc.get("params"))
     detail = params.get("message") or params.get("uri") or params.get("path") or params.get("text") or ""
     if isinstance(detail, list):
         detail = " && ".join(str(d) for d in detail)
@@ -98,46 +125,45 @@ def _command(step_event: Mapping[str, Any] | None) -> str:
     return text if len(text) <= COMMAND_CHARS else text[:COMMAND_CHARS] + "…"
 
 
-def _alive(status: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _alive(status: AppStatus) -> list[RunSummary]:
     return [r for r in status.get("runs") or [] if r.get("state") in common.ALIVE_RUN_STATES]
 
 
-def _signature(status: Mapping[str, Any], questions: Sequence[Mapping[str, Any]]) -> tuple[Any, ...]:
+def _signature(status: AppStatus, questions: Sequence[_Question]) -> tuple[object, ...]:
     """What the static parts of the page depend on; when it changes the whole page reruns."""
     return (status.get("state"), status.get("ready_url"), tuple(r["key"] for r in _alive(status)),
-            tuple(q["seq"] for q in questions))
+            tuple(q.event["seq"] for q in questions))
 
 
-def _status(the_client: Client, name: str) -> dict[str, Any]:
+def _status(the_client: Client, name: str) -> AppStatus:
     """The app's entry of ``GET /api/apps``: state, runs, URL. (``GET /api/apps/{name}`` also measures usage
     and probes the web UI, which takes about a second for a running app: too slow to poll.)"""
     for app in the_client.apps():
         if app["name"] == name:
-            return dict(app)
-    the_client.status(name)  # raises the daemon's "no app named …" error
-    return {}
+            return app
+    return the_client.status(name)  # raises the daemon's "no app named …" error (or: installed just now)
 
 
-def _questions(the_client: Client, status: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _questions(the_client: Client, status: AppStatus) -> list[_Question]:
     found = []
     for run in _alive(status):
-        waiting = _run_progress(the_client, run["key"])["input"]
+        waiting = _run_progress(the_client, run["key"]).input
         if waiting is not None:
-            found.append({**waiting, "run_key": run["key"]})
+            found.append(_Question(run["key"], waiting))
     return found
 
 
 # ---- the page ----
 
 
-def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
-    menu: dict[str, Any] | None = None
+def _app(the_client: Client, name: str, status: AppStatus) -> None:
+    menu: Menu | None = None
     menu_error: PinokioCloudError | None = None
     try:
         menu = the_client.menu(name)
     except PinokioCloudError as exc:  # a broken pinokio.js still leaves logs, stop and sharing usable
         menu_error = exc
-    meta = (menu or {}).get("meta") or {}
+    meta = obj(menu.get("meta")) if menu is not None else {}
     st.title(str(meta.get("title") or name))
     source = f" · from `{status['source']}`" if status.get("source") else ""
     st.markdown(f"{common.state_badge(status.get('state'))} `{name}`{source}")
@@ -164,13 +190,13 @@ def _app(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
         cloud_panel(name)
 
 
-def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+def _failure(the_client: Client, name: str, status: AppStatus) -> None:
     """A failed install/run or a crashed server: the message, the last log lines and a retry button."""
     state = status.get("state")
     if state not in ("failed", "crashed"):
         return
-    last = (status.get("runs") or [{}])[-1]
-    script = str(last.get("path") or "")
+    runs = status.get("runs") or []
+    script = str(runs[-1].get("path") or "") if runs else ""
     what = "The server crashed" if state == "crashed" else f"{script.rsplit('/', 1)[-1] or 'The run'} failed"
     st.error(f"{what}: {status.get('error') or 'no message'}", icon=":material/error:")
     lines = the_client.logs(name, tail=common.LOG_TAIL_LINES)
@@ -186,10 +212,10 @@ def _failure(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
 # ---- forms for `input` steps ----
 
 
-def _input_form(the_client: Client, question: Mapping[str, Any]) -> None:
-    request = (question.get("data") or {}).get("request") or {}
-    fields = [f for f in request.get("form") or [] if isinstance(f, dict) and f.get("key")]
-    form_key = f"input:{question['run_key']}:{question['seq']}"
+def _input_form(the_client: Client, question: _Question) -> None:
+    request = obj(obj(question.event.get("data")).get("request"))
+    fields = [f for f in objs(request.get("form")) if f.get("key")]
+    form_key = f"input:{question.run_key}:{question.event['seq']}"
     with st.form(form_key, border=True):
         st.markdown(f"**{request.get('title') or 'The app asks'}**")
         if request.get("description"):
@@ -197,12 +223,13 @@ def _input_form(the_client: Client, question: Mapping[str, Any]) -> None:
         values = {str(f["key"]): _field(f, f"{form_key}:{f['key']}") for f in fields}
         submitted = st.form_submit_button("Submit", type="primary")
     if submitted:
-        the_client.answer(str(question["run_key"]), values)
+        the_client.answer(question.run_key, values)
         st.toast("Answer sent")
         st.rerun()
 
 
-def _field(field: Mapping[str, Any], key: str) -> Any:
+def _field(field: Mapping[str, object], key: str) -> object:
+    """One form field's widget; its value as the run's ``input`` step expects it."""
     label = str(field.get("title") or field["key"])
     help_text = str(field["description"]) if field.get("description") else None
     default = field.get("default")
@@ -212,7 +239,7 @@ def _field(field: Mapping[str, Any], key: str) -> Any:
         return st.checkbox(label, value=bool(default), key=key, help=help_text)
     if kind == "select":
         options = [(str(i.get("text", i.get("value"))), i.get("value")) if isinstance(i, dict) else (str(i), i)
-                   for i in field.get("items") or []]
+                   for i in _items(field.get("items"))]
         if not options:
             return default
         labels = [text for text, _ in options]
@@ -226,29 +253,35 @@ def _field(field: Mapping[str, Any], key: str) -> Any:
                          type="password" if kind == "password" else "default")
 
 
+def _items(items: object) -> list[object]:
+    return list(items) if isinstance(items, list) else []
+
+
 # ---- the pinokio.js menu ----
 
 
-def _label(item: Mapping[str, Any]) -> str:
+def _label(item: MenuItem) -> str:
     text = item.get("text") or re.sub(r"<[^>]+>", " ", str(item.get("html") or ""))
     return " ".join(str(text).split()) or "(untitled)"
 
 
-def _menu(the_client: Client, name: str, items: Sequence[Mapping[str, Any]], prefix: str = "menu") -> None:
+def _menu(the_client: Client, name: str, items: Sequence[MenuItem], prefix: str = "menu") -> None:
     if not items:
         st.caption("The menu is empty.")
     for index, item in enumerate(items):
         key = f"{prefix}:{index}"
         label = _label(item)
-        if item.get("menu"):
+        submenu = item.get("menu")
+        if submenu:
             with st.expander(label, expanded=False):
-                _menu(the_client, name, item["menu"], key)
+                _menu(the_client, name, submenu, key)
             continue
+        own: Mapping[str, object] = item  # the launcher's own keys too (``popout``, ``confirm`` …)
         kind = item.get("kind")
         if kind == "url":
-            link = common.link_for(the_client, str(item["href"]), _share_of(the_client, name))
+            link = common.link_for(the_client, str(item.get("href")), _share_of(the_client, name))
             st.link_button(label, link.url, type="primary" if item.get("default") else "secondary",
-                           help="opens in a new tab" if item.get("popout") else None)
+                           help="opens in a new tab" if own.get("popout") else None)
             if link.note:
                 st.caption(link.note)
         elif kind == "script":
@@ -259,10 +292,12 @@ def _menu(the_client: Client, name: str, items: Sequence[Mapping[str, Any]], pre
             st.button(label, key=key, disabled=True, help="this kind of menu item only works in Pinokio's own app")
 
 
-def _script_item(the_client: Client, name: str, item: Mapping[str, Any], key: str, label: str) -> None:
+def _script_item(the_client: Client, name: str, item: MenuItem, key: str, label: str) -> None:
     confirm_key = f"{name}:{key}"
+    own: Mapping[str, object] = item
+    confirm = own.get("confirm")  # the launcher's own key
     if st.session_state.get(CONFIRM_KEY) == confirm_key:
-        question = item["confirm"] if isinstance(item.get("confirm"), str) else f"Run {label}?"
+        question = confirm if isinstance(confirm, str) else f"Run {label}?"
         st.warning(str(question))
         yes, no = st.columns(2)
         if yes.button("Yes", key=f"{key}:yes", type="primary"):
@@ -274,15 +309,17 @@ def _script_item(the_client: Client, name: str, item: Mapping[str, Any], key: st
         return
     shown = f"{label} (running)" if item.get("running") else label
     if st.button(shown, key=key, type="primary" if item.get("default") else "secondary"):
-        if item.get("confirm"):
+        if confirm:
             st.session_state[CONFIRM_KEY] = confirm_key
             st.rerun()
         _run_item(the_client, name, item, label)
 
 
-def _run_item(the_client: Client, name: str, item: Mapping[str, Any], label: str) -> None:
+def _run_item(the_client: Client, name: str, item: MenuItem, label: str) -> None:
+    params = item.get("params")
     with st.spinner(f"Starting {label}…"):
-        the_client.run(name, script=str(item["script"]), params=dict(item.get("params") or {}), interactive=True)
+        the_client.run(name, script=str(item.get("script")), params=dict(params) if isinstance(params, dict) else {},
+                       interactive=True)
     st.toast(f"Started {label}")
     st.rerun()
 
@@ -290,7 +327,7 @@ def _run_item(the_client: Client, name: str, item: Mapping[str, Any], label: str
 # ---- live: progress and the log tail ----
 
 
-def _live(the_client: Client, name: str, signature: tuple[Any, ...]) -> None:
+def _live(the_client: Client, name: str, signature: tuple[object, ...]) -> None:
     with common.shown_errors():
         status = _status(the_client, name)
         questions = _questions(the_client, status)
@@ -309,7 +346,7 @@ def _live(the_client: Client, name: str, signature: tuple[Any, ...]) -> None:
             st.caption("Nothing logged yet.")
 
 
-def _progress(the_client: Client, run: Mapping[str, Any]) -> None:
+def _progress(the_client: Client, run: RunSummary) -> None:
     script = str(run.get("path") or "").rsplit("/", 1)[-1]
     total = int(run.get("total") or 0)
     step = min(int(run.get("step") or 0) + 1, total) if total else 0
@@ -317,7 +354,7 @@ def _progress(the_client: Client, run: Mapping[str, Any]) -> None:
         st.success(f"{script} is running in the background (all {total} steps done)",
                    icon=":material/check_circle:")
         return
-    command = _command(_run_progress(the_client, str(run["key"]))["step"])
+    command = _command(_run_progress(the_client, run["key"]).step)
     text = f"{script}: step {step} of {total}" if total else f"{script}: starting"
     st.progress(step / total if total else 0.0, text=text)
     if command:
@@ -327,7 +364,7 @@ def _progress(the_client: Client, run: Mapping[str, Any]) -> None:
 # ---- the app's URL, stop/restart, sharing ----
 
 
-def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+def _url_and_controls(the_client: Client, name: str, status: AppStatus) -> None:
     st.subheader("Web UI")
     url = status.get("ready_url")
     if url:
@@ -339,7 +376,7 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
         st.caption("Not running; its menu starts it.")
     alive = _alive(status)
     if alive:
-        usages = [the_client.run_usage(str(r["key"])) for r in alive]
+        usages: list[RunUsage] = [the_client.run_usage(r["key"]) for r in alive]
         started = min(float(r.get("started_at") or time.time()) for r in alive)
         ports = ", ".join(str(p) for p in sorted({p for u in usages for p in u.get("ports") or []})) or "–"
         cpu = sum(float(u.get("cpu_percent") or 0) for u in usages)
@@ -368,12 +405,12 @@ def _url_and_controls(the_client: Client, name: str, status: Mapping[str, Any]) 
                        help="with a growing pause; it gives up after 5 crashes in a row (counted afresh after a "
                             "minute up). Takes effect at the next crash.")
     if chosen != (policy == "on-failure"):
-        the_client.request("PATCH", f"/api/apps/{name}", json_body={"restart": "on-failure" if chosen else "no"})
+        the_client.set_restart(name, "on-failure" if chosen else "no")
 
 
-def _share_of(the_client: Client, name: str) -> dict[str, Any] | None:
+def _share_of(the_client: Client, name: str) -> ShareInfo | None:
     """The app's share (``None`` when it is not shared), read once per page run."""
-    cache: dict[str, dict[str, Any] | None] = st.session_state.setdefault(SHARES_KEY, {})
+    cache: dict[str, ShareInfo | None] = st.session_state.setdefault(SHARES_KEY, {})
     if name not in cache:
         try:
             cache[name] = the_client.share_info(name)
@@ -390,8 +427,8 @@ def _update_and_reinstall(the_client: Client, name: str, *, busy: bool) -> None:
     if update.button("Update", key=f"update:{name}", disabled=busy, width="stretch", icon=":material/update:",
                      help=why or "get the launcher's latest version and run its update script, when it has one"):
         with st.spinner(f"Updating {name}…"):
-            result = the_client.request("POST", f"/api/apps/{name}/update")
-        before, after = result.get("before"), result.get("after")
+            result = the_client.update(name)
+        before, after = result["before"], result["after"]
         if before and after:
             st.session_state[NOTICE_KEY] = (f"Updated the launcher ({before[:8]} → {after[:8]})."
                                             if result.get("changed") else "The launcher was already up to date.")
@@ -408,7 +445,7 @@ def _update_and_reinstall(the_client: Client, name: str, *, busy: bool) -> None:
         if yes.button("Reinstall now", key=f"reinstall-yes:{name}", type="primary"):
             st.session_state[CONFIRM_KEY] = None
             with st.spinner(f"Reinstalling {name}…"):
-                the_client.request("POST", f"/api/apps/{name}/reinstall")
+                the_client.reinstall(name)
             st.session_state[NOTICE_KEY] = "Reinstalling: the install runs below."
             st.rerun()
         if no.button("Cancel", key=f"reinstall-no:{name}"):
@@ -424,10 +461,10 @@ def _update_and_reinstall(the_client: Client, name: str, *, busy: bool) -> None:
         st.success(str(notice), icon=":material/check_circle:")
 
 
-def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
+def _share(the_client: Client, name: str, status: AppStatus) -> None:
     st.subheader("Share")
     try:
-        info: dict[str, Any] | None = the_client.share_info(name)
+        info: ShareInfo | None = the_client.share_info(name)
     except UserError as exc:  # 404: not shared, or (FastAPI's own 404) a daemon without the route
         if str(exc) == "Not Found":
             st.info("Sharing is not available in this daemon yet.")
@@ -443,20 +480,21 @@ def _share(the_client: Client, name: str, status: Mapping[str, Any]) -> None:
     ready = bool(_alive(status))
     if st.button("Share", key=f"share:{name}", type="primary", disabled=not ready,
                  help=None if ready else "start the app first: there is no web UI to share yet"):
-        body = {k: v for k, v in (("provider", provider), ("passcode", passcode)) if v and v != "default"}
-        _open_share(the_client, name, body)
+        chosen = {k: v for k, v in (("provider", provider), ("passcode", passcode)) if v and v != "default"}
+        _open_share(the_client, name, provider=chosen.get("provider"), passcode=chosen.get("passcode"))
         st.rerun()
 
 
-def _open_share(the_client: Client, name: str, body: dict[str, Any]) -> None:
+def _open_share(the_client: Client, name: str, *, provider: str | None, passcode: str | None) -> None:
     """Start the share in a thread and, while it opens, list each provider's outcome as it comes."""
-    outcome: dict[str, Any] = {}
+    shared: list[ShareInfo] = []
+    failure: list[PinokioCloudError] = []
 
     def post() -> None:
         try:
-            outcome["info"] = the_client.start_share(name, **body)
+            shared.append(the_client.start_share(name, provider=provider, passcode=passcode))
         except PinokioCloudError as exc:
-            outcome["error"] = exc
+            failure.append(exc)
 
     worker = threading.Thread(target=post, name=f"share-{name}", daemon=True)
     told: set[str] = set()
@@ -466,19 +504,19 @@ def _open_share(the_client: Client, name: str, body: dict[str, Any]) -> None:
             worker.join(SHARE_POLL_S)
             with contextlib.suppress(PinokioCloudError):
                 for attempt in the_client.share_info(name).get("attempts") or []:
-                    provider, reason = str(attempt.get("provider")), attempt.get("reason")
-                    if reason and provider not in told:
-                        told.add(provider)
-                        st.write(f"{provider}: {reason}")
-        if "error" in outcome:
+                    tried, reason = str(attempt.get("provider")), attempt.get("reason")
+                    if reason and tried not in told:
+                        told.add(tried)
+                        st.write(f"{tried}: {reason}")
+        if failure:
             box.update(label="Sharing failed", state="error")
-            raise outcome["error"]
-        failed = share_failure(outcome.get("info") or {}, app=name)
+            raise failure[0]
+        failed = share_failure(shared[0] if shared else {}, app=name)
         box.update(label="No public URL" if failed else "Shared", state="error" if failed else "complete")
     st.session_state.get(SHARES_KEY, {}).pop(name, None)
 
 
-def _shared(the_client: Client, name: str, info: Mapping[str, Any]) -> None:
+def _shared(the_client: Client, name: str, info: ShareInfo) -> None:
     failed = share_failure(info, app=name)
     if failed is not None:
         # never labelled public, never QR-encoded: the gateway's address opens only on this machine

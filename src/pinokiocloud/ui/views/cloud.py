@@ -13,13 +13,14 @@ import importlib.util
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from pinokiocloud.cloud.task import DEFAULT_IDLE_MINUTES, DEFAULT_PORT, cluster_name
 from pinokiocloud.config import Settings
+from pinokiocloud.ui.jsonread import obj
 
 __all__ = ["cloud_panel"]
 
@@ -36,15 +37,24 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pinokiocloud.cli.main", *args]
 
 
-def _enabled_clouds() -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Clouds:
+    # what `sky check` said: the enabled clouds, or why it could not tell (a comment: Streamlit's magic would
+    # print a class docstring in a page module)
+    names: list[str]
+    error: str = ""
+
+
+def _enabled_clouds() -> _Clouds:
     done = subprocess.run([sys.executable, "-c", _CHECK], capture_output=True, text=True, timeout=CHECK_TIMEOUT_S,
                           check=False, stdin=subprocess.DEVNULL)
     lines = done.stdout.strip().splitlines()
     try:
-        answer: dict[str, Any] = json.loads(lines[-1]) if lines else {"error": done.stderr.strip()[-500:]}
+        answer = obj(json.loads(lines[-1])) if lines else {"error": done.stderr.strip()[-500:]}
     except ValueError:
         answer = {"error": lines[-1]}
-    return answer
+    names = answer.get("clouds")
+    return _Clouds([str(n) for n in names] if isinstance(names, list) else [], str(answer.get("error") or ""))
 
 
 def _args(name: str, gpus: str, infra: str, disk: int, idle: int, share: bool, persist: str) -> list[str]:
@@ -102,7 +112,7 @@ def cloud_panel(name: str) -> None:
                    "extra with `pip install skypilot`, then see docs/cloud.md.")
         return
     with st.expander("Run on a cloud GPU…", expanded=False):
-        answer = st.session_state.get(CLOUDS_KEY)
+        answer: _Clouds | None = st.session_state.get(CLOUDS_KEY)
         if answer is None:
             st.caption("SkyPilot's `sky check` decides which clouds have credentials (it takes a while).")
             if st.button("Check clouds", key=f"cloud_check_{name}"):
@@ -110,10 +120,10 @@ def cloud_panel(name: str) -> None:
                     st.session_state[CLOUDS_KEY] = answer = _enabled_clouds()
             else:
                 return
-        if answer.get("error"):
-            st.error(str(answer["error"]))
+        if answer.error:
+            st.error(answer.error)
             return
-        clouds = list(answer.get("clouds") or [])
+        clouds = answer.names
         if not clouds:
             st.warning("No cloud is enabled in SkyPilot. Set up the credentials of one (RunPod: `pip install "
                        "'skypilot[runpod]'` and `runpod config`; Kubernetes: a kubeconfig; see docs/cloud.md), "

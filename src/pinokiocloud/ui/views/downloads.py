@@ -3,13 +3,15 @@ then the ones that ended lately (with their sha256). Refreshes itself every few 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from pinokiocloud.client import Client
 from pinokiocloud.ui import common
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import Download
 
 
 def render() -> None:
@@ -17,7 +19,7 @@ def render() -> None:
     _downloads(common.client())
 
 
-def _name(entry: Mapping[str, Any]) -> str:
+def _name(entry: Download) -> str:
     path = str(entry.get("path") or entry.get("url") or "")
     return path.rsplit("/", 1)[-1].split("?", 1)[0] or str(entry.get("url"))
 
@@ -40,7 +42,7 @@ def _downloads(the_client: Client) -> None:
                           for e in ended], hide_index=True, width="stretch")
 
 
-def _live(the_client: Client, entry: Mapping[str, Any]) -> None:
+def _live(the_client: Client, entry: Download) -> None:
     total = entry.get("total")
     done = int(entry.get("bytes") or 0)
     state = str(entry.get("state"))

@@ -6,8 +6,8 @@ can go ahead anyway. A failed install keeps its message on the card and the butt
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -15,6 +15,9 @@ from pinokiocloud.client import Client
 from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.platform.policy import Fit
 from pinokiocloud.ui import common
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import AppStatus, CatalogEntry, CatalogList, MachineReport, SearchHit
 
 CARDS_PER_ROW = 3
 CONFIRM_KEY = "library_confirm"
@@ -26,13 +29,13 @@ def render() -> None:
     the_client = common.client()
     with common.shown_errors():
         # read again on every visit: a user catalog.json edited meanwhile counts without a restart
-        catalog = the_client.request("POST", "/api/apps/catalog/reload")
+        catalog = the_client.reload_catalog()
         report = common.system_report(the_client)
         apps = the_client.apps()
         _library(the_client, catalog, report, apps)
 
 
-def _installed_names(entries: Sequence[Mapping[str, Any]], apps: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+def _installed_names(entries: Sequence[CatalogEntry], apps: Sequence[AppStatus]) -> dict[str, str]:
     """Catalog id → the installed app's name, for entries already installed (by id, or by URL)."""
     found: dict[str, str] = {}
     for entry in entries:
@@ -43,9 +46,8 @@ def _installed_names(entries: Sequence[Mapping[str, Any]], apps: Sequence[Mappin
     return found
 
 
-def _library(the_client: Client, catalog: Mapping[str, Any], report: Mapping[str, Any],
-             apps: Sequence[Mapping[str, Any]]) -> None:
-    entries: list[dict[str, Any]] = list(catalog.get("data") or [])
+def _library(the_client: Client, catalog: CatalogList, report: MachineReport, apps: Sequence[AppStatus]) -> None:
+    entries = catalog.get("data") or []
     for problem in catalog.get("problems") or []:
         st.warning(f"Catalog problem: {problem}")
 
@@ -83,7 +85,7 @@ def _library(the_client: Client, catalog: Mapping[str, Any], report: Mapping[str
                 _card(the_client, entry, fits[entry["id"]], installed.get(entry["id"]), report)
 
 
-def _installed_hits(hits: Sequence[Mapping[str, Any]]) -> None:
+def _installed_hits(hits: Sequence[SearchHit]) -> None:
     if not hits:
         return
     st.markdown("**Installed apps that match**")
@@ -94,13 +96,13 @@ def _installed_hits(hits: Sequence[Mapping[str, Any]]) -> None:
             common.open_app(str(hit["id"]))
 
 
-def before_install(entry: Mapping[str, Any], report: Mapping[str, Any]) -> str:
+def before_install(entry: CatalogEntry, report: MachineReport) -> str:
     """What the app needs that this machine lacks, and what will be installed for it: the tools of its
     ``requires`` bundle (``bundle_tools``, from the daemon's catalog) and a conda env, when the entry says so."""
     have = {str(t.get("name")): bool(t.get("path")) for t in report.get("tools") or []}
     parts: list[str] = []
     bundle = entry.get("bundle")
-    tools = [t for t in entry.get("bundle_tools") or [] if isinstance(t, Mapping)]
+    tools = [t for t in entry.get("bundle_tools") or [] if isinstance(t, dict)]
     if bundle and tools:
         gpu = common.selected_gpu(report)
         wanted = [t for t in tools if t.get("tool") != "cuda" or (gpu is not None and gpu.name == "nvidia")]
@@ -114,8 +116,8 @@ def before_install(entry: Mapping[str, Any], report: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: str | None,
-          report: Mapping[str, Any] | None = None) -> None:
+def _card(the_client: Client, entry: CatalogEntry, fit: Fit, installed_as: str | None,
+          report: MachineReport) -> None:
     app_id = str(entry["id"])
     errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
     with st.container(border=True):
@@ -124,7 +126,7 @@ def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: 
         fit_badge = ":green-badge[fits this machine]" if fit.fits else ":orange-badge[may not fit]"
         st.markdown(f":violet-badge[{entry['category']}] :gray-badge[{entry['complexity']}] {fit_badge}")
         st.caption(common.requirements_text(entry))
-        before = before_install(entry, report or {})
+        before = before_install(entry, report)
         if before:
             st.caption("Before install: " + before)
         st.write(entry.get("description") or "")
@@ -155,7 +157,7 @@ def _card(the_client: Client, entry: Mapping[str, Any], fit: Fit, installed_as: 
                 st.rerun()
 
 
-def _install(the_client: Client, entry: Mapping[str, Any]) -> None:
+def _install(the_client: Client, entry: CatalogEntry) -> None:
     """Clone the launcher and start its install flow, then show its App page (progress, questions, logs)."""
     errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
     app_id = str(entry["id"])

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from pinokiocloud.client import Client
 from pinokiocloud.errors import UserError
 from pinokiocloud.ui import common
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import AppStatus, RunSummary, RunUsage
 
 RECENT_RUNS = 20
 COLUMNS = (3, 2, 1, 1, 1, 1, 2, 1, 1)
@@ -32,7 +35,7 @@ def _runs(the_client: Client) -> None:
                   and (usage := _usage(the_client, str(r["key"]))) is not None}
         live = [r for r in runs if str(r["key"]) in usages]
         ended = sorted((r for r in runs if str(r["key"]) not in usages),
-                       key=lambda r: float(r.get("ended_at") or r.get("started_at") or 0), reverse=True)
+                       key=lambda r: float(r["ended_at"] or r["started_at"] or 0), reverse=True)
         if live:
             _live_table(the_client, live, usages, apps)
         else:
@@ -42,12 +45,16 @@ def _runs(the_client: Client) -> None:
             st.dataframe([{"app": common.app_of_run(str(r.get("path")), apps) or "–",
                            "script": str(r.get("path") or "").rsplit("/", 1)[-1],
                            "state": r.get("state"), "error": r.get("error") or "",
-                           "ran for": common.fmt_duration(float(r["ended_at"]) - float(r["started_at"]))
-                           if r.get("ended_at") and r.get("started_at") else "–"}
+                           "ran for": _ran_for(r)}
                           for r in ended[:RECENT_RUNS]], hide_index=True, width="stretch")
 
 
-def _usage(the_client: Client, key: str) -> dict[str, Any] | None:
+def _ran_for(run: RunSummary) -> str:
+    ended_at = run["ended_at"]
+    return common.fmt_duration(ended_at - run["started_at"]) if ended_at and run["started_at"] else "–"
+
+
+def _usage(the_client: Client, key: str) -> RunUsage | None:
     """The run's usage, or None when the daemon has no such live run (an old record that says "idle")."""
     try:
         return the_client.run_usage(key)
@@ -55,8 +62,8 @@ def _usage(the_client: Client, key: str) -> dict[str, Any] | None:
         return None
 
 
-def _live_table(the_client: Client, live: Sequence[Mapping[str, Any]], usages: Mapping[str, Mapping[str, Any]],
-                apps: Sequence[Mapping[str, Any]]) -> None:
+def _live_table(the_client: Client, live: Sequence[RunSummary], usages: Mapping[str, RunUsage],
+                apps: Sequence[AppStatus]) -> None:
     for column, header in zip(st.columns(COLUMNS), HEADERS, strict=True):
         column.markdown(f"**{header}**")
     now = time.time()

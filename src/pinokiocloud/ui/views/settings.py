@@ -5,14 +5,16 @@ start."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from pinokiocloud.client import Client
 from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.ui import common
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import AppSettings
 
 FIRST_THAT_WORKS = "first that works"
 PROVIDERS = ("cloudflare", "ngrok", "localtunnel", "ssh", "gradio", "bore", "platform", "lan")
@@ -27,7 +29,7 @@ def render() -> None:
         _form(the_client, the_client.get_settings())
 
 
-def _form(the_client: Client, current: Mapping[str, Any]) -> None:
+def _form(the_client: Client, current: AppSettings) -> None:
     if st.session_state.pop(SAVED_KEY, False):
         st.success("Saved.", icon=":material/check_circle:")
     generation = st.session_state.setdefault(GENERATION_KEY, 0)
@@ -61,7 +63,7 @@ def _form(the_client: Client, current: Mapping[str, Any]) -> None:
         submitted = st.form_submit_button("Save", type="primary")
     if not submitted:
         return
-    changes: dict[str, Any] = {}
+    changes: dict[str, str | bool | None] = {}
     if hf_token.strip():
         changes["hf_token"] = hf_token.strip()
     if ngrok.strip():

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from pinokiocloud.client import Client
 from pinokiocloud.ui import common
+from pinokiocloud.ui.jsonread import number, obj, objs
+
+if TYPE_CHECKING:
+    from pinokiocloud.client import MachineReport
 
 HISTORY_KEY = "_system_history"
 HISTORY_S = 600.0  # how far back the charts go
@@ -28,17 +32,17 @@ def render() -> None:
         _details(report)
 
 
-def _report(report: Mapping[str, Any]) -> None:
+def _report(report: MachineReport) -> None:
     warnings = report.get("warnings") or []
     for warning in warnings:
         st.warning(str(warning))
     if not warnings:
         st.success("doctor found nothing to warn about", icon=":material/check_circle:")
-    cloud = report.get("cloud") or {}
-    facts = report.get("facts") or {}
-    cpu = report.get("cpu") or {}
-    memory = report.get("memory") or {}
-    disk = report.get("home_disk") or {}
+    cloud = obj(report.get("cloud"))
+    facts = obj(report.get("facts"))
+    cpu = obj(report.get("cpu"))
+    memory = obj(report.get("memory"))
+    disk = obj(report.get("home_disk"))
     gpu = common.selected_gpu(report)
     columns = st.columns(5)
     columns[0].metric("Platform", str(cloud.get("name") or "unknown"), help=str(cloud.get("detected_by") or ""))
@@ -46,10 +50,10 @@ def _report(report: Mapping[str, Any]) -> None:
                       help=f"{cpu.get('count')} CPUs ({cpu.get('usable')} usable), {cpu.get('model') or ''}")
     columns[2].metric("GPU memory", common.fmt_gb(gpu.vram) if gpu else "no GPU",
                       help=f"{gpu.model if gpu else 'no GPU'}, found by {report.get('gpu_source')}")
-    columns[3].metric("Free memory", common.fmt_gb(memory.get("available_gb")),
-                      help=f"of {common.fmt_gb(memory.get('total_gb'))}")
-    columns[4].metric("Free disk", common.fmt_gb(disk.get("free_gb")),
-                      help=f"of {common.fmt_gb(disk.get('total_gb'))} at {disk.get('path')} (PINOKIO_HOME)")
+    columns[3].metric("Free memory", common.fmt_gb(number(memory.get("available_gb"))),
+                      help=f"of {common.fmt_gb(number(memory.get('total_gb')))}")
+    columns[4].metric("Free disk", common.fmt_gb(number(disk.get("free_gb"))),
+                      help=f"of {common.fmt_gb(number(disk.get('total_gb')))} at {disk.get('path')} (PINOKIO_HOME)")
     st.caption(f"{cpu.get('count')} CPUs ({cpu.get('model') or 'unknown model'}) · "
                f"GPU: {gpu.model + (' (' + str(gpu.driver) + ')' if gpu.driver else '') if gpu else 'none'} · "
                f"PINOKIO_HOME {disk.get('path')}")
@@ -59,22 +63,23 @@ def _report(report: Mapping[str, Any]) -> None:
 def _charts(the_client: Client) -> None:
     with common.shown_errors():
         reading = the_client.system_live()
-        history: list[dict[str, Any]] = st.session_state.setdefault(HISTORY_KEY, [])
+        # one reading per point: "time" (a Unix time) and each series' value
+        history: list[dict[str, float]] = st.session_state.setdefault(HISTORY_KEY, [])
         now = float(reading.get("time") or 0)
-        point: dict[str, Any] = {
-            "time": datetime.datetime.fromtimestamp(now),
+        point = {
+            "time": now,
             "CPU %": float(reading.get("cpu_percent") or 0),
-            "memory %": float((reading.get("memory") or {}).get("percent") or 0),
-            "disk free GB": round(float((reading.get("disk") or {}).get("free") or 0) / 1e9, 2),
+            "memory %": float(reading["memory"].get("percent") or 0),
+            "disk free GB": round(float(reading["disk"].get("free") or 0) / 1e9, 2),
         }
         for gpu in reading.get("gpus") or []:
-            if gpu.get("utilization_pct") is not None:
-                point[f"GPU{gpu.get('index')} %"] = float(gpu["utilization_pct"])
-            if gpu.get("memory_used_mb") is not None:
-                point[f"GPU{gpu.get('index')} memory MB"] = float(gpu["memory_used_mb"])
+            if (utilization := number(gpu.get("utilization_pct"))) is not None:
+                point[f"GPU{gpu.get('index')} %"] = utilization
+            if (memory_mb := number(gpu.get("memory_used_mb"))) is not None:
+                point[f"GPU{gpu.get('index')} memory MB"] = memory_mb
         history.append(point)
         cutoff = now - HISTORY_S
-        history[:] = [p for p in history if p["time"].timestamp() >= cutoff]
+        history[:] = [p for p in history if p["time"] >= cutoff]
         st.subheader("Over the last minutes")
         st.caption(f"{len(history)} readings, one every {common.LIVE_REFRESH_S:g} s while this page is open")
         load, gpu_col = st.columns(2)
@@ -90,23 +95,24 @@ def _charts(the_client: Client) -> None:
                 st.caption("No GPU readings on this machine.")
 
 
-def _chart(history: list[dict[str, Any]], series: list[str], title: str) -> None:
+def _chart(history: list[dict[str, float]], series: list[str], title: str) -> None:
     if not series:
         return
     st.markdown(f"**{title}**")
-    data = {"time": [p["time"] for p in history], **{s: [p.get(s) for p in history] for s in series}}
+    data = {"time": [datetime.datetime.fromtimestamp(p["time"]) for p in history],
+            **{s: [p.get(s) for p in history] for s in series}}
     st.line_chart(data, x="time", y=series, height=200)
 
 
-def _details(report: Mapping[str, Any]) -> None:
+def _details(report: MachineReport) -> None:
     st.subheader("GPUs")
-    gpus = (report.get("facts") or {}).get("gpus") or []
+    gpus = objs(obj(report.get("facts")).get("gpus"))
     readings = {r.get("index"): r for r in report.get("gpu_readings") or []}
     if gpus:
         st.dataframe([{"vendor": g.get("name"), "model": g.get("model"), "VRAM GB": g.get("vram"),
                        "driver": g.get("driver"), "target": g.get("target"),
-                       "memory used MB": (readings.get(i) or {}).get("memory_used_mb"),
-                       "utilisation %": (readings.get(i) or {}).get("utilization_pct")}
+                       "memory used MB": obj(readings.get(i)).get("memory_used_mb"),
+                       "utilisation %": obj(readings.get(i)).get("utilization_pct")}
                       for i, g in enumerate(gpus)], hide_index=True, width="stretch")
     else:
         st.caption("No GPU found.")
@@ -116,15 +122,15 @@ def _details(report: Mapping[str, Any]) -> None:
     st.dataframe([{"use": use, "path": d.get("path"), "free GB": d.get("free_gb"), "total GB": d.get("total_gb"),
                    "filesystem": d.get("fs_type"), "exists": d.get("exists")}
                   for use, d in disks if isinstance(d, dict)], hide_index=True, width="stretch")
-    persist = (report.get("cloud") or {}).get("persist") or {}
+    persist = obj(obj(report.get("cloud")).get("persist"))
     if not report.get("persist_disk") and persist.get("how_to_mount"):
         st.caption(f"No persistent root: {persist['how_to_mount']}")
 
     st.subheader("Network")
-    st.dataframe([{"interface": n.get("name"), "state": n.get("state"), "IPv4": ", ".join(n.get("ipv4") or []),
-                   "IPv6": ", ".join(n.get("ipv6") or [])} for n in report.get("network") or []],
+    st.dataframe([{"interface": n.get("name"), "state": n.get("state"), "IPv4": _joined(n.get("ipv4")),
+                   "IPv6": _joined(n.get("ipv6"))} for n in report.get("network") or []],
                  hide_index=True, width="stretch")
-    exposure = (report.get("cloud") or {}).get("exposure") or {}
+    exposure = obj(obj(report.get("cloud")).get("exposure"))
     if exposure.get("how"):
         st.caption(f"Reaching apps: {exposure['how']}")
 
@@ -137,7 +143,11 @@ def _details(report: Mapping[str, Any]) -> None:
                "`requires` asks for it: from PyPI, conda (PINOKIOCLOUD_CONDA_CHANNELS or conda-forge) or apt.")
 
 
-def _origin(tool: Mapping[str, Any], origins: Mapping[str, Any]) -> str:
+def _joined(addresses: object) -> str:
+    return ", ".join(str(a) for a in addresses) if isinstance(addresses, list) else ""
+
+
+def _origin(tool: Mapping[str, object], origins: Mapping[str, str]) -> str:
     """Where app shells get the tool: what envs.tools recorded, else the machine's PATH."""
     origin = origins.get(str(tool.get("name")))
     if origin == "missing" or (not origin and not tool.get("path")):
