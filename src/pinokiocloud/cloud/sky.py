@@ -17,7 +17,9 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
+
+from typing_extensions import NotRequired, TypedDict
 
 from pinokiocloud.cloud.errors import (
     CloudLaunchError,
@@ -31,7 +33,7 @@ from pinokiocloud.cloud.errors import (
 if TYPE_CHECKING:
     from pinokiocloud.cloud.remote import Ready
 
-__all__ = ["Launched", "cloud_of", "enabled_clouds", "launch", "load", "preflight", "validate"]
+__all__ = ["Cluster", "Launched", "cloud_of", "enabled_clouds", "launch", "load", "preflight", "validate"]
 
 _INFRA_ALIASES = {"k8s": "kubernetes"}
 
@@ -182,7 +184,21 @@ def launch(task: object, cluster: str, *, port: int, on_line: Callable[[str], No
     return Launched(cluster, job_id, ready, endpoint, cost)
 
 
-def clusters(names: list[str] | None) -> list[dict[str, Any]]:
+class Cluster(TypedDict):
+    """One cluster as ``cloud status`` shows it: SkyPilot's record (its values as SkyPilot keeps them: the
+    package is untyped), and what the CLI adds from its own launch record."""
+
+    cluster: str
+    status: object
+    resources: object
+    autostop_minutes: object
+    launched_at: object
+    app: NotRequired[object]
+    url: NotRequired[object]
+    cost_per_hour: NotRequired[object]
+
+
+def clusters(names: list[str] | None) -> list[Cluster]:
     """SkyPilot's records of these clusters (all ``pinokio-*`` ones when ``names`` is ``None``)."""
     from sky.client import sdk
 
@@ -193,7 +209,7 @@ def clusters(names: list[str] | None) -> list[dict[str, Any]]:
         if translated is exc:
             raise
         raise translated from None
-    out = []
+    out: list[Cluster] = []
     for record in found:
         name = str(getattr(record, "name", ""))
         if names is None and not name.startswith("pinokio-"):
