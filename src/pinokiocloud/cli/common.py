@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -16,30 +16,14 @@ from pinokiocloud.errors import BadParamError
 
 if TYPE_CHECKING:  # the client is imported when a command talks to the daemon, not for `--help`
     from pinokiocloud.client import Answers, Client, Params
-    from pinokiocloud.server.models import AppStatus, Menu, RunEvent
 
-__all__ = ["answers", "app_menu", "app_status", "client", "confirm", "params", "run_events", "run_sentence"]
+__all__ = ["answers", "client", "confirm", "params", "run_sentence"]
 
 
 def client() -> Client:
     from pinokiocloud.client import Client
 
     return Client()
-
-
-# ``Client`` types these three answers as plain dicts while the dashboard's code assigns them to dicts; they are
-# the shapes of server.models (the daemon validates them against those), so the CLI reads them as such.
-
-def app_status(the_client: Client, name: str) -> AppStatus:
-    return cast("AppStatus", the_client.status(name))
-
-
-def app_menu(the_client: Client, name: str) -> Menu:
-    return cast("Menu", the_client.menu(name))
-
-
-def run_events(the_client: Client, key: str) -> Iterator[RunEvent]:
-    return cast("Iterator[RunEvent]", the_client.events(key))
 
 
 def answers(path: Path | None) -> Answers | None:

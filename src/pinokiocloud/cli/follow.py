@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from pinokiocloud.cli import output
-from pinokiocloud.cli.common import app_status, run_events
 
 if TYPE_CHECKING:
     from pinokiocloud.cli.downloads import ProgressBars
@@ -43,7 +42,7 @@ def _follow_events(client: Client, run: RunSummary, *, as_json: bool) -> None:
     plain = None if output.is_terminal() else output.PlainLines()
     state: str | None = run.get("state")
     # a run that is already up (a second `start`) or over has nothing more to follow
-    events: Iterable[RunEvent] = run_events(client, run["key"]) if state not in FINISHED_OK | FINISHED_BAD else ()
+    events: Iterable[RunEvent] = client.events(run["key"]) if state not in FINISHED_OK | FINISHED_BAD else ()
     downloads = _DownloadProgress(live=plain is None) if not as_json else None
     try:
         state = _follow_loop(client, run, events, state, plain, downloads, interactive=interactive, as_json=as_json)
@@ -126,7 +125,7 @@ def follow_what_it_started(client: Client, name: str, *, as_json: bool) -> AppSt
     none of the app's non-daemon runs is alive; the app's status then."""
     seen: set[str] = set()
     while True:
-        status = app_status(client, name)
+        status = client.status(name)
         alive = [r for r in status.get("runs") or [] if r.get("state") in ("starting", "running")
                  and not r.get("daemon") and r.get("key") not in seen]
         if status["state"] != "installing" or not alive:

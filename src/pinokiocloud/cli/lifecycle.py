@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pinokiocloud.cli import output
-from pinokiocloud.cli.common import answers, app_status, client, confirm, params, run_sentence
+from pinokiocloud.cli.common import answers, client, confirm, params, run_sentence
 from pinokiocloud.cli.follow import follow, follow_what_it_started
 from pinokiocloud.cli.options import AnswersOpt, AppArg, DetachOpt, JsonOpt, ParamOpt, YesOpt
 from pinokiocloud.cli.status import app_link
@@ -133,7 +133,7 @@ def start(name: AppArg, detach: DetachOpt = False,
         output.result(started if as_json else run_sentence(name, started, "start"), as_json=as_json)
         return
     follow(the_client, started, name=name, what="start", as_json=as_json)
-    status = app_status(the_client, name)
+    status = the_client.status(name)
     if not as_json:
         link = app_link(status)
         output.result(f"{name} is {status['state']}" + (f": open {link}" if link else ""), as_json=False)

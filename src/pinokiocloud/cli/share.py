@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,7 +31,7 @@ def _share_with_progress(the_client: Client, name: str, *, provider: str | None,
 
     def post() -> None:
         try:
-            result.append(cast("ShareInfo", the_client.start_share(name, provider=provider, passcode=passcode)))
+            result.append(the_client.start_share(name, provider=provider, passcode=passcode))
         except BaseException as exc:  # raised again in the caller's thread
             failure.append(exc)
 
@@ -43,7 +43,7 @@ def _share_with_progress(the_client: Client, name: str, *, provider: str | None,
         if quiet or not worker.is_alive():
             continue
         try:
-            progress = cast("ShareInfo", the_client.share_info(name))
+            progress = the_client.share_info(name)
         except Exception:  # not registered yet, or the daemon is busy: the final answer says everything
             continue
         _tell_attempts(progress, told)

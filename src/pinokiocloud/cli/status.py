@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pinokiocloud.cli import output
-from pinokiocloud.cli.common import app_menu, app_status, client, run_events
+from pinokiocloud.cli.common import client
 from pinokiocloud.cli.options import AppArg, JsonOpt
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def status(name: Annotated[str | None, typer.Argument(help="One app (default: al
     """State, URL, processes and ports of the apps."""
     the_client = client()
     if name:
-        found = app_status(the_client, name)
+        found = the_client.status(name)
         if as_json:
             output.result(found, as_json=True)
         else:
@@ -148,12 +148,12 @@ def logs(name: AppArg, tail: Annotated[int, typer.Option(help="Lines to show.")]
          as_json: JsonOpt = False) -> None:
     """The output of an app's latest run, and its error when it failed."""
     the_client = client()
-    found = app_status(the_client, name)
+    found = the_client.status(name)
     alive = [r for r in found.get("runs") or [] if r.get("state") in ("starting", "running", "idle")]
     if follow and alive and not as_json:
         # the live run's whole output so far, then new output until it ends
         plain = None if output.is_terminal() else output.PlainLines()
-        for event in run_events(the_client, alive[-1]["key"]):
+        for event in the_client.events(alive[-1]["key"]):
             data = event.get("data")
             if event["type"] == "stream" and isinstance(data, dict):
                 output.write_stream(str(data.get("raw", "")), plain)
@@ -184,7 +184,7 @@ def menu(
     """Print an app's menu for its current state; for a folder, the state of a fresh install."""
     folder = Path(target)
     if not folder.is_dir():
-        menu_data = app_menu(client(), target)
+        menu_data = client().menu(target)
         if as_json:
             output.result(menu_data, as_json=True)
         else:
