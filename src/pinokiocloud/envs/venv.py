@@ -7,9 +7,12 @@ when uv can provide it, else the running interpreter, with a notice (DESIGN §4)
 from __future__ import annotations
 
 import asyncio
+import functools
 import shlex
 import shutil
 import sys
+import sysconfig
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +27,21 @@ DEFAULT_VENV_PYTHON = "3.10"
 VENV_TIMEOUT_S = 600
 
 
+# Before 3.12 CPython fills sysconfig's variables lazily and without a lock: two worker threads asking at once
+# (uv.find_uv_bin asks for EXE) could read None from a half-filled dict and crash an app's start. Fill them now.
+sysconfig.get_config_vars()
+
+_UV_LOCK = threading.Lock()
+
+
 def uv_path() -> str:
     """The uv of our own package (a dependency), else one on PATH."""
+    with _UV_LOCK:
+        return _find_uv()
+
+
+@functools.cache
+def _find_uv() -> str:
     try:
         import uv
 
