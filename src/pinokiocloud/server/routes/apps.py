@@ -155,14 +155,12 @@ async def status(name: str, daemon: DaemonDep) -> AppStatus:
 
 @router.patch("/{name}", response_model=AppStatus)
 async def update(name: str, body: AppSettingsIn, daemon: DaemonDep) -> AppStatus:
-    folder = daemon.apps.app_dir(name)
-    if daemon.store.app(name) is None:  # a launcher put in api/ by hand: record it first
-        daemon.store.put_app(name, str(folder), folder, {"kind": "folder"})
+    daemon.apps.app_dir(name)  # an unknown app is a 404 before anything is written
     if body.autorestore is not None:
-        daemon.store.set_autorestore(name, body.autorestore)
+        daemon.apps.set_autorestore(name, body.autorestore)
     if body.restart is not None:
         daemon.apps.set_restart(name, body.restart or None)
-    return cast(AppStatus, await daemon.apps.status(name, usage=False))
+    return cast(AppStatus, await daemon.apps.status(name))
 
 
 @router.delete("/{name}", response_model=Removed)
