@@ -143,6 +143,9 @@ def launch(*, share: bool = False, home: str | Path | None = None, port: int | N
     base = dataclasses.replace(base, port=port or base.port, ui_port=ui_port or base.ui_port)
     with Client(base) as client:
         client.ensure_daemon()
+        from pinokiocloud.cli.store import follow_restore
+
+        follow_restore(client, progress or _print_progress)  # a new machine: what the persistent root puts back
         ui = client.start_ui(new_passcode=new_passcode)
         public = failure = None
         if share:

@@ -201,7 +201,7 @@ def _setup_script(options: LaunchOptions, launcher_remote: str | None) -> str:
         'uv venv --quiet --allow-existing --python "$PY" "$VENV"',
         f'SPEC="${INSTALL_SPEC_ENV}"',
         'case "$SPEC" in "~/"*) SPEC="$HOME/${SPEC#\\~/}" ;; esac  # a file mount of a local wheel or folder',
-        'uv pip install --quiet --python "$VENV/bin/python" "$SPEC"',
+        'uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" "$SPEC"',
         f'export PINOKIO_HOME="{REMOTE_HOME}"',
         'PC="$VENV/bin/pinokiocloud"',
         f"APP={q(source.name)}",

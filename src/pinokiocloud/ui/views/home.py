@@ -25,8 +25,8 @@ SOURCE_KEY = "home_install_source"
 NAME_KEY = "home_install_name"
 ERROR_KEY = "home_install_error"
 BUSY_STATES = frozenset({"installing", "starting"})
+# states of an app's restore (GET /api/store) that are still going on
 RESTORING = frozenset({"waiting", "extracting", "installing"})
-"""States of an app's restore (``GET /api/store``) that are still going on."""
 
 
 def render() -> None:
