@@ -167,8 +167,10 @@ asyncio.run(download(sys.argv[1], path=Path(sys.argv[2])))
 
 def test_a_kill_9_during_a_parallel_download_resumes_without_refetching_done_ranges(
         srv: FileServer, tmp_path: Path) -> None:
-    data = body(48 * MB)
-    url = srv.add("/big.bin", File(data, rate_bps=6 * MB))
+    # slow enough per connection (16 connections: at most 16 MB/s) that the kill lands mid-download: the state
+    # file is written a few times a second, and a download that ends between two writes leaves none to read
+    data = body(64 * MB)
+    url = srv.add("/big.bin", File(data, rate_bps=1 * MB))
     target = tmp_path / "big.bin"
     partial = tmp_path / "big.bin.partial"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
