@@ -19,7 +19,6 @@ are not in it (that is the persistence issue's content store).
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from pathlib import Path
 from pinokiocloud import __version__
 from pinokiocloud.cloud.source import folder_commit
 from pinokiocloud.errors import BadParamError
+from pinokiocloud.store.blobs import hash_file
 
 __all__ = ["BACKUP_DIR", "KEEP", "BackupResult", "back_up"]
 
@@ -85,14 +85,6 @@ def _copy_db(source: Path, target: Path) -> tuple[list[dict[str, object]], dict[
     return apps, settings
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def back_up(home: Path, persist: Path, *, now: datetime.datetime | None = None) -> BackupResult:
     """Write one backup of ``home``'s state into ``persist`` (which must exist: it is the mounted bucket)."""
     if not persist.is_dir():
@@ -117,7 +109,8 @@ def back_up(home: Path, persist: Path, *, now: datetime.datetime | None = None) 
         files = {p.name: p.stat().st_size for p in sorted(partial.iterdir())}
         manifest = {"created": when, "host": socket.gethostname(), "pinokiocloud": __version__,
                     "home": str(home),
-                    "files": {name: {"bytes": size, "sha256": _sha256(partial / name)} for name, size in files.items()}}
+                    "files": {name: {"bytes": size, "sha256": hash_file(partial / name)}
+                              for name, size in files.items()}}
         (partial / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         files["manifest.json"] = (partial / "manifest.json").stat().st_size
         final = root / when

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-import hashlib
 import logging
 import os
 import re
@@ -33,7 +32,7 @@ from pinokiocloud.downloads.engine import PROGRESS_INTERVAL_S, DownloadProgress
 from pinokiocloud.downloads.queue import PRIORITY_STEP, DownloadQueue, Listener, Reporter
 from pinokiocloud.downloads.records import Records
 from pinokiocloud.errors import DownloadError, StoreError
-from pinokiocloud.store.blobs import BlobStore, blobs_for
+from pinokiocloud.store.blobs import BlobStore, blobs_for, hash_file
 
 __all__ = ["HF_SOURCE", "HfTarget", "hf_source", "hub_repo_folder", "link_from_store", "run_hf_download"]
 
@@ -42,7 +41,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
-_HASH_BLOCK = 8 << 20
 HF_SOURCE = "https://huggingface.co/{repo}/resolve/{revision}/{path}"
 """The source a Hugging Face file is indexed under (records and model store): the URL fs.download would use."""
 LFS_MIN_BYTES = 10 * 1024 * 1024
@@ -142,14 +140,6 @@ def _bytes_under(folder: Path) -> int:
     return total
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _hash_and_record(target: HfTarget, before: dict[Path, tuple[int, float]], records: Records | None,
                      blobs: BlobStore | None = None, *, app: str | None = None, home: Path | None = None) -> int:
     """Hash every file the command wrote; check hub-cache blobs against their names; record them all and
@@ -161,7 +151,7 @@ def _hash_and_record(target: HfTarget, before: dict[Path, tuple[int, float]], re
         if blobs is not None and (held := blobs.use_of(blob if not target.local_dir else path)) is not None:
             digest = held.sha256  # a file hf linked to a blob we placed (or another snapshot of it)
         else:
-            digest = _sha256_of(path)
+            digest = hash_file(path)
         if not target.local_dir and _SHA256_NAME.fullmatch(blob.name) and blob.name != digest:
             raise DownloadError(
                 f"hf://{target.repo}/{path.name}", after[path][0],

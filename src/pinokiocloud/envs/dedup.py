@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from pinokiocloud.store.blobs import hash_file
 
 __all__ = ["MIN_SIZE", "DedupResult", "dedupe_venv", "store_dir"]
 
 MIN_SIZE = 4096
 """Smaller files fit in one disk block: linking them saves next to nothing."""
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +47,6 @@ def store_dir(home: Path) -> Path:
     return home / "cache" / "dedup"
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dedupe_venv(venv: Path, home: Path) -> DedupResult:
     """Link every file of ``venv`` that another venv (seen before) has too. Blocking: call it in a thread."""
     if not (venv / "pyvenv.cfg").exists() and not (venv / "bin" / "python").exists():
@@ -76,7 +68,7 @@ def dedupe_venv(venv: Path, home: Path) -> DedupResult:
                 continue
             files += 1
             try:
-                key = f"{_digest(path)}-{st.st_mode & 0o7777:o}"
+                key = f"{hash_file(path)}-{st.st_mode & 0o7777:o}"
             except OSError:
                 continue
             blob = store / key[:2] / key
