@@ -43,6 +43,8 @@ def test_usage_of_several_scripts_adds_up() -> None:
     ([_run(RunState.IDLE)], {"/home/api/app/start.js": False}, None, AppState.CRASHED),  # idle, nothing serves
     ([_run(RunState.RUNNING)], {}, None, AppState.STARTING),
     ([_run(RunState.RUNNING, daemon=False, name="install.js")], {}, None, AppState.INSTALLING),
+    # a script still loading (daemon or not is known once it loaded): a Start click never reads "installing"
+    ([_run(RunState.STARTING, daemon=False, name="start.js")], {}, None, AppState.STARTING),
     ([_run(RunState.CRASHED)], {}, "done", AppState.CRASHED),  # the run in memory beats the store
     ([_run(RunState.STOPPED)], {}, None, AppState.OFFLINE),
 ])

@@ -105,8 +105,8 @@ def app_state(runs: Sequence[Run], live: Mapping[str, bool], last_recorded: str 
     alive = [r for r in runs if r.is_alive]
     if any(r.daemon and r.state is RunState.IDLE and live.get(r.id, False) for r in alive):
         return AppState.ONLINE
-    if any(r.daemon and r.state is not RunState.IDLE for r in alive):
-        return AppState.STARTING
+    if any(r.state is RunState.STARTING or (r.daemon and r.state is not RunState.IDLE) for r in alive):
+        return AppState.STARTING  # a script still loading may be a daemon: never "installing" on a Start click
     if any(not r.daemon for r in alive):
         return AppState.INSTALLING
     if alive:  # an idle daemon whose processes have all ended serves nothing
