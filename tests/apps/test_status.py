@@ -13,9 +13,9 @@ KEYS_BEFORE_THE_SPLIT = ["name", "path", "source", "state", "ready_url", "web_ui
                          "restart", "pids", "ports", "cpu_percent", "rss_bytes", "gpu_memory_mb"]
 
 
-def _run(state: RunState, *, daemon: bool = True, name: str = "start.js") -> Run:
+def _run(state: RunState, *, daemon: bool = True, name: str = "start.js", caller: str | None = None) -> Run:
     return Run(id=f"/home/api/app/{name}", path=Path(f"/home/api/app/{name}"), uri=name, cwd=Path("/home/api/app"),
-               action="run", args={}, state=state, daemon=daemon)
+               action="run", args={}, state=state, daemon=daemon, caller=caller)
 
 
 def test_status_json_keeps_the_keys_and_order_the_api_always_had() -> None:
@@ -45,6 +45,9 @@ def test_usage_of_several_scripts_adds_up() -> None:
     ([_run(RunState.RUNNING, daemon=False, name="install.js")], {}, None, AppState.INSTALLING),
     # a script still loading (daemon or not is known once it loaded): a Start click never reads "installing"
     ([_run(RunState.STARTING, daemon=False, name="start.js")], {}, None, AppState.STARTING),
+    # ... but a sub-script an install started with script.start is still the install
+    ([_run(RunState.STARTING, daemon=False, name="models.js", caller="/home/api/app/install.js")], {}, None,
+     AppState.INSTALLING),
     ([_run(RunState.CRASHED)], {}, "done", AppState.CRASHED),  # the run in memory beats the store
     ([_run(RunState.STOPPED)], {}, None, AppState.OFFLINE),
 ])

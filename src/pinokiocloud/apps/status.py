@@ -105,8 +105,11 @@ def app_state(runs: Sequence[Run], live: Mapping[str, bool], last_recorded: str 
     alive = [r for r in runs if r.is_alive]
     if any(r.daemon and r.state is RunState.IDLE and live.get(r.id, False) for r in alive):
         return AppState.ONLINE
-    if any(r.state is RunState.STARTING or (r.daemon and r.state is not RunState.IDLE) for r in alive):
-        return AppState.STARTING  # a script still loading may be a daemon: never "installing" on a Start click
+    # a script the user started that is still loading may be a daemon: a Start click never reads "installing"
+    # (one that ``script.start`` started belongs to its caller's flow, an install's sub-script as a rule)
+    if any((r.state is RunState.STARTING and r.caller is None) or (r.daemon and r.state is not RunState.IDLE)
+           for r in alive):
+        return AppState.STARTING
     if any(not r.daemon for r in alive):
         return AppState.INSTALLING
     if alive:  # an idle daemon whose processes have all ended serves nothing
