@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +12,7 @@ from threading import Thread
 import pytest
 
 from pinokiocloud.kernel.runner import RunState
-from tests.kernel.runner_helpers import Harness
+from tests.kernel.runner_helpers import Harness, git_app
 
 
 @pytest.fixture
@@ -121,18 +120,10 @@ def test_download_404_fails_the_run(h: Harness, files_server: tuple[str, Path]) 
     assert not list((h.app / "models").glob("missing.bin*"))
 
 
-def _git_app(home: Path, name: str, origin: str) -> Path:
-    app = home / "api" / name
-    app.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(app)], check=True)
-    subprocess.run(["git", "-C", str(app), "remote", "add", "origin", origin], check=True)
-    return app
-
-
 def test_spec_3_5_drive_links_are_shared_between_peers(h: Harness) -> None:
     comfy_url, a1111_url = "https://github.com/pinokiofactory/comfy.git", "https://github.com/x/a1111.git"
-    comfy = _git_app(h.home, "comfy", comfy_url)
-    a1111 = _git_app(h.home, "a1111", a1111_url)
+    comfy = git_app(h.home, "comfy", comfy_url)
+    a1111 = git_app(h.home, "a1111", a1111_url)
     (comfy / "app/models/checkpoints").mkdir(parents=True)
     (comfy / "app/models/checkpoints/sd.safetensors").write_text("weights")
     h.write("link.js", f"""
@@ -165,7 +156,7 @@ def test_spec_3_5_drive_links_are_shared_between_peers(h: Harness) -> None:
 
 
 def test_spec_3_5_invalid_route_stops_the_remaining_routes(h: Harness) -> None:
-    _git_app(h.home, "solo", "https://example.invalid/solo.git")
+    git_app(h.home, "solo", "https://example.invalid/solo.git")
     app = h.home / "api" / "solo"
     h.write("link.js", """
         module.exports = { run: [{ method: "fs.link", params: { drive: {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,15 @@ from typing import Any
 from pinokiocloud.kernel.events import RunEvent
 from pinokiocloud.kernel.runner import Run, Runner
 from tests.helpers.sidecar import SyncSidecar, make_runner
+
+
+def git_app(home: Path, name: str, origin: str) -> Path:
+    """An app folder that is a git checkout of ``origin`` (drive peers are keyed by the app's remote)."""
+    app = home / "api" / name
+    app.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(app)], check=True)
+    subprocess.run(["git", "-C", str(app), "remote", "add", "origin", origin], check=True)
+    return app
 
 
 def refused_moves(records: list[logging.LogRecord]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from pinokiocloud.store.appdata import (
 from pinokiocloud.store.blobs import BlobStore, install_blobs
 from pinokiocloud.store.envarchive import check_archive, extract_archive, save_archive
 from tests.helpers.sidecar import SyncSidecar
-from tests.kernel.runner_helpers import Harness
+from tests.kernel.runner_helpers import Harness, git_app
 
 WEIGHTS = os.urandom(256 * 1024)
 BIG = os.urandom(9 * 1024 * 1024)
@@ -36,14 +35,6 @@ def h(sidecar: SyncSidecar, home: Path) -> Iterator[Harness]:
     harness = Harness(sidecar, home)
     yield harness
     harness.close()
-
-
-def _git_app(home: Path, name: str, origin: str) -> Path:
-    app = home / "api" / name
-    app.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q", str(app)], check=True)
-    subprocess.run(["git", "-C", str(app), "remote", "add", "origin", origin], check=True)
-    return app
 
 
 def _link(h: Harness, app: Path, drive: str) -> str:
@@ -59,7 +50,7 @@ def test_drive_folders_are_kept_once_in_the_store_and_come_back_in_a_new_home(h:
     blobs = BlobStore(root, persistent=True)
     install_blobs(h.home, blobs)
     try:
-        comfy = _git_app(h.home, "comfy", "https://github.com/x/comfy.git")
+        comfy = git_app(h.home, "comfy", "https://github.com/x/comfy.git")
         (comfy / "app/models/checkpoints").mkdir(parents=True)
         (comfy / "app/models/checkpoints/sd.safetensors").write_bytes(WEIGHTS)
         printed = _link(h, comfy, '{ checkpoints: "app/models/checkpoints" }')
@@ -69,7 +60,7 @@ def test_drive_folders_are_kept_once_in_the_store_and_come_back_in_a_new_home(h:
         assert os.path.samefile(drive_file, blobs.blob_path(info.sha256))  # the drive's file is the store's blob
         assert info.apps == ("comfy",) and info.sources[0].startswith("drive://peers/")
         # another launcher's own drive folder with the same bytes: still one blob
-        other = _git_app(h.home, "other", "https://github.com/x/other.git")
+        other = git_app(h.home, "other", "https://github.com/x/other.git")
         (other / "weights").mkdir()
         (other / "weights/copy.safetensors").write_bytes(WEIGHTS)
         _link(h, other, '{ loras: "weights" }')
