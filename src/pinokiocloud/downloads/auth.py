@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["CIVITAI_HOSTS", "HF_HOSTS", "Tokens", "headers_for", "host_of", "tokens_from_env"]
 
@@ -48,6 +50,8 @@ def _is_civitai(host: str) -> bool:
 def headers_for(url: str, base: Mapping[str, str], tokens: Tokens, *, origin: str) -> httpx.Headers:
     """The headers for one request to ``url``: ``base`` without private headers off ``origin``'s host, plus
     the one token that belongs to this host (if any)."""
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     host = host_of(url)
     headers = httpx.Headers(base)
     if host != host_of(origin):

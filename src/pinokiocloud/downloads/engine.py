@@ -48,11 +48,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import NoReturn, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, NoReturn, TypedDict, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
-import httpcore
-import httpx
 from typing_extensions import Unpack
 
 from pinokiocloud.downloads.auth import Tokens, headers_for
@@ -60,6 +58,9 @@ from pinokiocloud.downloads.ranges import RangeSet, RangeState
 from pinokiocloud.downloads.records import Records
 from pinokiocloud.errors import DOWNLOAD_RETRY_HINT, BadParamError, DiskFullError, DownloadError, UnreachableError
 from pinokiocloud.units import human_bytes
+
+if TYPE_CHECKING:  # httpx is imported where a download starts: the daemon starts without it
+    import httpx
 
 __all__ = [
     "BACKOFF_MAX_S",
@@ -143,9 +144,8 @@ FALLBACK_NAME = "download"
 _RETRY_STATUSES = frozenset({408, 429})
 READ_BYTES = 1 << 20
 """httpcore reads a body 64 KiB at a time; at a few hundred MB/s that per-read Python cost is the limit,
-so reads may take up to 1 MiB (set once, process-wide, on import; a larger read only returns what is there)."""
-if httpcore.AsyncHTTP11Connection.READ_NUM_BYTES < READ_BYTES:
-    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = READ_BYTES
+so reads may take up to 1 MiB (set process-wide when the first download starts, :func:`_big_reads`; a larger
+read only returns what is there)."""
 _T = TypeVar("_T")
 _CHROME_VERSIONS = tuple(range(120, 132))
 _PLATFORMS = (
@@ -409,6 +409,8 @@ class _Job:
         self.retries = retries
         self.backoff_s = backoff_s
         self.stall_timeout_s = stall_timeout_s
+        import httpx
+
         self.headers = httpx.Headers(headers or {})
         if "user-agent" not in self.headers:
             self.headers["User-Agent"] = random_user_agent()
@@ -636,6 +638,8 @@ class _Job:
         Redirects are followed here, one hop at a time, so each hop gets the headers of its own host: a
         token is never carried to another service.
         """
+        import httpx
+
         base = httpx.Headers(self.headers)
         if offset or end is not None:
             base["Range"] = f"bytes={offset}-{end - 1 if end is not None else ''}"
@@ -1426,6 +1430,8 @@ def _skip(target: Path, log: Callable[[str], None]) -> DownloadResult:
 
 
 def _timeout(stall_timeout_s: float) -> httpx.Timeout:
+    import httpx
+
     # httpx's read timeout is the stall watchdog of a body: one check per socket read, not a timer per chunk.
     return httpx.Timeout(CONNECT_TIMEOUT_S, read=stall_timeout_s)
 
@@ -1433,9 +1439,12 @@ def _timeout(stall_timeout_s: float) -> httpx.Timeout:
 @contextlib.asynccontextmanager
 async def _client_or(client: httpx.AsyncClient | None, stall_timeout_s: float) -> AsyncIterator[httpx.AsyncClient]:
     """The caller's client (left open) or one of our own for this call."""
+    _big_reads()
     if client is not None:
         yield client
         return
+    import httpx
+
     verify = _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
     async with httpx.AsyncClient(follow_redirects=True, timeout=_timeout(stall_timeout_s), verify=verify) as own:
         yield own
@@ -1445,12 +1454,25 @@ async def _client_or(client: httpx.AsyncClient | None, stall_timeout_s: float) -
 def _ssl_context(_cert_file: str | None, _cert_dir: str | None) -> ssl.SSLContext:
     """httpx's default TLS context (it reads the two variables it is keyed on), built once per process:
     loading the CA bundle takes 50-150 ms, which every download that makes its own client paid."""
+    import httpx
+
     return httpx.create_ssl_context()
+
+
+def _big_reads() -> None:
+    """Let httpcore read up to ``READ_BYTES`` at a time (see there); here, not on import, because the daemon
+    imports this module at start and loads httpx only once something is downloaded."""
+    import httpcore
+
+    if httpcore.AsyncHTTP11Connection.READ_NUM_BYTES < READ_BYTES:
+        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = READ_BYTES
 
 
 @contextlib.contextmanager
 def _httpx_errors(stall_timeout_s: float, route: _Route) -> Iterator[None]:
     """Translate httpx's (and the watchdog's) errors into attempt failures, at the module edge."""
+    import httpx
+
     try:
         yield
     except asyncio.TimeoutError as exc:

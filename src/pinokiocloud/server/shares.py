@@ -25,7 +25,6 @@ from pinokiocloud.share import ShareSettings
 from pinokiocloud.share.lanes import AppLanes
 from pinokiocloud.share.localset import local_share_value, share_request_for_local_set
 from pinokiocloud.share.manager import ShareEvent, ShareInfo, ShareManager
-from pinokiocloud.share.qr import qr_png
 
 __all__ = ["DASHBOARD", "MASK", "NotSharedError", "ShareService", "mask_secrets"]
 
@@ -121,6 +120,8 @@ class ShareService:
 
     @staticmethod
     def _payload(info: ShareInfo) -> SharePayload:
+        from pinokiocloud.share.qr import qr_png  # qrcode and its imaging stack: only once something is shared
+
         data = info.to_dict()
         data["qr_png_base64"] = base64.b64encode(qr_png(info.url)).decode()
         return data

@@ -23,16 +23,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 import psutil
 
 from pinokiocloud.errors import UiUnavailableError
 from pinokiocloud.kernel.ports import find_free_port
 from pinokiocloud.procs import ManagedProcess
-from pinokiocloud.share import Gateway, generate_passcode
+from pinokiocloud.share import generate_passcode, load_gateway
 from pinokiocloud.ui.server import SECRET_ENV
+
+if TYPE_CHECKING:
+    import httpx
+
+    from pinokiocloud.share import Gateway
 
 __all__ = ["DEFAULT_UI_PORT", "UI_APP", "OpenDoor", "UiService", "UiUnavailableError", "open_doors"]
 
@@ -110,6 +114,8 @@ def _others_may_open(path: Path) -> bool:
 
 async def _knock(http: httpx.AsyncClient, host: str, port: int) -> str | None:
     """What an unauthenticated visitor gets, when it is more than a refusal."""
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     for path in KNOCK_PATHS:
         try:
             response = await http.get(f"http://{host}:{port}{path}", headers={"Host": f"127.0.0.1:{port}"})
@@ -128,6 +134,8 @@ async def open_doors(own: list[int], trees: list[int]) -> list[OpenDoor]:
     gateways (401 or a login page with 401) and the guarded Streamlit (404 off its secret path) all
     refuse; anything else that answers a page is a side entrance.
     """
+    import httpx
+
     tcp, doors = await asyncio.to_thread(_listening, own, trees)
     async with httpx.AsyncClient(timeout=KNOCK_TIMEOUT_S, trust_env=False, follow_redirects=False) as http:
         answers = await asyncio.gather(*(_knock(http, host, port) for host, port, _, _ in tcp))
@@ -204,6 +212,7 @@ class UiService:
             await self._stop()
             if not UI_APP.is_file():
                 raise UiUnavailableError(f"{UI_APP} is missing from this installation")
+            gateway_loading = asyncio.ensure_future(load_gateway())  # its import overlaps Streamlit's start
             port = find_free_port(start=self.ui_port + 1000)
             secret = secrets.token_urlsafe(24)  # in the environment only: `ps` shows argv to every user
             env = {**self.environ, "PINOKIO_HOME": str(self.home), "PINOKIOCLOUD_PORT": str(self.daemon_port),
@@ -216,9 +225,10 @@ class UiService:
             self.internal_url = target
             hashes = self.memory.setting(PASSCODE_HASHES)
             known = [str(h) for h in hashes] if isinstance(hashes, list) and hashes else None
-            self._gateway = Gateway(target, passcode=None if known else generate_passcode(), passcode_hash=known,
-                                    token=self.link_token, session_key=self._derived("session"), port=self.ui_port,
-                                    name="dashboard", access_log=self.home / "logs" / "ui-access.log")
+            self._gateway = (await gateway_loading)(target, passcode=None if known else generate_passcode(),
+                                                  passcode_hash=known, token=self.link_token,
+                                                  session_key=self._derived("session"), port=self.ui_port,
+                                                  name="dashboard", access_log=self.home / "logs" / "ui-access.log")
             try:
                 await self._gateway.start()
             except OSError as exc:
@@ -236,6 +246,8 @@ class UiService:
             return self.info()
 
     async def _wait_healthy(self, target: str) -> None:
+        import httpx
+
         deadline = time.monotonic() + START_TIMEOUT_S
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:

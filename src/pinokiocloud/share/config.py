@@ -19,6 +19,7 @@ from pinokiocloud.errors import BadParamError
 __all__ = [
     "DEFAULT_LOCALTUNNEL_HOST",
     "DEFAULT_PROVIDERS",
+    "GATEWAY_PREFIX",
     "ShareSettings",
     "parse_resolve",
     "resolve_url",
@@ -28,6 +29,9 @@ DEFAULT_PROVIDERS: tuple[str, ...] = ("platform", "cloudflare", "ngrok", "localt
 DEFAULT_LOCALTUNNEL_HOST = "https://localtunnel.me"
 DEFAULT_SSH_TARGET = "nokey@localhost.run"
 DEFAULT_BORE_SERVER = "bore.pub"
+GATEWAY_PREFIX = "/_pinokiocloud"
+"""Where a share gateway answers for itself (its health, login and logout) under the app's URLs; here, not in
+:mod:`~pinokiocloud.share.gateway`, so that checking a share needs no aiohttp."""
 
 
 @dataclass(frozen=True, slots=True)

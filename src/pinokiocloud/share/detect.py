@@ -14,11 +14,13 @@ import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from pinokiocloud.share.probe import ProbeResult, probe
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "KINDS",
@@ -145,6 +147,8 @@ def _classify(root: ProbeResult, extra: dict[str, ProbeResult]) -> str | None:
 async def fingerprint(url: str, *, timeout_s: float = DETECT_TIMEOUT_S,
                       client: httpx.AsyncClient | None = None) -> tuple[str, str | None] | None:
     """``(kind, page title)`` of the server at ``url``, or ``None`` when nothing answers there."""
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     own = client is None
     http = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
     try:
@@ -173,6 +177,8 @@ async def detect_web_uis(*, local_url: object = None, output: str = "", ports: S
     for url in candidates_from_ports(ports):
         if urlsplit(url).port not in covered:
             ordered.setdefault(url, "port")
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
         found = await asyncio.gather(*(fingerprint(u, timeout_s=timeout_s, client=http) for u in ordered))
     return [WebUI(url, result[0], source, result[1])

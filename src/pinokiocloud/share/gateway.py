@@ -42,6 +42,7 @@ from multidict import CIMultiDict
 
 from pinokiocloud.errors import BadParamError
 from pinokiocloud.procs.logfiles import RotatingLog, log_max_bytes
+from pinokiocloud.share.config import GATEWAY_PREFIX
 from pinokiocloud.share.limiter import GuessLimiter, TooManyAttempts
 from pinokiocloud.share.passcodes import (
     MIN_SECRET_CHARS,
@@ -64,7 +65,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GATEWAY_PREFIX = "/_pinokiocloud"
 SESSION_COOKIE = "pinokiocloud_session"
 """Prefix of every gateway's session cookie; each gateway adds its own suffix (:attr:`Gateway.cookie_name`)."""
 SESSION_TTL_S = 24 * 3600

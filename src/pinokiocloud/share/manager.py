@@ -30,18 +30,21 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pinokiocloud.errors import BadParamError, TunnelError
 from pinokiocloud.platform import detect_cloud
-from pinokiocloud.share import states
-from pinokiocloud.share.config import ShareSettings
-from pinokiocloud.share.gateway import GATEWAY_PREFIX, Gateway
+from pinokiocloud.share import load_gateway, states
+from pinokiocloud.share.config import GATEWAY_PREFIX, ShareSettings
 from pinokiocloud.share.knobs import Knobs
 from pinokiocloud.share.lanes import AppLanes
 from pinokiocloud.share.passcodes import check_passcode_strength
 from pinokiocloud.share.probe import answers, probe
 from pinokiocloud.share.providers import Provider, ProviderContext, create_provider
 from pinokiocloud.share.states import ShareState
+
+if TYPE_CHECKING:
+    from pinokiocloud.share.gateway import Gateway
 
 __all__ = [
     "FAILURES_BEFORE_RECOVERY",
@@ -369,10 +372,11 @@ class ShareManager:
             create_provider(name, ctx)  # unknown names fail now, before anything starts
         gateway = None
         if use_gateway:
+            gateway_class = await load_gateway()  # before the port is picked: no await between pick and claim
             port = self._gateway_port(gateway_port)
-            gateway = Gateway(target_url, passcode=passcode, token=token, session_key=session_key, name=app,
-                              host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1", port=port,
-                              access_log=self.settings.home / "logs" / "share" / f"{_safe(app)}.access.log")
+            gateway = gateway_class(target_url, passcode=passcode, token=token, session_key=session_key, name=app,
+                                    host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1", port=port,
+                                    access_log=self.settings.home / "logs" / "share" / f"{_safe(app)}.access.log")
             self._starting_ports.add(port)  # another app's share starting meanwhile picks the next port
             try:
                 await gateway.start()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from pinokiocloud.share.config import resolve_url
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["PROBE_TIMEOUT_S", "ProbeResult", "answers", "probe"]
 
@@ -52,6 +54,8 @@ async def probe(
     follow_redirects: bool = False,
 ) -> ProbeResult:
     """GET ``url`` and keep the first ``BODY_LIMIT_BYTES`` of the body; never raises for network trouble."""
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     target, extra = resolve_url(url, resolve)
     send_headers = {**(headers or {}), **extra}
     own = client is None

@@ -7,8 +7,6 @@ import contextlib
 import time
 from pathlib import Path
 
-import httpx
-
 from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 from pinokiocloud.kernel.ports import answers
 
@@ -50,6 +48,8 @@ async def _sleep_or_stop(ctx: RunHandle, seconds: float | None) -> None:
 
 
 async def _http_ok(url: str, method_: str, timeout: float) -> bool:
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
             response = await client.request(method_, url)

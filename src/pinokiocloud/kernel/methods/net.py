@@ -7,8 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import httpx
-
 from pinokiocloud.kernel.methods.base import MethodError, MethodRequest, RunHandle, method
 
 NET_TIMEOUT_S = 60.0
@@ -53,6 +51,8 @@ async def net(req: MethodRequest, ctx: RunHandle) -> object:
     body = data if isinstance(data, (dict, list)) else None
     content = str(data) if data is not None and body is None else None
     timeout = _millis(params["timeout"], "timeout") if params.get("timeout") else NET_TIMEOUT_S
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
     try:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as client:
             response = await client.request(str(params.get("method") or "GET").upper(), str(url),

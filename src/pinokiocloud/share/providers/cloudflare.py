@@ -15,8 +15,6 @@ import platform
 import re
 from pathlib import Path
 
-import httpx
-
 from pinokiocloud.downloads import download
 from pinokiocloud.errors import DownloadError, TunnelError
 from pinokiocloud.share.providers.base import (
@@ -109,6 +107,8 @@ class CloudflareProvider(ProcessProvider):
         return self.public_url
 
     async def _wait_for_url(self) -> str:
+        import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         async with httpx.AsyncClient(timeout=METRICS_TIMEOUT_S, trust_env=False) as http:
@@ -129,6 +129,8 @@ class CloudflareProvider(ProcessProvider):
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def health(self) -> bool:
+        import httpx
+
         if not self.is_running():
             return False
         try:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from pinokiocloud.errors import NodeNotFoundError, TunnelError
 from pinokiocloud.kernel import find_node
 from pinokiocloud.kernel.node_packages import npm_command
@@ -114,6 +112,8 @@ class LocaltunnelProvider(ProcessProvider):
 
     async def health(self) -> bool:
         """The client lives and the server says it holds at least one of our sockets."""
+        import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
         if not self.is_running() or self._client_id is None:
             return False
         url = f"{self.settings.localtunnel_host}/api/tunnels/{self._client_id}/status"

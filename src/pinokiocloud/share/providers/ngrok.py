@@ -16,9 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar
 
 from pinokiocloud.share.providers.base import (
     ProcessProvider,
@@ -26,6 +24,9 @@ from pinokiocloud.share.providers.base import (
     free_port,
     register,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["NgrokProvider"]
 
@@ -109,6 +110,8 @@ class NgrokProvider(ProcessProvider):
         return [t["public_url"] for t in tunnels if isinstance(t, dict) and isinstance(t.get("public_url"), str)]
 
     async def _wait_for_url(self) -> str:
+        import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START_TIMEOUT_S
         async with httpx.AsyncClient(timeout=API_TIMEOUT_S, trust_env=False) as http:
@@ -131,6 +134,8 @@ class NgrokProvider(ProcessProvider):
                 await asyncio.sleep(POLL_INTERVAL_S)
 
     async def health(self) -> bool:
+        import httpx
+
         if not self.is_running():
             return False
         try:
