@@ -122,14 +122,19 @@ def _model(path: Path, mb: int) -> Path:
     return path
 
 
+def _stamp(wall: float) -> str:
+    """A wall-clock time as the daemon's log writes it (to read the two side by side)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall)) + f",{int(wall % 1 * 1000):03d}"
+
+
 def _timeline(log: Path) -> list[str]:
     """What session 2's daemon logged about the restore (where its time went)."""
-    words = ("restor", "archive", "linked", "started", "listening", "kept", "state")
+    words = ("restor", "archive", "linked", "started", "answering", "kept", "state")
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    return [line[:200] for line in lines if any(w in line for w in words)][:30]
+    return [line[:160] for line in lines if any(w in line for w in words)][:30]
 
 
 def main() -> None:
@@ -175,14 +180,17 @@ def main() -> None:
 
         two = Session(work, "home2", persist, node_modules)
         before = served()
-        began = time.monotonic()
+        began, began_wall = time.monotonic(), time.time()
         two.cli("status")  # returns once the daemon answers; the restore goes on in the background
         daemon_2_s = time.monotonic() - began
         restore_s = two.wait_ui("demo") - began
         restored = two.api("/api/store")["restore"]
         bytes_2 = served() - before
         two.cli("down", timeout=300)
-        timeline = _timeline(two.home / "logs" / "daemon.log")
+        timeline = sorted([f"{_stamp(began_wall)} the first CLI call (`status`)",
+                    f"{_stamp(began_wall + daemon_2_s)} it returned: the daemon answered",
+                    *_timeline(two.home / "logs" / "daemon.log"),
+                    f"{_stamp(began_wall + restore_s)} the app's web UI answered"])
 
         plain = Session(work, "home3", None, node_modules)
         began = time.monotonic()

@@ -21,6 +21,7 @@ from pinokiocloud.platform import detect_system
 from pinokiocloud.server.shares import ShareService
 from pinokiocloud.server.ui_service import UiService
 from pinokiocloud.store import persist
+from pinokiocloud.store.early import EarlyRestore
 from pinokiocloud.store.recover import open_store
 
 __all__ = ["Daemon", "read_or_create_token"]
@@ -50,7 +51,9 @@ class Daemon:
     passes it in): nothing below, orphan reaping included, may run for a home another daemon owns."""
 
     def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
-                 catalog: Catalog | None = None, lock: HomeLock | None = None) -> None:
+                 catalog: Catalog | None = None, lock: HomeLock | None = None,
+                 early: EarlyRestore | None = None) -> None:
+        """``early``: the restore ``serve`` began before loading the daemon (its root and restored state)."""
         self.settings = settings
         self._ui_restore: asyncio.Task[None] | None = None
         self._own_lock = lock is None
@@ -61,14 +64,14 @@ class Daemon:
             self.token = read_or_create_token(settings.token_file)
             self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
                                        call_timeout_s=settings.call_timeout_s)
-            root = persist.choose_root(settings)
-            restored = persist.restore_state(settings.home, root)
+            root = early.root if early is not None else persist.choose_root(settings)
+            restored = early.state if early is not None else persist.restore_state(settings.home, root)
             opened = open_store(settings.home / "pinokiocloud.db", settings.api_dir)
             self.store = opened.store
             self.startup_notice = opened.notice
             if opened.notice:
                 log.warning("%s", opened.notice)
-            self.persistence = persist.Persistence(settings, self.store, root, restored)
+            self.persistence = persist.Persistence(settings, self.store, root, restored, early=early)
             self.downloads = DownloadQueue.from_environ(settings.environ, setting=self.store.setting)
             install(settings.home, self.downloads)
             self.runner = Runner(self.sidecar, home=settings.home, system=detect_system(), environ=settings.environ,

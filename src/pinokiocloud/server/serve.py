@@ -2,7 +2,8 @@
 
 1. Take ``daemon.lock`` (a second daemon for the home stops here, having touched nothing).
 2. Bind the port ourselves (a port held by another program is named at once, not after a blind wait).
-3. Only then: make new files private, open the store, reap the orphans of a dead predecessor, restore apps.
+3. Only then: make new files private, start writing out the apps a fresh home restores (store.early, while
+   the web stack loads), open the store, reap the orphans of a dead predecessor, restore apps.
 
 A start-up failure is one sentence on stderr and, when a client started us, in the report file it named
 (``PINOKIOCLOUD_START_REPORT``), so the client can quote the daemon's own reason within a second or two.
@@ -18,6 +19,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -117,6 +119,10 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
             from pinokiocloud.procs.logfiles import configure_daemon_logging
 
             configure_daemon_logging(settings.home / "logs" / "daemon.log")
+        from pinokiocloud.store.early import EarlyRestore
+
+        # a restore's files are written (the kernel's work, on the other core) while the web stack loads
+        early = EarlyRestore.begin(settings)
         import uvicorn  # the heavy imports come after the checks, so a refusal is quick
 
         from pinokiocloud.server.app import create_app
@@ -124,8 +130,12 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
 
         pid_file = settings.home / "daemon.pid"
         pid_file.write_text(f"{os.getpid()}\n")
-        app = create_app(settings, Daemon(settings, lock=lock),
-                         on_ready=lambda: lock.announce(settings.port, ready=True))
+        def ready() -> None:
+            lock.announce(settings.port, ready=True)
+            log.info("answering on 127.0.0.1:%d, %.1f s after the daemon's process started", settings.port,
+                     time.time() - psutil.Process().create_time())
+
+        app = create_app(settings, Daemon(settings, lock=lock, early=early), on_ready=ready)
         # loop="asyncio", never uvloop (SkyPilot installs it and uvicorn would pick it): app processes are
         # spawned with a preexec_fn, which fails under uvloop ("Exception occurred in preexec_fn")
         config = uvicorn.Config(app, loop="asyncio", log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S,

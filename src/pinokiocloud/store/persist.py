@@ -19,7 +19,7 @@ import sqlite3
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pinokiocloud.config import Settings
 from pinokiocloud.errors import StoreError
@@ -32,6 +32,9 @@ from pinokiocloud.store.envarchive import archive_paths, save_archive
 from pinokiocloud.store.restore import AppRestorer, RestoredState, archive_setting
 from pinokiocloud.store.restore import restore_state as _restore_state
 from pinokiocloud.store.root import RootChoice, check_root
+
+if TYPE_CHECKING:
+    from pinokiocloud.store.early import EarlyRestore
 
 __all__ = ["Persistence", "choose_root", "describe_root", "restore_state"]
 
@@ -111,8 +114,11 @@ class _Pending:
 
 
 class Persistence:
-    def __init__(self, settings: Settings, store: Store, root: RootChoice, restored: RestoredState) -> None:
+    def __init__(self, settings: Settings, store: Store, root: RootChoice, restored: RestoredState, *,
+                 early: EarlyRestore | None = None) -> None:
         self.settings = settings
+        self.early = early
+        """What ``serve`` began restoring before the daemon loaded (``store.early``)."""
         self.store = store
         self.home = settings.home
         if root.path is None and (wanted := store.setting("persist")):
@@ -173,7 +179,8 @@ class Persistence:
         self._tasks.append(asyncio.create_task(self._watch(), name="environment archives"))
         self.restorer = AppRestorer(self.store, self.blobs, self.root.path, self.home, self._install,
                                     self._start_runs,
-                                    allow_python_download=self.settings.environ.get("UV_PYTHON_DOWNLOADS") != "never")
+                                    allow_python_download=self.settings.environ.get("UV_PYTHON_DOWNLOADS") != "never",
+                                    early=self.early)
         self.restorer.prepare()
         self._tasks.append(asyncio.create_task(self.restorer.run(), name="restore apps"))
         self._tasks.append(asyncio.create_task(self._sync_loop(), name="keep apps' files"))
@@ -184,6 +191,8 @@ class Persistence:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.early is not None:
+            await asyncio.to_thread(self.early.close)
         if self._queue is not None and self._runner is not None:
             self._runner.events.unsubscribe(self._queue)
             self._queue = None

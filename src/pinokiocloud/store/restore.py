@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -32,7 +32,10 @@ from pinokiocloud.store.appdata import restore_app_data, restore_drive_registry
 from pinokiocloud.store.backup import BACKUP_FILE, MANIFEST_FILE, read_manifest
 from pinokiocloud.store.blobs import BlobStore
 from pinokiocloud.store.db import Store
-from pinokiocloud.store.envarchive import check_archive, extract_archive
+from pinokiocloud.store.envarchive import Unpacked, check_archive, commit_unpacked, unpack_archive
+
+if TYPE_CHECKING:
+    from pinokiocloud.store.early import EarlyJob, EarlyRestore
 
 __all__ = ["AppRestore", "AppRestorer", "RestoredState", "archive_setting", "restore_state"]
 
@@ -143,6 +146,8 @@ class AppRestorer:
     install: InstallFlow
     start_runs: StartRuns
     allow_python_download: bool = True
+    early: EarlyRestore | None = None
+    """Archives ``serve`` began writing out before the daemon loaded (``store.early``)."""
     apps: dict[str, AppRestore] = field(default_factory=dict)
 
     def pending(self) -> list[str]:
@@ -182,21 +187,16 @@ class AppRestorer:
         entry = self.apps.setdefault(name, AppRestore(name))
         started = time.monotonic()
         app_dir = self.home / "api" / name
-        expected = self.store.setting(archive_setting(name))
-        manifest, reason = await asyncio.to_thread(
-            check_archive, self.root, name, app_dir, expected_id=expected if isinstance(expected, str) else None,
-            allow_python_download=self.allow_python_download)
-        if reason is None and manifest is not None:
-            entry.state, entry.total_bytes = "extracting", int(manifest.get("size") or 0)
-
-            def progress(done: int, total: int) -> None:
-                entry.done_bytes, entry.total_bytes = done, total
-
-            try:
-                await asyncio.to_thread(extract_archive, self.root, name, app_dir, manifest, progress)
-            except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
-                reason = f"the archive of {name} is damaged or could not be extracted ({exc})"
-            else:
+        job = self.early.take(name) if self.early is not None else None
+        try:
+            unpacked, reason = await (self._from_early(job, entry) if job is not None
+                                      else self._unpack(name, app_dir, entry))
+            if unpacked is not None:
+                await asyncio.to_thread(commit_unpacked, unpacked, app_dir)
+        except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
+            reason = f"the archive of {name} is damaged or could not be extracted ({exc})"
+        else:
+            if reason is None:
                 linked, size = await self._relink(name, app_dir)
                 entry.state, entry.seconds = "restored", time.monotonic() - started
                 log.info("restored %s from its archive in %.1f s (%d model file(s), %d bytes linked)",
@@ -220,6 +220,34 @@ class AppRestorer:
         else:
             entry.state, entry.reason = "failed", f"{reason}; the install flow did not finish"
         return entry
+
+    async def _unpack(self, name: str, app_dir: Path, entry: AppRestore) -> tuple[Unpacked | None, str | None]:
+        """Check the archive, then write it out next to ``app_dir``; (unpacked, None) or (None, why not)."""
+        expected = self.store.setting(archive_setting(name))
+        manifest, reason = await asyncio.to_thread(
+            check_archive, self.root, name, app_dir, expected_id=expected if isinstance(expected, str) else None,
+            allow_python_download=self.allow_python_download)
+        if reason is not None or manifest is None:
+            return None, reason or f"the archive of {name} cannot be read"
+        entry.state, entry.total_bytes = "extracting", int(manifest.get("size") or 0)
+
+        def progress(done: int, total: int) -> None:
+            entry.done_bytes, entry.total_bytes = done, total
+
+        return await asyncio.to_thread(unpack_archive, self.root, name, app_dir, manifest, progress), None
+
+    @staticmethod
+    async def _from_early(job: EarlyJob, entry: AppRestore) -> tuple[Unpacked | None, str | None]:
+        """What ``serve`` began writing out before the daemon loaded (``store.early``), its progress shown
+        meanwhile."""
+        waiting = asyncio.wrap_future(job.result)
+        while True:
+            done, _ = await asyncio.wait({waiting}, timeout=0.2)
+            if job.manifest is not None and job.reason is None:
+                entry.state = "extracting"
+                entry.done_bytes, entry.total_bytes = job.done_bytes, job.total_bytes
+            if done:
+                return waiting.result(), job.reason
 
     async def _relink(self, name: str, app_dir: Path) -> tuple[int, int]:
         """Models back from the blob store, outputs and configs back from the root; (model files, bytes)."""
