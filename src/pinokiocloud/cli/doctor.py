@@ -69,7 +69,7 @@ def _persist_state(persist: Mapping[str, object]) -> str:
 
 def _root_line(root: Mapping[str, object] | None) -> str | None:
     """The persistent root: where, why, free space and what it holds (model files, backup, archives)."""
-    from pinokiocloud.downloads import human_bytes
+    from pinokiocloud.units import human_bytes
 
     if root is None:
         return None

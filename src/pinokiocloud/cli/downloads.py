@@ -14,7 +14,7 @@ import typer
 
 from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
-from pinokiocloud.downloads import human_bytes
+from pinokiocloud.units import human_bytes
 
 if TYPE_CHECKING:
     from rich.progress import TaskID

@@ -10,7 +10,7 @@ import typer
 
 from pinokiocloud.cli import output
 from pinokiocloud.cli.options import JsonOpt
-from pinokiocloud.downloads import human_bytes
+from pinokiocloud.units import human_bytes
 
 __all__ = ["EXTRACTING_STATES", "app", "follow_restore"]
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pinokiocloud.platform.cloud import CloudInfo
-from pinokiocloud.platform.gpu import GpuInfo
-from pinokiocloud.platform.system import DiskInfo, MemoryInfo
+if TYPE_CHECKING:  # types only: `doctor`'s options read this module without probing the machine
+    from pinokiocloud.platform.cloud import CloudInfo
+    from pinokiocloud.platform.gpu import GpuInfo
+    from pinokiocloud.platform.system import DiskInfo, MemoryInfo
 
 __all__ = ["GPU_VENDORS", "LOW_DISK_GB", "Fit", "Requirements", "check_requirements", "review"]
 

@@ -8,8 +8,9 @@ QR code's imaging stack would otherwise cost every start about half a second bef
 from __future__ import annotations
 
 import asyncio
-import importlib
 from typing import TYPE_CHECKING
+
+from pinokiocloud.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pinokiocloud.share.config import DEFAULT_PROVIDERS, ShareSettings
@@ -94,7 +95,7 @@ _HOMES = {
     "qr": ("qr_png", "qr_text"),
     "states": ("ShareState",),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+"""Each submodule and the names it exports (what ``__getattr__`` imports on first use)."""
 
 
 async def load_gateway() -> type[Gateway]:
@@ -110,15 +111,4 @@ async def load_gateway() -> type[Gateway]:
 
 
 if not TYPE_CHECKING:  # for the type checker the names above are the whole surface (a typo stays an error)
-
-    def __getattr__(name: str) -> object:
-        """A public name, imported from its module on first use (and kept, so this runs once per name)."""
-        module = _HOME_OF.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())
