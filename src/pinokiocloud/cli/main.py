@@ -12,7 +12,19 @@ import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from pinokiocloud import __version__
-from pinokiocloud.cli import cloud, daemon, doctor, downloads, lifecycle, output, script, share, status, store
+from pinokiocloud.cli import (
+    cloud,
+    daemon,
+    doctor,
+    downloads,
+    lazy_coercion,
+    lifecycle,
+    output,
+    script,
+    share,
+    status,
+    store,
+)
 from pinokiocloud.cli.hints import did_you_mean
 from pinokiocloud.errors import PinokioCloudError, UserError
 
@@ -43,6 +55,7 @@ def _type_label(self: TyperArgument | TyperOption, ctx: Context) -> str | None:
 
 TyperOption.display_type_rich = _type_label  # type: ignore[method-assign]
 TyperArgument.display_type_rich = _type_label  # type: ignore[method-assign,assignment]
+lazy_coercion.install()  # no Pydantic import for parameters left out (`status` without APP)
 
 
 class _Commands(TyperGroup):
