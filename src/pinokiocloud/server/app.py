@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -17,9 +21,22 @@ from pinokiocloud.server.deps import AuthDep
 from pinokiocloud.server.errors import install_error_handlers
 from pinokiocloud.server.routes import apps, downloads, runs, shares, system, ui
 
-__all__ = ["HostCheck", "create_app"]
+__all__ = ["WARM_AFTER_READY", "HostCheck", "create_app"]
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+WARM_AFTER_READY = ("httpx",)
+"""Imported in a worker thread once the daemon answers, not before: what app runs, downloads and web-UI probes
+reach for first (httpx, ~0.3 s with what it pulls in), so that first use does not hold the event loop."""
+
+log = logging.getLogger(__name__)
+
+
+def _warm_imports() -> None:
+    for name in WARM_AFTER_READY:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # the code that needs it will say so when it runs
+            log.warning("could not import %s ahead of use: %s", name, exc)
 
 
 class HostCheck:
@@ -71,9 +88,13 @@ def create_app(settings: Settings, daemon: Daemon | None = None, *,
             raise
         if on_ready is not None:
             on_ready()
+        warming = asyncio.create_task(asyncio.to_thread(_warm_imports), name="imports after ready")
         try:
             yield
         finally:
+            warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await warming
             await the_daemon.close()
 
     app = FastAPI(title="PinokioCloud", version=__version__, lifespan=lifespan,

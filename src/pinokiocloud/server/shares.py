@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
+import importlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -119,8 +120,14 @@ class ShareService:
         return mask_secrets(found.to_dict()) if found is not None else None
 
     @staticmethod
+    async def _load_qr() -> None:
+        """Import the QR code (qrcode and its imaging stack, ~30 ms) off the loop before a share's first payload;
+        the daemon starts without it."""
+        await asyncio.to_thread(importlib.import_module, "pinokiocloud.share.qr")
+
+    @staticmethod
     def _payload(info: ShareInfo) -> SharePayload:
-        from pinokiocloud.share.qr import qr_png  # qrcode and its imaging stack: only once something is shared
+        from pinokiocloud.share.qr import qr_png  # loaded by _load_qr before any share exists
 
         data = info.to_dict()
         data["qr_png_base64"] = base64.b64encode(qr_png(info.url)).decode()
@@ -135,6 +142,7 @@ class ShareService:
         if not target:
             raise BadParamError(f"{name} is not running (it has no web UI URL yet); start it first with "
                                 f"`pinokiocloud start {name}`")
+        await self._load_qr()
         info = await self.manager.share(name, target, providers=[provider] if provider else None, passcode=passcode,
                                         app_output=lambda: "\n".join(self.apps.logs(name, tail=200)))
         return self._payload(info)
@@ -145,6 +153,7 @@ class ShareService:
     # ---- the dashboard ----
 
     async def share_dashboard(self, target: str, passcode: str, token: str) -> SharePayload:
+        await self._load_qr()
         return self._payload(await self.manager.share(DASHBOARD, target, passcode=passcode, token=token))
 
     # ---- Pinokio's share-on-local.set, and unsharing apps that stopped ----
@@ -187,6 +196,7 @@ class ShareService:
         request = share_request_for_local_set(env, {key: data.get("value")}, providers=self.manager.settings.providers)
         if request is None:
             return
+        await self._load_qr()
         info = await self.manager.share(name, request.target_url, providers=list(request.providers) or None,
                                         passcode=request.passcode)
         local = self.runner.memory_local.setdefault(run.id, {})
@@ -205,6 +215,7 @@ class ShareService:
         remembered = {r.app for r in self.manager.remembered()}
         if not remembered:
             return
+        await self._load_qr()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RESTORE_WAIT_S
         pending = set(remembered) - {DASHBOARD}
