@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import signal
@@ -141,12 +142,36 @@ class Load:
     """Events the SSE followers got."""
     client_lag: list[float] = field(default_factory=list)
     """The clients' own event-loop lag, ms."""
+    client_gc: list[float] = field(default_factory=list)
+    """The clients' own full (generation 2) garbage collections, ms each."""
     seconds: float = 0.0
     """The measured window."""
     daemon_cpu: float = 0.0
     """The daemon's CPU over the window, % of one core (its own process; its children not counted)."""
     clients_cpu: float = 0.0
     """This process's CPU over the window (the clients), % of one core."""
+
+
+class _FullCollections:
+    """Times this process's full garbage collections (``gc.callbacks``) while entered."""
+
+    def __init__(self, into: list[float]) -> None:
+        self.into = into
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.into.append((time.perf_counter() - self._t0) * 1000)
+
+    def __enter__(self) -> None:
+        gc.callbacks.append(self)
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self)
 
 
 async def _all(connected: asyncio.Queue[None], count: int) -> None:
@@ -180,11 +205,12 @@ async def many_clients(base: str, token: str, keys: list[str], daemon: psutil.Pr
         cpu = (_cpu_s(daemon), _cpu_s(psutil.Process()))
         start = time.monotonic()
         deadline = start + duration
-        await asyncio.gather(
-            *(_poll(c, "/api/apps", start=start, interval=interval, deadline=deadline, latencies=load.latencies,
-                    errors=load.errors) for c in pollers[:-1]),
-            _poll(pollers[-1], "/health", start=start, interval=interval, deadline=deadline,
-                  latencies=load.health, errors=load.errors))
+        with _FullCollections(load.client_gc):
+            await asyncio.gather(
+                *(_poll(c, "/api/apps", start=start, interval=interval, deadline=deadline,
+                        latencies=load.latencies, errors=load.errors) for c in pollers[:-1]),
+                _poll(pollers[-1], "/health", start=start, interval=interval, deadline=deadline,
+                      latencies=load.health, errors=load.errors))
         load.seconds = time.monotonic() - start
         load.daemon_cpu = (_cpu_s(daemon) - cpu[0]) / load.seconds * 100
         load.clients_cpu = (_cpu_s(psutil.Process()) - cpu[1]) / load.seconds * 100
@@ -278,9 +304,11 @@ def main() -> int:
          f"one client alone {q_apps[98]:.1f} ms: {q_load[98] / q_apps[98]:.2f}x; "
          f"target <= 100 ms: {'yes' if ok_load else 'NO'}"),
         (f"{args.clients} clients: GET /health p50 / p99 (floor)", f"{q_floor[49]:.1f} / {q_floor[98]:.1f} ms",
-         "the same load, the cheapest request: what the machine and the clients add"),
+         f"the same load, the cheapest request: what the machine and the clients add ({len(load.health)} "
+         "samples: the p99 is about the slowest one)"),
         (f"{args.clients} clients: the clients' own loop lag p99", f"{q_lag[98]:.1f} ms",
-         f"max {max(load.client_lag, default=float('nan')):.1f} ms: how late this process wakes (it times everything)"),
+         f"max {max(load.client_lag, default=float('nan')):.1f} ms: how late this process wakes (it times "
+         f"everything); its full GCs: {len(load.client_gc)}, longest {max(load.client_gc, default=0):.0f} ms"),
         (f"{args.clients} clients: daemon CPU", f"{load.daemon_cpu:.0f} %",
          f"100 % = one core; the clients themselves (this process): {load.clients_cpu:.0f} %"),
     ]
