@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from pinokiocloud.share.probe import ProbeResult, probe
+from pinokiocloud.share.probe import ProbeResult, probe, probe_client
 
 if TYPE_CHECKING:
     import httpx
@@ -147,10 +147,8 @@ def _classify(root: ProbeResult, extra: dict[str, ProbeResult]) -> str | None:
 async def fingerprint(url: str, *, timeout_s: float = DETECT_TIMEOUT_S,
                       client: httpx.AsyncClient | None = None) -> tuple[str, str | None] | None:
     """``(kind, page title)`` of the server at ``url``, or ``None`` when nothing answers there."""
-    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
-
     own = client is None
-    http = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+    http = client or probe_client(timeout_s)
     try:
         root = await probe(url + "/", client=http, timeout_s=timeout_s, follow_redirects=True)
         if not root.answered:
@@ -177,9 +175,7 @@ async def detect_web_uis(*, local_url: object = None, output: str = "", ports: S
     for url in candidates_from_ports(ports):
         if urlsplit(url).port not in covered:
             ordered.setdefault(url, "port")
-    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
-
-    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+    async with probe_client(timeout_s) as http:
         found = await asyncio.gather(*(fingerprint(u, timeout_s=timeout_s, client=http) for u in ordered))
     return [WebUI(url, result[0], source, result[1])
             for (url, source), result in zip(ordered.items(), found, strict=True) if result is not None]

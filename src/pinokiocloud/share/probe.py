@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -11,7 +13,7 @@ from pinokiocloud.share.config import resolve_url
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PROBE_TIMEOUT_S", "ProbeResult", "answers", "probe"]
+__all__ = ["PROBE_CONNECTIONS", "PROBE_TIMEOUT_S", "ProbeResult", "answers", "probe", "probe_client"]
 
 PROBE_TIMEOUT_S = 10.0
 BODY_LIMIT_BYTES = 64 * 1024
@@ -44,6 +46,29 @@ class ProbeResult:
             return None
 
 
+PROBE_CONNECTIONS = 4
+"""Connections one probing client opens to a server at once. A small server's listen backlog is small
+(Python's ``http.server``: 5); a burst of ten probes overflowed it, and the dropped connection waited for
+the kernel's 1 s retry: every status read of such an app stalled a second."""
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Built once (about 50 ms of CA parsing on the event loop per client otherwise): certifi's CAs, as
+    httpx's default."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def probe_client(timeout_s: float = PROBE_TIMEOUT_S) -> httpx.AsyncClient:
+    """An HTTP client for probing apps' servers (close it after use)."""
+    import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)
+
+    return httpx.AsyncClient(timeout=timeout_s, trust_env=False, verify=_tls_context(),
+                             limits=httpx.Limits(max_connections=PROBE_CONNECTIONS))
+
+
 async def probe(
     url: str,
     *,
@@ -59,7 +84,7 @@ async def probe(
     target, extra = resolve_url(url, resolve)
     send_headers = {**(headers or {}), **extra}
     own = client is None
-    http = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+    http = client or probe_client(timeout_s)
     try:
         async with http.stream("GET", target, headers=send_headers, follow_redirects=follow_redirects,
                                timeout=timeout_s) as response:
