@@ -27,11 +27,19 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 WARM_AFTER_READY = ("httpx",)
 """Imported in a worker thread once the daemon answers, not before: what app runs, downloads and web-UI probes
 reach for first (httpx, ~0.3 s with what it pulls in), so that first use does not hold the event loop."""
+WARM_DELAY_S = 1.0
+"""How long after "ready" that import waits: it holds the GIL much of its time, and the client that started the
+daemon is asking its first questions then (`status` took ~0.1 s longer with no wait)."""
 
 log = logging.getLogger(__name__)
 
 
-def _warm_imports() -> None:
+async def _warm_imports() -> None:
+    await asyncio.sleep(WARM_DELAY_S)
+    await asyncio.to_thread(_import_ahead)
+
+
+def _import_ahead() -> None:
     for name in WARM_AFTER_READY:
         try:
             importlib.import_module(name)
@@ -88,7 +96,7 @@ def create_app(settings: Settings, daemon: Daemon | None = None, *,
             raise
         if on_ready is not None:
             on_ready()
-        warming = asyncio.create_task(asyncio.to_thread(_warm_imports), name="imports after ready")
+        warming = asyncio.create_task(_warm_imports(), name="imports after ready")
         try:
             yield
         finally:
