@@ -2,7 +2,10 @@
 processed, even when it has no value. Importing Pydantic for that costs about 0.2 s, a quarter of a
 `pinokiocloud status` (whose optional APP is usually absent). Here the adapter is built only once a value
 is there; a missing value comes out as Typer's own coercion gives it (``None``, or ``()`` for a multiple
-option), so nothing a user sees changes (tests/cli/test_import_cost.py pins both)."""
+option), so nothing a user sees changes (tests/cli/test_import_cost.py pins both).
+
+It leans on Typer's private ``_coercion`` module and ``_TyperParameter``: a Typer that no longer has them
+leaves the CLI as it is (0.2 s slower), never broken."""
 
 from __future__ import annotations
 
@@ -33,5 +36,7 @@ def _get_runtime_param(self: _TyperParameter) -> RuntimeParam:
 
 
 def install() -> None:
-    """Make every Typer parameter build its Pydantic coercion on its first value."""
-    _TyperParameter.get_runtime_param = _get_runtime_param  # type: ignore[method-assign]
+    """Make every Typer parameter build its Pydantic coercion on its first value (when this Typer has the
+    hook, as 0.29 does)."""
+    if callable(getattr(_TyperParameter, "get_runtime_param", None)) and hasattr(RuntimeParam, "_coerce_value"):
+        _TyperParameter.get_runtime_param = _get_runtime_param  # type: ignore[method-assign]
