@@ -308,10 +308,8 @@ def unpack_archive(root: Path, name: str, app_dir: Path, manifest: dict[str, Any
         unpacked_dir = work / "app"
         if not unpacked_dir.is_dir():
             raise tarfile.TarError("the archive holds no app folder")
-        if old_home and old_home != new_home:
-            _move_links(unpacked_dir, old_home, new_home)
+        files, size = _walk(unpacked_dir, old_home if old_home != new_home else "", new_home)
         _relocate(unpacked_dir, Path(str(manifest.get("app_dir", ""))), app_dir, manifest)
-        files, size = _count(unpacked_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -399,17 +397,6 @@ def _first_error(stderr: str) -> str:
     return lines[0] if lines else stderr.strip()
 
 
-def _count(folder: Path) -> tuple[int, int]:
-    """(files and folders, bytes) of what was written: counted, not taken from the manifest."""
-    files = size = 0
-    for dirpath, dirnames, filenames in os.walk(folder):
-        files += len(filenames) + len(dirnames)
-        for fname in filenames:
-            with contextlib.suppress(OSError):
-                size += os.lstat(os.path.join(dirpath, fname)).st_size
-    return files, size
-
-
 def _decompressed(reader: _Range) -> Iterator[bytes]:
     """The part's bytes, frame after frame; a stream that ends inside a frame raises ``ZstdError`` (the
     library's own readers stop there without a word, so a truncated archive would pass for a short one)."""
@@ -445,18 +432,27 @@ def _extract_with_tarfile(reader: _Range, work: Path) -> None:
             tar.extract(member, work, set_attrs=True, filter="tar")
 
 
-def _move_links(folder: Path, old_home: str, new_home: str) -> None:
-    """Symlinks into the old home (an app's ``models/`` into a drive folder, a shared cache) point into the
-    new one."""
+def _walk(folder: Path, old_home: str, new_home: str) -> tuple[int, int]:
+    """One pass over what was written: (files and folders, bytes), counted rather than taken from the
+    manifest; and with ``old_home``, symlinks into the old home (an app's ``models/`` into a drive folder, a
+    shared cache) pointed into the new one."""
+    files = size = 0
     for dirpath, dirnames, filenames in os.walk(folder):
+        files += len(filenames) + len(dirnames)
         for entry in (*dirnames, *filenames):
             path = os.path.join(dirpath, entry)
-            if not os.path.islink(path):
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISLNK(info.st_mode):
+                size += info.st_size if stat.S_ISREG(info.st_mode) else 0
                 continue
             target = os.readlink(path)
-            if target == old_home or target.startswith(old_home + "/"):
+            if old_home and (target == old_home or target.startswith(old_home + "/")):
                 os.unlink(path)
                 os.symlink(new_home + target[len(old_home):], path)
+    return files, size
 
 
 class _Progress:
