@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import gc
 import json
 import logging
 import os
@@ -132,6 +133,9 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
         pid_file.write_text(f"{os.getpid()}\n")
         def ready() -> None:
             lock.announce(settings.port, ready=True)
+            # what start-up made lives as long as the daemon: out of the collector's way, a full collection
+            # no longer walks it (measured under 50 clients: 100-300 ms pauses of the loop, about once in 30 s)
+            gc.freeze()
             log.info("answering on 127.0.0.1:%d, %.1f s after the daemon's process started", settings.port,
                      time.time() - psutil.Process().create_time())
 
