@@ -15,6 +15,7 @@ Run: .venv/bin/python benchmarks/bench_restore.py [--model-mb 500] [--packages "
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -127,6 +128,22 @@ def _stamp(wall: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall)) + f",{int(wall % 1 * 1000):03d}"
 
 
+def _run_events(home: Path, app: str) -> list[str]:
+    """When the app's restarted run reached each step, printed its first lines and went idle."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(home / "pinokiocloud.db")) as db:
+        row = db.execute("SELECT key FROM runs WHERE path LIKE ? ORDER BY rowid DESC LIMIT 1",
+                         (f"%/{app}/start.js",)).fetchone()
+        events = db.execute("SELECT type, ts, data FROM events WHERE run_key=? ORDER BY seq",
+                            (row[0],)).fetchall() if row else []
+    out: list[str] = []
+    for kind, ts, data in events:
+        if kind in ("start", "step", "state") or (kind == "stream" and len(out) < 8):
+            out.append(f"{_stamp(ts)} run of {app}: {kind} {str(data)[:90]}")
+    return out[:12]
+
+
 def _timeline(log: Path) -> list[str]:
     """What session 2's daemon logged about the restore (where its time went)."""
     words = ("restor", "archive", "linked", "started", "answering", "kept", "state")
@@ -189,7 +206,7 @@ def main() -> None:
         two.cli("down", timeout=300)
         timeline = sorted([f"{_stamp(began_wall)} the first CLI call (`status`)",
                     f"{_stamp(began_wall + daemon_2_s)} it returned: the daemon answered",
-                    *_timeline(two.home / "logs" / "daemon.log"),
+                    *_timeline(two.home / "logs" / "daemon.log"), *_run_events(two.home, "demo"),
                     f"{_stamp(began_wall + restore_s)} the app's web UI answered"])
 
         plain = Session(work, "home3", None, node_modules)
