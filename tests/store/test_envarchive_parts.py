@@ -61,7 +61,8 @@ def test_an_archive_in_parts_restores_the_same_folder_and_reads_as_one_archive_t
     root, app = tmp_path / "persist", tmp_path / "old" / "api" / "demo"
     _tree(app)
     manifest = save_archive(app, root, "demo", parts=4)
-    assert len(manifest["parts"]) == 4 and manifest["format"] == 2
+    assert manifest["format"] == 2 and len(manifest["parts"]) == 5  # the folders, then four runs of files
+    assert [p["folders"] for p in manifest["parts"]] == [True, False, False, False, False]
     target = tmp_path / "new" / "api" / "demo"
     checked, reason = check_archive(root, "demo", target, allow_python_download=False)
     assert reason is None and checked is not None
@@ -103,7 +104,7 @@ def test_a_damaged_part_restores_nothing_and_leaves_nothing_behind(tmp_path: Pat
     _tree(app)
     manifest = save_archive(app, root, "demo", parts=4)
     archive, _ = archive_paths(root, "demo")
-    third = manifest["parts"][2]
+    third = manifest["parts"][3]
     data = bytearray(archive.read_bytes())
     data[third["offset"] + third["size"] // 2] ^= 0xFF
     archive.write_bytes(bytes(data))
