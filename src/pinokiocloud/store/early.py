@@ -3,16 +3,23 @@
 A fresh machine's daemon spends its first seconds importing FastAPI and the rest; a restore spends its time
 writing thousands of files, which is the kernel's work on another core. So ``serve``, once it holds the
 home's lock, picks the persistent root, puts the state backup in place and starts writing out every
-restorable app's archive next to its folder (``store.envarchive.unpack_archive``) on a thread of its own,
-while the rest of the daemon loads. The daemon's :class:`~pinokiocloud.store.restore.AppRestorer` then takes
+restorable app's archive next to its folder (``store.envarchive.unpack_archive``) in a worker process
+(``store.unpack_worker``: a thread of ``serve`` did not overlap the imports), while the rest of the daemon
+loads. The daemon's :class:`~pinokiocloud.store.restore.AppRestorer` then takes
 each unpacked folder (it renames it into place, links the models, starts the app), so nothing an app could
 see appears before the restorer would have put it there. A job the daemon never takes is removed on close.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tarfile
 import threading
 from concurrent.futures import Future
@@ -26,7 +33,7 @@ from pinokiocloud.config import Settings
 from pinokiocloud.errors import StoreError
 from pinokiocloud.store import persist
 from pinokiocloud.store.db import Store
-from pinokiocloud.store.envarchive import Unpacked, check_archive, discard_unpacked, unpack_archive
+from pinokiocloud.store.envarchive import Unpacked, discard_unpacked
 from pinokiocloud.store.restore import RestoredState, archive_setting
 from pinokiocloud.store.root import RootChoice
 
@@ -64,11 +71,12 @@ class EarlyRestore:
     state: RestoredState
     jobs: dict[str, EarlyJob] = field(default_factory=dict)
     _thread: threading.Thread | None = None
+    _worker: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def begin(cls, settings: Settings) -> EarlyRestore:
         """Choose the root, restore the state backup into a home without one, and start writing out the
-        archives of the registered apps whose folder is missing (one after the other, on a thread)."""
+        archives of the registered apps whose folder is missing (one after the other, in a worker process)."""
         root = persist.choose_root(settings)
         state = persist.restore_state(settings.home, root)
         early = cls(root, state)
@@ -95,28 +103,66 @@ class EarlyRestore:
         if early.jobs:
             log.info("writing out the archives of %s while the daemon loads", ", ".join(early.jobs))
             allow_download = settings.environ.get("UV_PYTHON_DOWNLOADS") != "never"
-            early._thread = threading.Thread(target=early._run, args=(root.path, allow_download),
-                                             name="restore: unpack archives", daemon=True)
+            early._spawn(root.path, allow_download)
+            early._thread = threading.Thread(target=early._read, name="restore: unpack archives", daemon=True)
             early._thread.start()
         return early
 
-    def _run(self, root: Path, allow_download: bool) -> None:
-        for job in self.jobs.values():
-            try:
-                manifest, reason = check_archive(root, job.name, job.app_dir, expected_id=job.expected_id,
-                                                 allow_python_download=allow_download)
-                job.manifest = manifest
-                if reason is not None or manifest is None:
-                    job.reason = reason or f"the archive of {job.name} cannot be read"
-                    job.result.set_result(None)
-                    continue
-                job.total_bytes = int(manifest.get("size") or 0)
-                job.result.set_result(unpack_archive(root, job.name, job.app_dir, manifest, job.progress))
-            except (OSError, tarfile.TarError, zstandard.ZstdError, StoreError) as exc:
-                job.result.set_exception(exc)
-            except BaseException as exc:  # the restorer waits on every job: none may be left unsettled
-                job.result.set_exception(exc)
-                raise
+    def _spawn(self, root: Path, allow_download: bool) -> None:
+        """Start the worker process (``store.unpack_worker``) now, from this thread, and hand it the jobs."""
+        jobs = [{"name": j.name, "app_dir": str(j.app_dir), "expected_id": j.expected_id} for j in self.jobs.values()]
+        try:
+            self._worker = subprocess.Popen(
+                [sys.executable, "-m", "pinokiocloud.store.unpack_worker", str(root), "1" if allow_download else "0"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+            assert self._worker.stdin is not None
+            self._worker.stdin.write(json.dumps(jobs).encode())
+            self._worker.stdin.close()
+        except OSError as exc:
+            self._settle_rest(str(exc))
+
+    def _read(self) -> None:
+        """Settle each job from what the worker says (on a thread: the daemon goes on loading)."""
+        worker = self._worker
+        if worker is None or worker.stdout is None or worker.stderr is None:
+            return
+        for line in worker.stdout:
+            self._hear(line)
+        complaint = worker.stderr.read().decode(errors="replace").strip()
+        code = worker.wait()
+        self._settle_rest(complaint.splitlines()[-1] if complaint else f"exit code {code}")
+
+    def _settle_rest(self, why: str) -> None:
+        for job in self.jobs.values():  # what the worker never settled (it was stopped, or it crashed)
+            if not job.result.done():
+                job.result.set_exception(OSError(f"the restore's worker ended before {job.name} was written "
+                                                 f"out ({why})"))
+
+    def _hear(self, line: bytes) -> None:
+        try:
+            said = json.loads(line)
+            job = self.jobs[str(said["name"])]
+        except (ValueError, KeyError, TypeError):
+            return
+        event = said.get("event")
+        if job.result.done():
+            return
+        if event == "checked":
+            job.reason = said.get("reason")
+            if job.reason is not None:
+                job.result.set_result(None)
+            else:
+                job.manifest = {"size": said.get("total")}
+                job.total_bytes = int(said.get("total") or 0)
+        elif event == "progress":
+            job.progress(int(said.get("done") or 0), int(said.get("total") or 0))
+        elif event == "unpacked":
+            job.result.set_result(Unpacked(Path(said["work"]), Path(said["folder"]), int(said["files"]),
+                                           int(said["bytes"]), float(said["seconds"])))
+        elif event == "failed":
+            kind, message = said.get("kind"), str(said.get("message"))
+            job.result.set_exception(zstandard.ZstdError(message) if kind == "ZstdError" else
+                                     tarfile.TarError(message) if kind == "TarError" else OSError(message))
 
     def take(self, name: str) -> EarlyJob | None:
         """The job of ``name`` for the restorer (at most once)."""
@@ -127,8 +173,13 @@ class EarlyRestore:
         return job
 
     def close(self) -> None:
-        """Wait for the thread, then remove what was written out and never renamed into place (a daemon
-        stopped before its restorer took every job; after a rename only an empty folder is left)."""
+        """Stop the worker, then remove what was written out and never renamed into place (a daemon stopped
+        before its restorer took every job; after a rename only an empty folder is left)."""
+        if self._worker is not None and self._worker.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._worker.pid, signal.SIGTERM)
+        if self._thread is not None:
+            self._thread.join()
         for job in self.jobs.values():
             job.taken = True
             try:
@@ -137,6 +188,10 @@ class EarlyRestore:
                 continue
             if unpacked is not None:
                 discard_unpacked(unpacked)
+        for job in self.jobs.values():  # a worker stopped midway leaves its folder unreported
+            for path in job.app_dir.parent.glob(f".{job.app_dir.name}.restore-*"):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_leftovers(api_dir: Path) -> None:
