@@ -124,7 +124,15 @@ async def events(key: str, request: Request, daemon: DaemonDep, after: int = 0,
                 if event.seq > last:
                     last = event.seq
                     yield _sse(cast(RunEvent, event.as_dict()))
-            if queue is None or (not run.is_alive and run.settled.is_set()):
+            if queue is None:
+                return
+            if not run.is_alive and run.settled.is_set():
+                # the run ended; what it said while the replay was sent (its end among it) is in the queue
+                while not queue.empty():
+                    event = queue.get_nowait()
+                    if event.attempt == run.key and event.seq > last:
+                        last = event.seq
+                        yield _sse(cast(RunEvent, event.as_dict()))
                 return
             while not await request.is_disconnected():
                 try:
