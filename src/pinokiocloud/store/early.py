@@ -4,7 +4,7 @@ A fresh machine's daemon spends its first seconds importing FastAPI and the rest
 writing thousands of files, which is the kernel's work on another core. So ``serve``, once it holds the
 home's lock, picks the persistent root, puts the state backup in place and starts writing out every
 restorable app's archive next to its folder (``store.envarchive.unpack_archive``) in a worker process
-(``store.unpack_worker``: a thread of ``serve`` did not overlap the imports), while the rest of the daemon
+(``store.unpack_worker``: in a thread of ``serve`` it hardly overlapped the imports), while the rest of the daemon
 loads. The daemon's :class:`~pinokiocloud.store.restore.AppRestorer` then takes
 each unpacked folder (it renames it into place, links the models, starts the app), so nothing an app could
 see appears before the restorer would have put it there. A job the daemon never takes is removed on close.
@@ -25,7 +25,6 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import zstandard
 
@@ -52,7 +51,8 @@ class EarlyJob:
     """The id of the archive of the app's last successful install or update (older ones are stale)."""
     reason: str | None = None
     """Why the archive cannot be used (the restorer falls back to the install flow), once checked."""
-    manifest: dict[str, Any] | None = None
+    checked: bool = False
+    """The archive can be used here and is being written out."""
     done_bytes: int = 0
     total_bytes: int = 0
     result: Future[Unpacked | None] = field(default_factory=Future)
@@ -152,7 +152,7 @@ class EarlyRestore:
             if job.reason is not None:
                 job.result.set_result(None)
             else:
-                job.manifest = {"size": said.get("total")}
+                job.checked = True
                 job.total_bytes = int(said.get("total") or 0)
         elif event == "progress":
             job.progress(int(said.get("done") or 0), int(said.get("total") or 0))
@@ -189,15 +189,14 @@ class EarlyRestore:
             if unpacked is not None:
                 discard_unpacked(unpacked)
         for job in self.jobs.values():  # a worker stopped midway leaves its folder unreported
-            for path in job.app_dir.parent.glob(f".{job.app_dir.name}.restore-*"):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
+            _remove_leftovers(job.app_dir.parent, f".{job.app_dir.name}.restore-*")
 
 
-def _remove_leftovers(api_dir: Path) -> None:
-    """Folders a restore of a dead daemon was writing (the caller holds the home's lock: nobody owns them)."""
+def _remove_leftovers(api_dir: Path, pattern: str = ".*.restore-*") -> None:
+    """Folders a restore was writing and nobody will take (the caller holds the home's lock: a dead daemon's,
+    or this one's stopped worker's)."""
     if not api_dir.is_dir():
         return
-    for path in api_dir.glob(".*.restore-*"):
+    for path in api_dir.glob(pattern):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

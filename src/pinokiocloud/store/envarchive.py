@@ -292,10 +292,10 @@ def unpack_archive(root: Path, name: str, app_dir: Path, manifest: dict[str, Any
     ``on_progress(done_bytes, total_bytes)`` counts compressed bytes.
 
     The parts are extracted at once (after the folders: see ``save_archive``), one GNU ``tar`` per core fed
-    with a stream this process decompresses:
-    creating thousands of small files is what a restore spends its time on (the kernel's work, so it scales
-    with cores), and tar does it about 3x faster than ``tarfile`` (measured: a numpy/scipy/pillow venv, 6,400
-    files, 2.8 s against 7.4 s). Without ``tar``, ``tarfile``, one part after the other."""
+    with a stream this process decompresses: creating thousands of small files is what a restore spends its
+    time on (the kernel's work, so it scales with cores), and tar does it about 3x faster than ``tarfile``
+    (measured: a numpy/scipy/pillow venv, 6,400 files, 2.8 s against 7.4 s). Without ``tar``, ``tarfile``,
+    one part after the other."""
     archive, _ = archive_paths(root, name)
     started = time.monotonic()
     work = app_dir.with_name(f".{app_dir.name}.restore-{uuid.uuid4().hex[:8]}")

@@ -243,7 +243,7 @@ class AppRestorer:
         waiting = asyncio.wrap_future(job.result)
         while True:
             done, _ = await asyncio.wait({waiting}, timeout=0.2)
-            if job.manifest is not None and job.reason is None:
+            if job.checked:
                 entry.state = "extracting"
                 entry.done_bytes, entry.total_bytes = job.done_bytes, job.total_bytes
             if done:
