@@ -13,7 +13,7 @@ import os
 import re
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -137,6 +137,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+LOCAL_PORT_TRIES = 3
+"""Starts of a tunnel client whose local port (metrics, agent API) was taken between picking and binding it."""
+
+
 class ProcessProvider(Provider):
     """A provider whose tunnel is one local client process (cloudflared, ngrok, lt, ssh).
 
@@ -175,6 +179,22 @@ class ProcessProvider(Provider):
         except OSError as exc:
             raise self.fail(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
         return self._process
+
+    async def start_on_free_port(self, launch: Callable[[str], Awaitable[object]],
+                                 wait: Callable[[], Awaitable[str]]) -> str:
+        """Start the client with a local address of its own (``launch(host:port)`` spawns it), then ``wait``
+        for its public URL. The port is free when picked, but another program may take it before the client
+        binds it: the client then exits saying so, and it is started again on a new port."""
+        for attempt in range(LOCAL_PORT_TRIES):
+            await launch(f"127.0.0.1:{free_port()}")
+            try:
+                return await wait()
+            except TunnelError:
+                if attempt + 1 < LOCAL_PORT_TRIES and not self.is_running() and \
+                        "address already in use" in self.output().lower():
+                    continue
+                raise
+        raise AssertionError("unreachable: the last try returns or raises")
 
     def _on_event(self, event: ProcEvent) -> None:
         self._changed.set()

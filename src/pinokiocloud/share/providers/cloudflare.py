@@ -20,7 +20,6 @@ from pinokiocloud.errors import DownloadError, TunnelError
 from pinokiocloud.share.providers.base import (
     ProcessProvider,
     ProviderContext,
-    free_port,
     register,
 )
 from pinokiocloud.store.blobs import hash_file
@@ -71,10 +70,6 @@ def _fail(reason: str) -> TunnelError:
     return TunnelError("cloudflare", reason)
 
 
-METRICS_PORT_TRIES = 3
-"""Starts of cloudflared when the metrics port it was given was taken meanwhile."""
-
-
 @register
 class CloudflareProvider(ProcessProvider):
     name = "cloudflare"
@@ -104,21 +99,13 @@ class CloudflareProvider(ProcessProvider):
         if (why := self.reason) is not None:
             raise self.fail(why)
         binary = await self._binary()
-        for attempt in range(METRICS_PORT_TRIES):
-            # the metrics port is free when picked, but another program may take it before cloudflared binds
-            # it: then cloudflared exits at once, and a new port is picked
-            self._metrics = f"127.0.0.1:{free_port()}"
-            argv = [str(binary), "tunnel", "--no-autoupdate", "--url", target_url, "--metrics", self._metrics]
-            await self.spawn(argv)
-            try:
-                self.public_url = await self._wait_for_url()
-            except TunnelError:
-                if attempt + 1 < METRICS_PORT_TRIES and not self.is_running() and \
-                        "address already in use" in self.output().lower():
-                    continue
-                raise
-            return self.public_url
-        raise AssertionError("unreachable: the last try returns or raises")
+
+        async def launch(address: str) -> None:
+            self._metrics = address
+            await self.spawn([str(binary), "tunnel", "--no-autoupdate", "--url", target_url, "--metrics", address])
+
+        self.public_url = await self.start_on_free_port(launch, self._wait_for_url)
+        return self.public_url
 
     async def _wait_for_url(self) -> str:
         import httpx  # here, not at the top: the daemon starts without it (tests/server/test_import_cost.py)

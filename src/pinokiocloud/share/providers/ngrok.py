@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, ClassVar
 from pinokiocloud.share.providers.base import (
     ProcessProvider,
     ProviderContext,
-    free_port,
     register,
 )
 
@@ -62,18 +61,22 @@ class NgrokProvider(ProcessProvider):
         if (why := self.reason) is not None:
             raise self.fail(why)
         assert self._agent is not None and self.settings.ngrok_authtoken is not None
-        self._api = f"127.0.0.1:{free_port()}"
-        self._config_dir = tempfile.TemporaryDirectory(prefix="pinokiocloud-ngrok-")
-        config = Path(self._config_dir.name) / "ngrok.yml"
-        config.write_text(f'version: "2"\nauthtoken: {json.dumps(self.settings.ngrok_authtoken)}\n'
-                          f"web_addr: {self._api}\n")
-        config.chmod(0o600)
+        agent, token = self._agent, self.settings.ngrok_authtoken
         env = dict(self.settings.environ)
-        env["NGROK_AUTHTOKEN"] = self.settings.ngrok_authtoken
-        argv = [self._agent, "http", target_url, "--config", str(config), "--log", "stdout",
-                "--log-format", "json"]
-        await self.spawn(argv, env=env)
-        self.public_url = await self._wait_for_url()
+        env["NGROK_AUTHTOKEN"] = token
+
+        async def launch(address: str) -> None:
+            self._api = address
+            if self._config_dir is not None:  # an agent that could not bind its last address
+                self._config_dir.cleanup()
+            self._config_dir = tempfile.TemporaryDirectory(prefix="pinokiocloud-ngrok-")
+            config = Path(self._config_dir.name) / "ngrok.yml"
+            config.write_text(f'version: "2"\nauthtoken: {json.dumps(token)}\nweb_addr: {address}\n')
+            config.chmod(0o600)
+            await self.spawn([agent, "http", target_url, "--config", str(config), "--log", "stdout",
+                              "--log-format", "json"], env=env)
+
+        self.public_url = await self.start_on_free_port(launch, self._wait_for_url)
         return self.public_url
 
     def _log(self) -> list[dict[str, object]]:
