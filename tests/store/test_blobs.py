@@ -179,3 +179,23 @@ def test_a_root_that_is_missing_not_a_folder_read_only_or_full_is_named(tmp_path
     assert full.reason is not None and full.reason.startswith(f"the persistent folder {tmp_path} is full (")
     assert (tmp_path / "file").read_text() == "x" and not list(tmp_path.glob(".write-test-*"))
     assert check_root(tmp_path, "platform").path == tmp_path
+
+
+def test_a_restore_links_each_path_once_with_what_the_last_home_held(tmp_path: Path) -> None:
+    """Every home an app was restored into records its own use of models/x.bin; the next restore links the
+    path once (and says so), with the file the newest home held, not an older one."""
+    blobs = BlobStore(tmp_path / "persist", persistent=True)
+    homes = [tmp_path / f"home{i}" for i in range(4)]
+    old, new = b"old weights" * 1000, b"new weights" * 1000
+    first = homes[0] / "api/demo/models/x.bin"
+    first.parent.mkdir(parents=True)
+    first.write_bytes(old)
+    blobs.adopt(first, hashlib.sha256(old).hexdigest(), app="demo", home=homes[0])
+    assert blobs.relink_app("demo", homes[1] / "api/demo", home=homes[1]) == (1, len(old))
+    replaced = homes[2] / "api/demo/models/x.bin"  # the app downloaded another file to the same path
+    replaced.parent.mkdir(parents=True)
+    replaced.write_bytes(new)
+    blobs.adopt(replaced, hashlib.sha256(new).hexdigest(), app="demo", home=homes[2])
+
+    assert blobs.relink_app("demo", homes[3] / "api/demo", home=homes[3]) == (1, len(new))
+    assert (homes[3] / "api/demo/models/x.bin").read_bytes() == new

@@ -328,19 +328,21 @@ class BlobStore:
         return self.link_into(blob, path, app=app, home=home)
 
     def uses_of_app(self, app: str) -> list[tuple[str, str]]:
-        """(path inside the app's folder, sha256) of every link recorded for ``app``: what a restore links
-        again in a new ``PINOKIO_HOME``."""
+        """(path inside the app's folder, sha256) of each file linked for ``app``: what a restore links again
+        in a new ``PINOKIO_HOME``. Every home it was restored into recorded its own use of the same path;
+        the newest one says what the path holds now."""
         with self._db() as db:
-            rows = db.execute("SELECT rel, sha256 FROM uses WHERE app=? AND rel IS NOT NULL", (app,)).fetchall()
-        return [(str(r), str(s)) for r, s in rows if not str(r).startswith(HOME_PREFIX)]
+            rows = db.execute("SELECT rel, sha256 FROM uses WHERE app=? AND rel IS NOT NULL ORDER BY linked_at",
+                              (app,)).fetchall()
+        return _newest(rows, lambda rel: None if rel.startswith(HOME_PREFIX) else rel)
 
     def uses_in_home(self) -> list[tuple[str, str]]:
-        """(path inside ``PINOKIO_HOME``, sha256) of every link recorded outside an app's folder: hub-cache
-        blobs of ``hf.download`` and files of the shared drive folders."""
+        """(path inside ``PINOKIO_HOME``, sha256) of each file linked outside an app's folder (hub-cache
+        blobs of ``hf.download``, files of the shared drive folders), the newest use of each path."""
         with self._db() as db:
-            rows = db.execute("SELECT DISTINCT rel, sha256 FROM uses WHERE rel LIKE ? ORDER BY rel",
+            rows = db.execute("SELECT rel, sha256 FROM uses WHERE rel LIKE ? ORDER BY linked_at",
                               (HOME_PREFIX + "%",)).fetchall()
-        return [(str(r)[len(HOME_PREFIX):], str(s)) for r, s in rows]
+        return _newest(rows, lambda rel: rel[len(HOME_PREFIX):])
 
     def relink_home(self, home: Path) -> tuple[int, int]:
         """Link every file recorded inside a (previous) home into ``home`` again; (linked, bytes). Run once
@@ -523,6 +525,17 @@ class BlobStore:
                                                   f"sha256 (it hashes to {actual[:12]}); it was moved to {aside} and "
                                                   "the next download of its source fetches it again"))
         return len(blobs), problems
+
+
+def _newest(rows: Iterable[tuple[str, str]], key: Callable[[str], str | None]) -> list[tuple[str, str]]:
+    """(path, sha256) once per path, from rows oldest first (the last one wins), sorted by path; a row whose
+    ``key`` is ``None`` is left out."""
+    newest: dict[str, str] = {}
+    for rel, digest in rows:
+        path = key(str(rel))
+        if path is not None:
+            newest[path] = str(digest)
+    return sorted(newest.items())
 
 
 def _links_to(path: Path, blob_file: Path) -> bool:
