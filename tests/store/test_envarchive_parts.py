@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,26 @@ def test_a_daemon_that_stops_before_its_restorer_took_the_archive_leaves_no_half
     finally:
         again.close()
     assert os.listdir(home / "api") == []
+
+
+def test_a_venv_is_archived_compiled_except_its_packages_test_suites(tmp_path: Path) -> None:
+    """The restored venv imports from ``.pyc`` files; a package's ``tests/`` stays sources (fewer files for
+    a restore to write) and still imports."""
+    root, app = tmp_path / "persist", tmp_path / "old" / "api" / "demo"
+    subprocess.run([str(Path(sys.executable).parent / "uv"), "venv", "-q", str(app / "env")], check=True)
+    site = next((app / "env" / "lib").glob("python3.*/site-packages"))
+    (site / "calc" / "tests").mkdir(parents=True)
+    (site / "calc" / "__init__.py").write_text("def double(x):\n    return 2 * x\n")
+    (site / "calc" / "tests" / "__init__.py").write_text("")
+    (site / "calc" / "tests" / "test_double.py").write_text("from calc import double\nassert double(2) == 4\n")
+    save_archive(app, root, "demo")
+    target = tmp_path / "new" / "api" / "demo"
+    checked, _ = check_archive(root, "demo", target, allow_python_download=False)
+    assert checked is not None
+    extract_archive(root, "demo", target, checked)
+    new_site = next((target / "env" / "lib").glob("python3.*/site-packages"))
+    assert [p.name.split(".")[0] for p in (new_site / "calc" / "__pycache__").iterdir()] == ["__init__"]
+    assert not (new_site / "calc" / "tests" / "__pycache__").exists()
+    ran = subprocess.run([str(target / "env" / "bin" / "python"), "-c", "import calc.tests.test_double"],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert ran.returncode == 0, ran.stderr
