@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Py
     from pinokiocloud.server.models import SearchHit as SearchHit
     from pinokiocloud.server.models import ShareInfo as ShareInfo
 
-__all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params"]
+__all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params", "start_daemon_early"]
 
 Params: TypeAlias = "dict[str, JsonValue]"
 """A script's ``args`` (``--param``, a menu item's query)."""
@@ -80,6 +80,24 @@ START_TIMEOUT_S = 120.0
 SLOW_NOTICE_S = 5.0
 HEALTH_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 120.0
+
+
+_early_start: tuple[Path, int, subprocess.Popen[bytes], Path] | None = None
+"""(home, port, process, report) of the daemon :func:`start_daemon_early` started, until a client takes it."""
+
+
+def start_daemon_early() -> None:
+    """Start the daemon of the home the environment names, now, when no process owns that home. The CLI's
+    entry point calls this for ``up``/``status``/``ls`` before it loads Typer and the commands, so a fresh
+    machine's daemon (and its restore) begins ~0.15 s sooner. The first :meth:`Client.ensure_daemon` for that
+    home and port then waits for this process, as for one it started itself; it never starts a second."""
+    global _early_start
+    if _early_start is not None:
+        return
+    settings = Settings.from_env()
+    if lock_holder(settings.home) is None:
+        proc, report = Client(settings)._spawn()
+        _early_start = (settings.home, settings.port, proc, report)
 
 
 def _rebuild(status: int, body: object) -> PinokioCloudError:
@@ -133,9 +151,13 @@ class Client:
 
     def ensure_daemon(self) -> None:
         """Wait until the home's daemon answers; start one (under the watchdog) when no process owns the home."""
+        global _early_start
         proc: subprocess.Popen[bytes] | None = None
         report: Path | None = None
-        if lock_holder(self.settings.home) is None:
+        if _early_start is not None and _early_start[:2] == (self.settings.home, self.settings.port):
+            _, _, proc, report = _early_start  # ours: its failure to start is this command's to report
+            _early_start = None
+        elif lock_holder(self.settings.home) is None:
             if not self.autostart:
                 raise DaemonUnavailableError(self.url, "it is not running; start it with `pinokiocloud up`")
             proc, report = self._spawn()

@@ -1,0 +1,42 @@
+"""The ``pinokiocloud`` command's entry point. On a fresh machine the first ``up``, ``status`` or ``ls`` starts
+the daemon before the CLI loads Typer and its commands (``client.start_daemon_early``): the daemon, and the
+restore it begins, get the ~0.15 s that loading takes. Only a command line these commands accept as it is
+does so, so a typo or ``--help`` never starts anything."""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main", "starts_daemon"]
+
+_FLAGS = {"up": {"--share", "--new-passcode", "--json"}, "status": {"--json"}, "ls": {"--json"}}
+_ARGUMENTS = {"up": 0, "status": 1, "ls": 0}
+"""How many plain words (an app's name) each command takes."""
+
+
+def starts_daemon(argv: list[str]) -> bool:
+    """Whether ``argv`` (without the program's name) is a command that will ask the daemon at once."""
+    if not argv or argv[0] not in _FLAGS:
+        return False
+    flags = [a for a in argv[1:] if a.startswith("-")]
+    words = [a for a in argv[1:] if not a.startswith("-")]
+    return set(flags) <= _FLAGS[argv[0]] and len(words) <= _ARGUMENTS[argv[0]]
+
+
+def main() -> None:
+    if starts_daemon(sys.argv[1:]):
+        import contextlib
+
+        from pinokiocloud.client import start_daemon_early
+        from pinokiocloud.errors import PinokioCloudError
+
+        # a bad setting or a full disk: the command itself meets it again and says it in its own words
+        with contextlib.suppress(PinokioCloudError, OSError):
+            start_daemon_early()
+    from pinokiocloud.cli.main import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
