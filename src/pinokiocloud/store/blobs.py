@@ -350,7 +350,8 @@ class BlobStore:
         linked = total = 0
         home = Path(home).absolute()
         with self._db() as db:
-            owners = dict(db.execute("SELECT rel, app FROM uses WHERE rel LIKE ?", (HOME_PREFIX + "%",)).fetchall())
+            owners = dict(db.execute("SELECT rel, app FROM uses WHERE rel LIKE ? ORDER BY linked_at",  # newest wins
+                                     (HOME_PREFIX + "%",)).fetchall())
         for rel, digest in self.uses_in_home():
             blob = self.lookup_hash(digest)
             if blob is None:
