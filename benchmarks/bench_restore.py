@@ -126,7 +126,8 @@ def _model(path: Path, mb: int) -> Path:
 def _settle_disk() -> None:
     """Write out what the session before left in the page cache (session 1 writes ~1 GB) before the next one is
     timed, as on a new machine: the kernel's writeback otherwise takes CPU from whichever run comes next
-    (measured: the same restore took 1.9-2.8 s with it, 2.45-2.49 s after a sync)."""
+    (measured with a repeat harness: the same restore took 1.8-2.8 s with a writeback pending, 2.45-2.49 s
+    after a sync)."""
     os.sync()
     time.sleep(1)
 

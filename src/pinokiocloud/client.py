@@ -89,7 +89,7 @@ _early_start: tuple[Path, int, subprocess.Popen[bytes], Path] | None = None
 def start_daemon_early() -> None:
     """Start the daemon of the home the environment names, now, when no process owns that home. The CLI's
     entry point calls this for ``up``/``status``/``ls`` before it loads Typer and the commands, so a fresh
-    machine's daemon (and its restore) begins ~0.15 s sooner. The first :meth:`Client.ensure_daemon` for that
+    machine's daemon (and its restore) begins 0.1-0.15 s sooner. The first :meth:`Client.ensure_daemon` for that
     home and port then waits for this process, as for one it started itself; it never starts a second."""
     global _early_start
     if _early_start is not None:

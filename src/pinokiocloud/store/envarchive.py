@@ -189,7 +189,7 @@ def save_archive(app_dir: Path, root: Path, name: str, *, exclude: Iterable[str]
 
 
 _UNCOMPILED = r"[/\\]site-packages[/\\](.*[/\\])?tests?[/\\]"
-"""Packages' own test suites (``scipy/*/tests/``) are left as sources: an app's start never imports them,
+"""Packages' own test suites (``scipy/*/tests/``) are left as sources: an app's start does not import them,
 and in a numpy/scipy/pillow venv their ``.pyc`` files were 625 of the archive's 6,455 entries (23 of 260 MB),
 each one more file for a restore to write. A test run compiles what it imports, as without an archive. (The
 pattern starts at ``site-packages``: a home under a folder named ``tests`` still gets everything compiled.)"""
