@@ -11,6 +11,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,30 @@ def test_a_daemon_that_stops_before_its_restorer_took_the_archive_leaves_no_half
     finally:
         again.close()
     assert os.listdir(home / "api") == []
+
+
+def test_the_worker_started_for_a_fresh_home_ends_when_there_is_nothing_to_write_out(tmp_path: Path) -> None:
+    """A fresh home with a state backup starts the restore's worker before it knows the jobs; when every app's
+    folder is already there it is told so, writes nothing and ends."""
+    import psutil
+
+    root, _, home = _backed_up_home(tmp_path)
+    (home / "api" / "demo").mkdir(parents=True)  # already in place: nothing to restore
+    early = EarlyRestore.begin(_settings(home, root))
+    try:
+        assert early.state.restored and early.jobs == {}
+
+        def workers() -> list[psutil.Process]:
+            return [p for p in psutil.Process().children()
+                    if "pinokiocloud.store.unpack_worker" in " ".join(p.cmdline())]
+
+        deadline = time.monotonic() + 30
+        while workers() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers() == []
+        assert os.listdir(home / "api") == ["demo"] and os.listdir(home / "api" / "demo") == []
+    finally:
+        early.close()
 
 
 def test_a_venv_is_archived_compiled_except_its_packages_test_suites(tmp_path: Path) -> None:

@@ -20,21 +20,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import zstandard
+from typing import TYPE_CHECKING
 
 from pinokiocloud.config import Settings
-from pinokiocloud.errors import StoreError
-from pinokiocloud.store import persist
-from pinokiocloud.store.db import Store
-from pinokiocloud.store.envarchive import Unpacked, discard_unpacked
-from pinokiocloud.store.restore import RestoredState, archive_setting
-from pinokiocloud.store.root import RootChoice
+
+if TYPE_CHECKING:
+    from pinokiocloud.store.envarchive import Unpacked
+    from pinokiocloud.store.restore import RestoredState
+    from pinokiocloud.store.root import RootChoice
 
 __all__ = ["EarlyJob", "EarlyRestore"]
 
@@ -76,50 +73,44 @@ class EarlyRestore:
     @classmethod
     def begin(cls, settings: Settings) -> EarlyRestore:
         """Choose the root, restore the state backup into a home without one, and start writing out the
-        archives of the registered apps whose folder is missing (one after the other, in a worker process)."""
+        archives of the registered apps whose folder is missing (one after the other, in a worker process).
+
+        A fresh home with a state backup on ``PINOKIOCLOUD_PERSIST`` starts the worker first: its own
+        imports (zstandard, tar's plumbing) then overlap the ones below (the store's modules) and the
+        state's restore, instead of following them. It waits for its jobs on stdin; given none, it ends."""
+        worker = _spawn_worker() if _restore_likely(settings) else None
+        from pinokiocloud.store import persist  # after the worker's start, for the reason above
+
         root = persist.choose_root(settings)
         state = persist.restore_state(settings.home, root)
-        early = cls(root, state)
-        if root.path is None:
-            return early
-        _remove_leftovers(settings.api_dir)
-        db_path = settings.home / "pinokiocloud.db"
-        if not db_path.is_file():
-            return early
+        early = cls(root, state, _worker=worker)
         try:
-            store = Store(db_path)
-        except StoreError as exc:  # the daemon's own open names the damage and sets the file aside
-            log.info("the restore starts after the state file is checked: %s", exc)
-            return early
-        try:
-            for app in store.apps():
-                app_dir = settings.api_dir / app.name
-                if not app_dir.exists():
-                    expected = store.setting(archive_setting(app.name))
-                    early.jobs[app.name] = EarlyJob(app.name, app_dir,
-                                                    expected_id=expected if isinstance(expected, str) else None)
+            if root.path is not None:
+                early.jobs = _missing_apps(settings)
         finally:
-            store.close()
-        if early.jobs:
-            log.info("writing out the archives of %s while the daemon loads", ", ".join(early.jobs))
-            allow_download = settings.environ.get("UV_PYTHON_DOWNLOADS") != "never"
-            early._spawn(root.path, allow_download)
-            early._thread = threading.Thread(target=early._read, name="restore: unpack archives", daemon=True)
-            early._thread.start()
+            early._hand_over(root.path, allow_download=settings.environ.get("UV_PYTHON_DOWNLOADS") != "never")
         return early
 
-    def _spawn(self, root: Path, allow_download: bool) -> None:
-        """Start the worker process (``store.unpack_worker``) now, from this thread, and hand it the jobs."""
+    def _hand_over(self, root: Path | None, *, allow_download: bool) -> None:
+        """Give the worker its jobs (starting it now if it was not started first), or none (it ends)."""
+        if self.jobs and self._worker is None:
+            self._worker = _spawn_worker()
+        if self._worker is None:
+            self.jobs = {}  # the restorer writes each archive out itself
+            return
+        if self.jobs:
+            log.info("writing out the archives of %s while the daemon loads", ", ".join(self.jobs))
         jobs = [{"name": j.name, "app_dir": str(j.app_dir), "expected_id": j.expected_id} for j in self.jobs.values()]
         try:
-            self._worker = subprocess.Popen(
-                [sys.executable, "-m", "pinokiocloud.store.unpack_worker", str(root), "1" if allow_download else "0"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
             assert self._worker.stdin is not None
-            self._worker.stdin.write(json.dumps(jobs).encode())
+            if self.jobs and root is not None:
+                self._worker.stdin.write(json.dumps({"root": str(root), "allow_download": allow_download,
+                                                     "jobs": jobs}).encode())
             self._worker.stdin.close()
         except OSError as exc:
             self._settle_rest(str(exc))
+        self._thread = threading.Thread(target=self._read, name="restore: unpack archives", daemon=True)
+        self._thread.start()
 
     def _read(self) -> None:
         """Settle each job from what the worker says (on a thread: the daemon goes on loading)."""
@@ -139,6 +130,12 @@ class EarlyRestore:
                                                  f"out ({why})"))
 
     def _hear(self, line: bytes) -> None:
+        import tarfile
+
+        import zstandard
+
+        from pinokiocloud.store.envarchive import Unpacked
+
         try:
             said = json.loads(line)
             job = self.jobs[str(said["name"])]
@@ -175,6 +172,8 @@ class EarlyRestore:
     def close(self) -> None:
         """Stop the worker, then remove what was written out and never renamed into place (a daemon stopped
         before its restorer took every job; after a rename only an empty folder is left)."""
+        from pinokiocloud.store.envarchive import discard_unpacked
+
         if self._worker is not None and self._worker.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._worker.pid, signal.SIGTERM)
@@ -190,6 +189,52 @@ class EarlyRestore:
                 discard_unpacked(unpacked)
         for job in self.jobs.values():  # a worker stopped midway leaves its folder unreported
             _remove_leftovers(job.app_dir.parent, f".{job.app_dir.name}.restore-*")
+
+
+def _restore_likely(settings: Settings) -> bool:
+    """A fresh home and a state backup on the root named by ``PINOKIOCLOUD_PERSIST`` (two ``stat`` calls: the
+    root the platform would pick is only known once ``persist`` is loaded, and then the worker starts after)."""
+    return (settings.persist is not None and not (settings.home / "pinokiocloud.db").exists()
+            and (settings.persist / "state" / "pinokiocloud.db").is_file())
+
+
+def _spawn_worker() -> subprocess.Popen[bytes] | None:
+    """The worker process (``store.unpack_worker``), waiting for its jobs on stdin; ``None`` when it cannot
+    start (the restorer then writes the archives out itself)."""
+    try:
+        return subprocess.Popen([sys.executable, "-m", "pinokiocloud.store.unpack_worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        log.info("the restore's worker could not start (%s); the daemon writes the archives out itself", exc)
+        return None
+
+
+def _missing_apps(settings: Settings) -> dict[str, EarlyJob]:
+    """A job for each registered app (in the restored state) whose folder is missing."""
+    from pinokiocloud.errors import StoreError
+    from pinokiocloud.store.db import Store
+    from pinokiocloud.store.restore import archive_setting
+
+    _remove_leftovers(settings.api_dir)
+    db_path = settings.home / "pinokiocloud.db"
+    if not db_path.is_file():
+        return {}
+    try:
+        store = Store(db_path)
+    except StoreError as exc:  # the daemon's own open names the damage and sets the file aside
+        log.info("the restore starts after the state file is checked: %s", exc)
+        return {}
+    jobs: dict[str, EarlyJob] = {}
+    try:
+        for app in store.apps():
+            app_dir = settings.api_dir / app.name
+            if not app_dir.exists():
+                expected = store.setting(archive_setting(app.name))
+                jobs[app.name] = EarlyJob(app.name, app_dir,
+                                          expected_id=expected if isinstance(expected, str) else None)
+    finally:
+        store.close()
+    return jobs
 
 
 def _remove_leftovers(api_dir: Path, pattern: str = ".*.restore-*") -> None:

@@ -1,11 +1,13 @@
-"""The early restore's worker: ``python -m pinokiocloud.store.unpack_worker ROOT ALLOW_DOWNLOAD`` reads a
-JSON list of ``{name, app_dir, expected_id}`` on stdin and, one app after the other, checks its archive and
+"""The early restore's worker: ``python -m pinokiocloud.store.unpack_worker`` reads ``{root, allow_download,
+jobs}`` as JSON on stdin (``jobs``: a list of ``{name, app_dir, expected_id}``; nothing at all: there is nothing
+to restore, and it ends) and, one app after the other, checks its archive and
 writes it out next to its folder (``envarchive.unpack_archive``), telling ``store.early`` what happens as JSON
 lines on stdout: ``checked`` (with the reason when the archive cannot be used), ``progress``, ``unpacked``
 (where the folder is) or ``failed`` (the error's kind and sentence).
 
 Why a process of its own: in a thread of ``serve`` the extraction hardly overlapped the daemon's imports
 (measured on tmpfs, a numpy/scipy/pillow venv: imports plus extraction 2.0 s in one process, 1.3-1.6 s in two).
+It loads what it needs before it reads its jobs: ``serve`` starts it first and finds the jobs meanwhile.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ def _say(**fields: object) -> None:
     sys.stdout.flush()
 
 
-def main(argv: list[str]) -> int:
-    root, allow_download = Path(argv[0]), argv[1] == "1"
-    for job in json.load(sys.stdin):
+def main() -> int:
+    given = sys.stdin.read()
+    if not given.strip():
+        return 0
+    order = json.loads(given)
+    root, allow_download = Path(str(order["root"])), order["allow_download"] is True
+    for job in order["jobs"]:
         name, app_dir = str(job["name"]), Path(str(job["app_dir"]))
         expected = job.get("expected_id")
         try:
@@ -55,4 +61,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
