@@ -259,9 +259,8 @@ def check_archive(root: Path, name: str, app_dir: Path, *, expected_id: str | No
         version, home = str(venv.get("version", "")), str(venv.get("home", ""))
         if version in pythons:
             continue
-        exe = next((Path(home) / n for n in (f"python{version}", "python3", "python") if (Path(home) / n).exists()),
-                   None) if home else None
-        if exe is None or _version_of(exe) != version:
+        exe = _interpreter_in(Path(home), version) if home and version else None
+        if exe is None:
             exe = _find_python(version, allow_download=allow_python_download) if version else None
         if exe is None:
             return manifest, (f"the archive of {name} was made for Python {version or '?'} ({home or 'unknown'}), "
@@ -269,6 +268,20 @@ def check_archive(root: Path, name: str, app_dir: Path, *, expected_id: str | No
         pythons[version] = str(exe)
     manifest["pythons"] = pythons
     return manifest, None
+
+
+def _interpreter_in(home: Path, version: str) -> Path | None:
+    """The venv's base interpreter in ``home`` if it is still Python ``version``. An executable named for its
+    version (``python3.11``, how CPython installs itself and what uv and pyenv ship) is taken at its word;
+    only a bare ``python3``/``python`` is asked (a subprocess: ~50 ms a restore would wait for)."""
+    named = home / f"python{version}"
+    if os.access(named, os.X_OK) and named.is_file():
+        return named
+    for name in ("python3", "python"):
+        exe = home / name
+        if exe.exists() and _version_of(exe) == version:
+            return exe
+    return None
 
 
 def _version_of(exe: Path) -> str | None:
