@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pinokiocloud.errors import (
-    BadParamError,
-    CatalogError,
-    DaemonUnavailableError,
-    DiskFullError,
-    DownloadError,
-    InputRequiredError,
-    LauncherNotFoundError,
-    NodeNotFoundError,
-    PinokioCloudError,
-    ScriptLoadError,
-    ScriptTimeoutError,
-    SidecarError,
-    StepError,
-    TunnelError,
-    UserError,
-)
+from pinokiocloud.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from pinokiocloud.client import Client
+    from pinokiocloud.errors import (
+        BadParamError,
+        CatalogError,
+        DaemonUnavailableError,
+        DiskFullError,
+        DownloadError,
+        InputRequiredError,
+        LauncherNotFoundError,
+        NodeNotFoundError,
+        PinokioCloudError,
+        ScriptLoadError,
+        ScriptTimeoutError,
+        SidecarError,
+        StepError,
+        TunnelError,
+        UserError,
+    )
     from pinokiocloud.launch import launch
 
 __all__ = [
@@ -48,15 +49,14 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    """``Client`` and ``launch`` load HTTP machinery; they are imported on first use, so the CLI and the
-    daemon do not pay for them when they do not need them."""
-    if name == "Client":
-        from pinokiocloud.client import Client
+_HOMES = {
+    "client": ("Client",),
+    "errors": tuple(n for n in __all__ if n.endswith("Error")),
+    "launch": ("launch",),
+}
+"""Where each public name lives. Every name loads on first use: the watchdog and the restore's worker import
+modules of this package, and would otherwise pay for the error tree (and ``typing``) first; ``Client`` and
+``launch`` load HTTP machinery the CLI and the daemon do not need."""
 
-        return Client
-    if name == "launch":
-        from pinokiocloud.launch import launch
-
-        return launch
-    raise AttributeError(f"module 'pinokiocloud' has no attribute {name!r}")
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

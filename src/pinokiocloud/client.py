@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -24,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from pinokiocloud.config import Settings
+from pinokiocloud.daemon_start import spawn, take_early
 from pinokiocloud.errors import DaemonUnavailableError, PinokioCloudError, UserError, rebuild
-from pinokiocloud.home_lock import START_REPORT_ENV, LockHolder, lock_holder
+from pinokiocloud.home_lock import LockHolder, lock_holder
 
 if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Pydantic or FastAPI to start
     from pydantic import JsonValue
@@ -68,7 +67,7 @@ if TYPE_CHECKING:  # names for the type checker only: the CLI must not import Py
     from pinokiocloud.server.models import SearchHit as SearchHit
     from pinokiocloud.server.models import ShareInfo as ShareInfo
 
-__all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params", "start_daemon_early"]
+__all__ = ["START_TIMEOUT_S", "Answers", "Client", "Params"]
 
 Params: TypeAlias = "dict[str, JsonValue]"
 """A script's ``args`` (``--param``, a menu item's query)."""
@@ -80,24 +79,6 @@ START_TIMEOUT_S = 120.0
 SLOW_NOTICE_S = 5.0
 HEALTH_TIMEOUT_S = 2.0
 REQUEST_TIMEOUT_S = 120.0
-
-
-_early_start: tuple[Path, int, subprocess.Popen[bytes], Path] | None = None
-"""(home, port, process, report) of the daemon :func:`start_daemon_early` started, until a client takes it."""
-
-
-def start_daemon_early() -> None:
-    """Start the daemon of the home the environment names, now, when no process owns that home. The CLI's
-    entry point calls this for ``up``/``status``/``ls`` before it loads Typer and the commands, so a fresh
-    machine's daemon (and its restore) begins 0.1-0.15 s sooner. The first :meth:`Client.ensure_daemon` for that
-    home and port then waits for this process, as for one it started itself; it never starts a second."""
-    global _early_start
-    if _early_start is not None:
-        return
-    settings = Settings.from_env()
-    if lock_holder(settings.home) is None:
-        proc, report = Client(settings)._spawn()
-        _early_start = (settings.home, settings.port, proc, report)
 
 
 def _rebuild(status: int, body: object) -> PinokioCloudError:
@@ -151,12 +132,11 @@ class Client:
 
     def ensure_daemon(self) -> None:
         """Wait until the home's daemon answers; start one (under the watchdog) when no process owns the home."""
-        global _early_start
         proc: subprocess.Popen[bytes] | None = None
         report: Path | None = None
-        if _early_start is not None and _early_start[:2] == (self.settings.home, self.settings.port):
-            _, _, proc, report = _early_start  # ours: its failure to start is this command's to report
-            _early_start = None
+        early = take_early(self.settings)
+        if early is not None:
+            proc, report = early  # ours: its failure to start is this command's to report
         elif lock_holder(self.settings.home) is None:
             if not self.autostart:
                 raise DaemonUnavailableError(self.url, "it is not running; start it with `pinokiocloud up`")
@@ -168,18 +148,7 @@ class Client:
                 report.unlink(missing_ok=True)
 
     def _spawn(self) -> tuple[subprocess.Popen[bytes], Path]:
-        """``python -m pinokiocloud.watchdog`` (which runs ``serve``), detached, logging to logs/daemon.log."""
-        logs = self.settings.home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        report = logs / f"start-{os.getpid()}-{secrets.token_hex(4)}.json"
-        env = {**self.settings.process_environ, "PINOKIO_HOME": str(self.settings.home),
-               "PINOKIOCLOUD_PORT": str(self.settings.port), "PINOKIOCLOUD_UI_PORT": str(self.settings.ui_port),
-               START_REPORT_ENV: str(report)}
-        with open(logs / "daemon.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "pinokiocloud.watchdog"], stdout=log, stderr=log,
-                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                                    cwd=str(self.settings.home))
-        return proc, report
+        return spawn(self.settings)
 
     def _wait_until_answering(self, proc: subprocess.Popen[bytes] | None, report: Path | None) -> None:
         started = time.monotonic()

@@ -6,7 +6,8 @@ new daemon takes the home's lock, reaps what its predecessor left and restores t
 dashboard. A stop that was asked for (``down``, SIGTERM, Ctrl-C) or a daemon that could not start (exit 2: the home is
 owned, the port is taken — starting again would fail the same way) ends the watchdog too.
 
-It is deliberately tiny and imports nothing heavy: it must outlive whatever killed the daemon.
+It is deliberately tiny and imports nothing heavy: it must outlive whatever killed the daemon. It starts the
+daemon before it loads even the home's lock module (a fresh machine's restore begins with that start).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import subprocess
 import sys
 import time
 from types import FrameType
-
-from pinokiocloud.home_lock import START_REPORT_ENV
 
 __all__ = ["MAX_RESTARTS", "RESTART_WINDOW_S", "daemon_argv", "main"]
 
@@ -66,6 +65,8 @@ def main() -> int:
     env = dict(os.environ)
     while True:
         child = subprocess.Popen(daemon_argv(), stdin=subprocess.DEVNULL, env=env)
+        from pinokiocloud.home_lock import START_REPORT_ENV  # after the start, for the reason above
+
         env.pop(START_REPORT_ENV, None)  # only the first start has a client waiting for its report
         code = child.wait()
         if stopping or code in _CLEAN_EXITS:
