@@ -13,7 +13,7 @@ import pytest
 
 from pinokiocloud.errors import NodeNotFoundError, ScriptTimeoutError
 from pinokiocloud.kernel import NodeSidecar, find_node, load_launcher, render_template
-from pinokiocloud.kernel.bridge import _wheel_node
+from pinokiocloud.kernel.bridge import _wheel_node, prestart_node
 from tests.helpers.sidecar import SyncSidecar, make_context
 
 
@@ -130,3 +130,38 @@ def test_node_can_come_from_the_override_setting(node_modules: Path, home: Path)
             return await render_template(sc, "{{process.version.startsWith('v')}}", make_context(home))
 
     assert asyncio.run(go()) is True
+
+
+def test_a_node_started_before_the_event_loop_serves_as_the_sidecars_only_process() -> None:
+    """``serve`` starts node before it loads the web stack (``prestart_node``); the daemon's sidecar takes that
+    process instead of starting a second one, and closing the sidecar ends it."""
+    popen = prestart_node(None, node_modules=None, environ=os.environ)
+    assert popen is not None
+
+    async def use() -> tuple[object, int | None, int]:
+        async with NodeSidecar(prestarted=popen, install_packages=False) as sidecar:
+            answer = await sidecar.call("render", {"template": "{{1 + 2}}", "vars": {}})
+            return answer, sidecar.pid, sidecar.starts
+
+    answer, pid, starts = asyncio.run(use())
+    assert answer == {"value": 3} and pid == popen.pid and starts == 1
+    assert popen.wait(timeout=10) is not None  # ended with the sidecar, not left behind
+
+
+def test_a_node_started_early_that_died_meanwhile_is_replaced() -> None:
+    popen = prestart_node(None, node_modules=None, environ=os.environ)
+    assert popen is not None
+    popen.kill()
+    popen.wait(timeout=10)
+
+    async def use() -> tuple[object, int | None]:
+        async with NodeSidecar(prestarted=popen, install_packages=False) as sidecar:
+            return await sidecar.call("render", {"template": "{{1 + 2}}", "vars": {}}), sidecar.pid
+
+    answer, pid = asyncio.run(use())
+    assert answer == {"value": 3} and pid not in (None, popen.pid)
+
+
+def test_node_is_not_started_early_while_its_packages_still_need_an_install(tmp_path: Path) -> None:
+    """The install (npm, seconds) belongs to the sidecar's own start, on a thread; ``serve`` must not wait."""
+    assert prestart_node(None, node_modules=tmp_path / "node_modules", environ=os.environ) is None

@@ -15,9 +15,11 @@ import logging
 import os
 import re
 import shutil
+import subprocess
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from pinokiocloud.errors import (
     LauncherNotFoundError,
@@ -26,10 +28,10 @@ from pinokiocloud.errors import (
     ScriptTimeoutError,
     SidecarError,
 )
-from pinokiocloud.kernel.node_packages import ensure_node_packages
+from pinokiocloud.kernel.node_packages import ensure_node_packages, node_packages_installed
 from pinokiocloud.procs.captured import run_captured_sync
 
-__all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node", "reply"]
+__all__ = ["BRIDGE_JS", "DEFAULT_CALL_TIMEOUT_S", "NodeSidecar", "find_node", "prestart_node", "reply"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,72 @@ def find_node(override: Path | None = None, path_env: str | None = None) -> Path
     raise NodeNotFoundError("; ".join(tried))
 
 
+def _node_env(environ: Mapping[str, str], node_modules: Path | None) -> dict[str, str]:
+    env = dict(environ)
+    env.setdefault("MALLOC_ARENA_MAX", "2")  # two threads need no more; keeps RSS down
+    if node_modules is not None:
+        env["NODE_PATH"] = os.pathsep.join(p for p in (str(node_modules), env.get("NODE_PATH", "")) if p)
+    return env
+
+
+def prestart_node(node: Path | None, *, node_modules: Path | None, environ: Mapping[str, str],
+                  ) -> subprocess.Popen[bytes] | None:
+    """Start the sidecar's node process before there is an event loop, for a :class:`NodeSidecar` made
+    later to take (``prestarted``): ``serve`` calls this before it loads the web stack, so node's own start
+    (0.12-0.15 s to a first answer on an idle 2-core machine, more beside a restore) is over by the time
+    the first run needs it. ``None`` when its packages still need an install (``start`` does that) or
+    node cannot start (``start`` says why)."""
+    try:
+        found = find_node(node, environ.get("PATH"))
+        if node_modules is not None and not node_packages_installed(node_modules):
+            return None
+        return subprocess.Popen([str(found), *NODE_FLAGS, str(BRIDGE_JS)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_node_env(environ, node_modules))
+    except (NodeNotFoundError, OSError):
+        return None
+
+
+class _Prestarted:
+    """A node process :func:`prestart_node` started, behind the part of asyncio's ``Process`` this module
+    uses (its pipes as asyncio streams)."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader,
+                 stderr: asyncio.StreamReader) -> None:
+        self._popen = popen
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+
+    @classmethod
+    async def adopt(cls, popen: subprocess.Popen[bytes]) -> _Prestarted:
+        assert popen.stdin is not None and popen.stdout is not None and popen.stderr is not None
+        loop = asyncio.get_running_loop()
+
+        async def reading(pipe: IO[bytes]) -> asyncio.StreamReader:
+            reader = asyncio.StreamReader(limit=_STREAM_LIMIT, loop=loop)
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+            return reader
+
+        stdout, stderr = await reading(popen.stdout), await reading(popen.stderr)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, popen.stdin)
+        return cls(popen, asyncio.StreamWriter(transport, protocol, None, loop), stdout, stderr)
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self._popen.kill()
+
+    async def wait(self) -> int:
+        if (code := self._popen.poll()) is not None:
+            return code
+        return await asyncio.to_thread(self._popen.wait)
+
+
 class NodeSidecar:
     """An asyncio client of ``bridge.js``. Use ``async with NodeSidecar(...) as sidecar``."""
 
@@ -91,13 +159,17 @@ class NodeSidecar:
         environ: Mapping[str, str] | None = None,
         call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S,
         install_packages: bool = True,
+        prestarted: subprocess.Popen[bytes] | None = None,
     ) -> None:
+        """``prestarted``: the node process :func:`prestart_node` started for these settings, taken as the
+        first one when it is still alive."""
         self._node_override = node
+        self._prestarted = prestarted
         self._node_modules = node_modules
         self._environ = dict(os.environ if environ is None else environ)
         self.call_timeout_s = call_timeout_s
         self._install_packages = install_packages
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: asyncio.subprocess.Process | _Prestarted | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stderr_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, object]]] = {}
@@ -125,15 +197,15 @@ class NodeSidecar:
         async with self._start_lock:
             if self._proc is not None and self._proc.returncode is None:
                 return
+            prestarted, self._prestarted = self._prestarted, None
+            if prestarted is not None and prestarted.poll() is None:
+                self._proc = await _Prestarted.adopt(prestarted)
+                self._started(self._proc)
+                return
             node = await asyncio.to_thread(find_node, self._node_override, self._environ.get("PATH"))
-            env = dict(self._environ)
-            env.setdefault("MALLOC_ARENA_MAX", "2")  # two threads need no more; keeps RSS down
             if self._node_modules is not None and self._install_packages:
                 await asyncio.to_thread(ensure_node_packages, self._node_modules, node)
-            if self._node_modules is not None:
-                env["NODE_PATH"] = os.pathsep.join(
-                    p for p in (str(self._node_modules), env.get("NODE_PATH", "")) if p
-                )
+            env = _node_env(self._environ, self._node_modules)
             try:
                 self._proc = await asyncio.create_subprocess_exec(
                     str(node), *NODE_FLAGS, str(BRIDGE_JS),
@@ -142,9 +214,12 @@ class NodeSidecar:
                 )
             except OSError as exc:
                 raise SidecarError(f"could not start the Node sidecar with {node}: {exc}") from exc
-            self.starts += 1
-            self._reader = asyncio.create_task(self._read_responses(self._proc))
-            self._stderr_task = asyncio.create_task(self._read_stderr(self._proc))
+            self._started(self._proc)
+
+    def _started(self, proc: asyncio.subprocess.Process | _Prestarted) -> None:
+        self.starts += 1
+        self._reader = asyncio.create_task(self._read_responses(proc))
+        self._stderr_task = asyncio.create_task(self._read_stderr(proc))
 
     async def close(self) -> None:
         self._closed = True
@@ -164,7 +239,7 @@ class NodeSidecar:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _read_responses(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read_responses(self, proc: asyncio.subprocess.Process | _Prestarted) -> None:
         assert proc.stdout is not None
         while True:
             line = await proc.stdout.readline()
@@ -188,7 +263,7 @@ class NodeSidecar:
                 future.set_exception(_SidecarDied(proc.returncode))
         self._pending.clear()
 
-    async def _read_stderr(self, proc: asyncio.subprocess.Process) -> None:
+    async def _read_stderr(self, proc: asyncio.subprocess.Process | _Prestarted) -> None:
         assert proc.stderr is not None
         while True:
             line = await proc.stderr.readline()

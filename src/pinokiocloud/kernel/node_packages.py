@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pinokiocloud.procs.captured import run_captured_sync
 
-__all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "npm_command"]
+__all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "node_packages_installed", "npm_command"]
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,14 @@ def npm_command(node: Path) -> list[str]:
     return [npm] if npm else []
 
 
-def _installed(node_modules: Path) -> bool:
+def node_packages_installed(node_modules: Path) -> bool:
+    """Whether every one of SIDECAR_PACKAGES is under ``node_modules``."""
     return all((node_modules / spec.rsplit("@", 1)[0]).is_dir() for spec in SIDECAR_PACKAGES)
 
 
 def ensure_node_packages(node_modules: Path, node: Path) -> bool:
     """Install SIDECAR_PACKAGES under ``node_modules`` unless present; True when they are there."""
-    if _installed(node_modules):
+    if node_packages_installed(node_modules):
         return True
     prefix = node_modules.parent
     mark = prefix / _FAILED_MARK
@@ -55,7 +56,7 @@ def ensure_node_packages(node_modules: Path, node: Path) -> bool:
     prefix.mkdir(parents=True, exist_ok=True)
     cmd = [*npm, "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--no-save", *SIDECAR_PACKAGES]
     done = run_captured_sync(cmd, timeout_s=INSTALL_TIMEOUT_S)
-    ok = done.code == 0 and _installed(node_modules)
+    ok = done.code == 0 and node_packages_installed(node_modules)
     detail = f"npm ran past {INSTALL_TIMEOUT_S:g} s" if done.timed_out else done.output.strip()[-300:]
     if not ok:
         mark.write_text(detail)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import secrets
+import subprocess
 from pathlib import Path
 
 from pinokiocloud.apps import AppManager
@@ -20,6 +21,7 @@ from pinokiocloud.kernel.runner import RestartPolicy, Runner
 from pinokiocloud.platform import detect_system
 from pinokiocloud.server.shares import ShareService
 from pinokiocloud.server.ui_service import UiService
+from pinokiocloud.share import load_probes
 from pinokiocloud.store import persist
 from pinokiocloud.store.early import EarlyRestore
 from pinokiocloud.store.recover import open_store
@@ -52,10 +54,12 @@ class Daemon:
 
     def __init__(self, settings: Settings, *, restart_policy: RestartPolicy | None = None,
                  catalog: Catalog | None = None, lock: HomeLock | None = None,
-                 early: EarlyRestore | None = None) -> None:
-        """``early``: the restore ``serve`` began before loading the daemon (its root and restored state)."""
+                 early: EarlyRestore | None = None, node: subprocess.Popen[bytes] | None = None) -> None:
+        """``early``: the restore ``serve`` began before loading the daemon (its root and restored state);
+        ``node``: the sidecar's node process ``serve`` started then (``kernel.bridge.prestart_node``)."""
         self.settings = settings
         self._ui_restore: asyncio.Task[None] | None = None
+        self._probes_loading: asyncio.Task[None] | None = None
         self._own_lock = lock is None
         self.lock = lock or HomeLock(settings.home)
         if not self.lock.held:
@@ -63,7 +67,7 @@ class Daemon:
         try:
             self.token = read_or_create_token(settings.token_file)
             self.sidecar = NodeSidecar(settings.node, node_modules=settings.node_modules, environ=settings.environ,
-                                       call_timeout_s=settings.call_timeout_s)
+                                       call_timeout_s=settings.call_timeout_s, prestarted=node)
             root = early.root if early is not None else persist.choose_root(settings)
             restored = early.state if early is not None else persist.restore_state(settings.home, root)
             opened = open_store(settings.home / "pinokiocloud.db", settings.api_dir)
@@ -90,9 +94,11 @@ class Daemon:
     async def open(self) -> None:
         await self.sidecar.start()
         self.persistence.note_alive_runs()
-        await self.apps.open()
+        restarted = await self.apps.open()
         self.apps.sampler.start()  # app status sampled in the background: a status read is a dictionary read
         self.persistence.open()
+        if restarted or (self.persistence.restorer is not None and self.persistence.restorer.apps):
+            self._probes_loading = asyncio.create_task(load_probes(), name="load the web-UI probes")
         self.shares.open()
         if self.ui.wanted:  # it was up when the last daemon stopped or died: same passcode, same links
             self._ui_restore = asyncio.create_task(self._restore_ui(), name="restore the dashboard")
@@ -104,6 +110,9 @@ class Daemon:
             log.warning("could not bring the dashboard back: %s", exc)
 
     async def close(self) -> None:
+        if self._probes_loading is not None:
+            with contextlib.suppress(Exception):
+                await self._probes_loading  # a thread cannot be cancelled: it ends within 0.1 s
         if self._ui_restore is not None and not self._ui_restore.done():
             self._ui_restore.cancel()
             with contextlib.suppress(asyncio.CancelledError):

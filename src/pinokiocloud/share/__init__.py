@@ -73,6 +73,7 @@ __all__ = [
     "gradio_share_env",
     "hash_passcode",
     "load_gateway",
+    "load_probes",
     "local_share_value",
     "qr_png",
     "qr_text",
@@ -108,6 +109,15 @@ async def load_gateway() -> type[Gateway]:
         return Gateway
 
     return await asyncio.to_thread(load)
+
+
+async def load_probes() -> None:
+    """Load what probing a web UI needs (httpx and the probes' TLS context, about 0.1 s) in a worker thread,
+    for a daemon about to start apps again (a restore, an autorestore): the first probe of such an app's
+    web UI would otherwise wait for them, and build the TLS context on the event loop."""
+    from pinokiocloud.share.probe import load_client
+
+    await asyncio.to_thread(load_client)
 
 
 if not TYPE_CHECKING:  # for the type checker the names above are the whole surface (a typo stays an error)

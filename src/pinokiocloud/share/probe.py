@@ -13,7 +13,7 @@ from pinokiocloud.share.config import resolve_url
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["PROBE_CONNECTIONS", "PROBE_TIMEOUT_S", "ProbeResult", "answers", "probe", "probe_client"]
+__all__ = ["PROBE_CONNECTIONS", "PROBE_TIMEOUT_S", "ProbeResult", "answers", "load_client", "probe", "probe_client"]
 
 PROBE_TIMEOUT_S = 10.0
 BODY_LIMIT_BYTES = 64 * 1024
@@ -59,6 +59,13 @@ def _tls_context() -> ssl.SSLContext:
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def load_client() -> None:
+    """Import httpx and build the TLS context now (what the first :func:`probe_client` would do)."""
+    import httpx  # noqa: F401
+
+    _tls_context()
 
 
 def probe_client(timeout_s: float = PROBE_TIMEOUT_S) -> httpx.AsyncClient:
