@@ -36,7 +36,7 @@ CLI_LAZY = (
     "pinokiocloud.downloads.engine",
     "pinokiocloud.platform.cloud",
 )
-LAZY_PACKAGES = ("pinokiocloud.share", "pinokiocloud.procs", "pinokiocloud.platform")
+LAZY_PACKAGES = ("pinokiocloud", "pinokiocloud.share", "pinokiocloud.procs", "pinokiocloud.platform", "pinokiocloud.store")
 
 
 def loaded_after(code: str, names: tuple[str, ...]) -> list[str]:
@@ -56,6 +56,15 @@ def test_the_daemon_starts_without_the_libraries_only_sharing_and_requests_need(
 
 def test_the_cli_starts_without_the_daemons_libraries() -> None:
     assert loaded_after("import pinokiocloud.cli.main", CLI_LAZY) == []
+
+
+def test_a_fresh_machines_first_start_loads_little_before_the_daemon_runs() -> None:
+    """The chain that starts a restore: the CLI's early start (no HTTP client), the watchdog (nothing of ours
+    before it starts ``serve``), the restore's worker (no event loop, no store)."""
+    assert loaded_after("import pinokiocloud.daemon_start", ("urllib.request", "http.client", "pinokiocloud.cli.main",
+                                                             "typer", "asyncio")) == []
+    assert loaded_after("import pinokiocloud.watchdog", ("pinokiocloud.home_lock", "pinokiocloud.errors")) == []
+    assert loaded_after("import pinokiocloud.store.unpack_worker", ("asyncio", "pinokiocloud.store.db")) == []
 
 
 @pytest.mark.parametrize("package", LAZY_PACKAGES)
@@ -85,4 +94,4 @@ print("ok", len(p.__all__), *own)
     assert done.returncode == 0, done.stderr
     words = done.stdout.split()
     assert words[0] == "ok" and int(words[1]) > 0
-    assert words[2:] == (["load_gateway"] if package == "pinokiocloud.share" else [])  # defined in the package
+    assert words[2:] == (["load_gateway", "load_probes"] if package == "pinokiocloud.share" else [])  # defined there

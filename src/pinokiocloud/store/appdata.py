@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pinokiocloud.errors import StoreError
-from pinokiocloud.store.backup import write_atomic
+from pinokiocloud.store.atomic import write_atomic
 from pinokiocloud.store.blobs import BlobStore, hash_file
 
 __all__ = ["MODEL_MIN_BYTES", "MODEL_SUFFIXES", "SyncResult", "backup_drive_registry", "classify",

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from pinokiocloud.errors import StoreError
+from pinokiocloud.store.atomic import write_atomic
 from pinokiocloud.store.db import Store
 
-__all__ = ["BACKUP_DEBOUNCE_S", "BACKUP_FILE", "LINEAGE_SETTING", "MANIFEST_FILE", "StateBackup", "read_manifest",
-           "write_atomic"]
+__all__ = ["BACKUP_DEBOUNCE_S", "BACKUP_FILE", "LINEAGE_SETTING", "MANIFEST_FILE", "StateBackup", "read_manifest"]
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +36,6 @@ BACKUP_DEBOUNCE_S = 30.0
 BACKUP_FILE = "pinokiocloud.db"
 LINEAGE_SETTING = "state_lineage"
 MANIFEST_FILE = "manifest.json"
-
-
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so a reader sees the old file or the whole new one, never a part."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_manifest(state_dir: Path) -> dict[str, Any] | None:

@@ -79,10 +79,15 @@ class EarlyRestore:
         imports (zstandard, tar's plumbing) then overlap the ones below (the store's modules) and the
         state's restore, instead of following them. It waits for its jobs on stdin; given none, it ends."""
         worker = _spawn_worker() if _restore_likely(settings) else None
-        from pinokiocloud.store import persist  # after the worker's start, for the reason above
+        try:
+            from pinokiocloud.store import persist  # after the worker's start, for the reason above
 
-        root = persist.choose_root(settings)
-        state = persist.restore_state(settings.home, root)
+            root = persist.choose_root(settings)
+            state = persist.restore_state(settings.home, root)
+        except BaseException:
+            if worker is not None and worker.stdin is not None:
+                worker.stdin.close()  # no jobs: it ends
+            raise
         early = cls(root, state, _worker=worker)
         try:
             if root.path is not None:

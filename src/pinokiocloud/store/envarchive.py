@@ -31,7 +31,7 @@ from typing import IO, Any, cast
 
 import zstandard
 
-from pinokiocloud.store.backup import write_atomic
+from pinokiocloud.store.atomic import write_atomic
 
 __all__ = ["ARCHIVE_FORMAT", "Extracted", "Unpacked", "archive_paths", "check_archive", "commit_unpacked",
            "discard_unpacked", "extract_archive", "save_archive", "unpack_archive"]
