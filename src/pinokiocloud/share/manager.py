@@ -26,6 +26,7 @@ import inspect
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -373,9 +374,10 @@ class ShareManager:
         gateway = None
         if use_gateway:
             gateway_class = await load_gateway()  # before the port is picked: no await between pick and claim
-            port = self._gateway_port(gateway_port)
+            host = "0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1"
+            port = self._gateway_port(gateway_port, host)
             gateway = gateway_class(target_url, passcode=passcode, token=token, session_key=session_key, name=app,
-                                    host="0.0.0.0" if self._needs_public_bind(order, ctx) else "127.0.0.1", port=port,
+                                    host=host, port=port,
                                     access_log=self.settings.home / "logs" / "share" / f"{_safe(app)}.access.log")
             self._starting_ports.add(port)  # another app's share starting meanwhile picks the next port
             try:
@@ -416,17 +418,22 @@ class ShareManager:
                 return True
         return False
 
-    def _gateway_port(self, wanted: int | None) -> int:
+    def _gateway_port(self, wanted: int | None, host: str) -> int:
+        """``wanted``, else 0 (any free port), else with ``PINOKIOCLOUD_SHARE_PORT`` the first port from it that
+        neither another share nor another program holds (a second app's share took the next port even
+        when some client's connection had it, and failed)."""
         if wanted is not None:
             return wanted
         base = self.settings.gateway_port
         if base is None:
             return 0
         used = {r.gateway.port for r in self._shares.values() if r.gateway is not None} | self._starting_ports
-        port = base
-        while port in used:
-            port += 1
-        return port
+        for port in range(base, min(base + _GATEWAY_PORTS_TRIED, 65536)):
+            if port not in used and _bindable(host, port):
+                return port
+        return base  # every one is taken: the gateway's start says so, naming the setting
+
+
 
     def _candidates(self, record: _Share, first: str | None) -> list[Provider]:
         """Fresh provider instances in preference order (``first`` moved to the front), skipping the
@@ -753,6 +760,21 @@ class ShareManager:
 def _reasons_text(attempts: Mapping[str, str | None]) -> str:
     reasons = [f"{name}: {reason}" for name, reason in attempts.items() if reason]
     return "; ".join(reasons) if reasons else "no share provider is configured"
+
+
+_GATEWAY_PORTS_TRIED = 100
+
+
+def _bindable(host: str, port: int) -> bool:
+    """Whether a listening socket could take ``host:port`` now (with ``SO_REUSEADDR``, as the gateway's server
+    binds: a port left in TIME_WAIT is free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe_socket:
+        probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe_socket.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _safe(name: str) -> str:
