@@ -37,16 +37,15 @@ def spawn(settings: Settings) -> tuple[subprocess.Popen[bytes], Path]:
     return proc, report
 
 
-def start_early() -> None:
-    """Start the daemon of the home the environment names, now, when no process owns that home (the CLI's
-    entry point, for ``up``/``status``/``ls``, before it loads Typer and the commands)."""
+def start_early(settings: Settings) -> bool:
+    """Start the daemon of ``settings``' home now, when no process owns that home (the CLI's entry point, for
+    ``up``/``status``/``ls``, before it loads Typer and the commands); whether it did."""
     global _early
-    if _early is not None:
-        return
-    settings = Settings.from_env()
-    if lock_holder(settings.home) is None:
-        proc, report = spawn(settings)
-        _early = (settings.home, settings.port, proc, report)
+    if _early is not None or lock_holder(settings.home) is not None:
+        return False
+    proc, report = spawn(settings)
+    _early = (settings.home, settings.port, proc, report)
+    return True
 
 
 def take_early(settings: Settings) -> tuple[subprocess.Popen[bytes], Path] | None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pinokiocloud.store.restore import RestoredState
     from pinokiocloud.store.root import RootChoice
 
-__all__ = ["EarlyJob", "EarlyRestore"]
+__all__ = ["EarlyJob", "EarlyRestore", "restore_likely"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class EarlyRestore:
         A fresh home with a state backup on ``PINOKIOCLOUD_PERSIST`` starts the worker first: its own
         imports (zstandard, tar's plumbing) then overlap the ones below (the store's modules) and the
         state's restore, instead of following them. It waits for its jobs on stdin; given none, it ends."""
-        worker = _spawn_worker() if _restore_likely(settings) else None
+        worker = _spawn_worker() if restore_likely(settings) else None
         try:
             from pinokiocloud.store import persist  # after the worker's start, for the reason above
 
@@ -196,9 +196,10 @@ class EarlyRestore:
             _remove_leftovers(job.app_dir.parent, f".{job.app_dir.name}.restore-*")
 
 
-def _restore_likely(settings: Settings) -> bool:
+def restore_likely(settings: Settings) -> bool:
     """A fresh home and a state backup on the root named by ``PINOKIOCLOUD_PERSIST`` (two ``stat`` calls: the
-    root the platform would pick is only known once ``persist`` is loaded, and then the worker starts after)."""
+    root the platform would pick is only known once ``persist`` is loaded, and then the worker starts after).
+    The CLI's entry point asks it too."""
     return (settings.persist is not None and not (settings.home / "pinokiocloud.db").exists()
             and (settings.persist / "state" / "pinokiocloud.db").is_file())
 
