@@ -37,6 +37,8 @@ from tests.downloads.servers import File, FileServer  # noqa: E402
 from tests.helpers.cli import free_port, write_launcher  # noqa: E402
 from tests.helpers.npm_cache import ensure_test_packages  # noqa: E402
 
+from pinokiocloud.home_lock import lock_holder  # noqa: E402
+
 BIN = Path(sys.executable).parent / "pinokiocloud"
 SHARED_MB_OF_500 = 300
 
@@ -77,6 +79,10 @@ class Session:
         if persist is not None:
             self.env["PINOKIOCLOUD_PERSIST"] = str(persist)
 
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen([str(BIN), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                env=self.env, stdin=subprocess.DEVNULL)
+
     def cli(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
                               stdin=subprocess.DEVNULL, check=False)
@@ -107,6 +113,17 @@ class Session:
                     pass
             time.sleep(0.05)  # the same for session 2 and the reinstall; finer than the times compared
         raise SystemExit(f"{name} never answered in {self.home}")
+
+    def wait_daemon(self, timeout: float = 120) -> float:
+        """When this home's daemon says it answers (its lock's ``ready``), polled every 10 ms: the CLI call that
+        started it returns later, and on a restore later still (it lowers its priority while it waits)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            holder = lock_holder(self.home)
+            if holder is not None and holder.ready:
+                return time.monotonic()
+            time.sleep(0.01)
+        raise SystemExit(f"no daemon answered for {self.home}")
 
     def wait_archive(self, name: str, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
@@ -217,22 +234,24 @@ def main() -> None:
         _settle_disk()
         before = served()
         began, began_wall = time.monotonic(), time.time()
-        two.cli("status")  # returns once the daemon answers; the restore goes on in the background
-        daemon_2_s = time.monotonic() - began
+        first_call = two.popen("status")  # the daemon starts and restores; the call returns once it answers
+        daemon_2_s = two.wait_daemon() - began
         restore_s = two.wait_ui("demo") - began
+        first_call.wait(timeout=120)
         restored = two.api("/api/store")["restore"]
         bytes_2 = served() - before
         two.cli("down", timeout=300)
         timeline = sorted([f"{_stamp(began_wall)} the first CLI call (`status`)",
-                    f"{_stamp(began_wall + daemon_2_s)} it returned: the daemon answered",
+                    f"{_stamp(began_wall + daemon_2_s)} the daemon said it answers (its lock)",
                     *_timeline(two.home / "logs" / "daemon.log"), *_run_events(two.home, "demo"),
                     f"{_stamp(began_wall + restore_s)} the app's web UI answered"])
 
         plain = Session(work, "home3", None, node_modules)
         _settle_disk()
         began = time.monotonic()
-        plain.cli("status")  # the daemon's start, measured apart: session 2 pays it too
-        daemon_s = time.monotonic() - began
+        first_call = plain.popen("status")  # the daemon's start, measured apart: session 2 pays it too
+        daemon_s = plain.wait_daemon() - began
+        first_call.wait(timeout=120)
         plain.cli("install", str(app), "--name", "demo")
         plain.cli("start", "demo")
         reinstall_s = plain.wait_ui("demo") - began
@@ -249,7 +268,7 @@ def main() -> None:
         ("  of which the daemon's start", f"{daemon_s:.1f} s", "paid by both"),
         ("session 2 (same root): restore to web UI", f"{restore_s:.1f} s",
          f"{restore_s / reinstall_s:.2f}x reinstall (target <= 0.25x)"),
-        ("  of which the daemon's start", f"{daemon_2_s:.1f} s", "the CLI's first call answered"),
+        ("  of which the daemon's start", f"{daemon_2_s:.1f} s", "until it answers, beside the restore"),
         ("  both without their daemon's start", f"{work_2:.1f} s",
          f"{work_2 / work_plain:.2f}x the reinstall's {work_plain:.1f} s"),
         ("  archive extraction + model links (demo)", f"{restored['demo']['seconds'] or 0:.1f} s", ""),
