@@ -3,9 +3,10 @@
 
 A module of its own that loads only the standard library, the settings and the home's lock: the CLI's entry
 point starts a fresh machine's daemon (and the restore that daemon begins) with :func:`start_early` before
-it loads anything else, the HTTP client included (measured: the watchdog started 0.05 s sooner than from
-``client``). The first :class:`~pinokiocloud.client.Client` of that home and port then takes the process as
-its own (:func:`take_early`): it reports that daemon's start-up failure and never starts a second one.
+it loads anything else, the HTTP client included (measured, with the package's names loaded on first use: the
+watchdog started at +0.06 s after the call instead of +0.11 s). The first
+:class:`~pinokiocloud.client.Client` of that home and port then takes the process as its own
+(:func:`take_early`): it reports that daemon's start-up failure and never starts a second one.
 """
 
 from __future__ import annotations
