@@ -1,7 +1,9 @@
 """npm packages that launcher code expects next to it: ``lodash`` is ``_`` in every template (spec §2.1).
 
 They are installed once into a folder of PINOKIO_HOME with the npm that ships with the node we use.
-A machine with no registry access still works; ``_`` is then undefined and a warning is logged.
+A machine with no registry access still works; ``_`` is then undefined and a warning is logged. With a
+persistent root, the installed folder is kept there (``store.toolcache``) and a new home extracts it instead
+of running npm again.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import time
 from pathlib import Path
 
 from pinokiocloud.procs.captured import run_captured_sync
+from pinokiocloud.store.toolcache import restore_tool, save_tool
 
-__all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "node_packages_installed", "npm_command"]
+__all__ = ["SIDECAR_PACKAGES", "ensure_node_packages", "keep_node_packages", "node_packages_installed", "npm_command",
+           "restore_node_packages"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +25,8 @@ SIDECAR_PACKAGES = ("lodash@4.17.21",)
 INSTALL_TIMEOUT_S = 120
 RETRY_AFTER_FAILURE_S = 3600
 _FAILED_MARK = ".install-failed"
+_TOOL = "sidecar-node-modules"
+"""Its name on the persistent root (``ROOT/tools/``)."""
 
 
 def npm_command(node: Path) -> list[str]:
@@ -62,3 +68,23 @@ def ensure_node_packages(node_modules: Path, node: Path) -> bool:
         mark.write_text(detail)
         log.warning("could not install %s into %s: %s", ", ".join(SIDECAR_PACKAGES), prefix, detail)
     return ok
+
+
+def _kept_here(node_modules: Path, home: Path) -> bool:
+    """Only the home's own folder goes to the root: one that ``PINOKIOCLOUD_NODE_MODULES`` names is the user's."""
+    return node_modules.is_relative_to(home)
+
+
+def restore_node_packages(node_modules: Path, *, home: Path, root: Path) -> str | None:
+    """Put the packages kept on ``root`` into a home that lacks them; ``None`` when they are there now (or
+    were already), else why not, in one line (npm then installs them as before)."""
+    if node_packages_installed(node_modules) or not _kept_here(node_modules, home):
+        return None
+    return restore_tool(root, _TOOL, " ".join(SIDECAR_PACKAGES), node_modules)
+
+
+def keep_node_packages(node_modules: Path, *, home: Path, root: Path) -> bool:
+    """Keep the installed packages on ``root`` unless it already holds these; whether a copy was written."""
+    if not node_packages_installed(node_modules) or not _kept_here(node_modules, home):
+        return False
+    return save_tool(node_modules, root, _TOOL, " ".join(SIDECAR_PACKAGES))

@@ -8,7 +8,10 @@ import logging
 import os
 import secrets
 import subprocess
+import tarfile
 from pathlib import Path
+
+import zstandard
 
 from pinokiocloud.apps import AppManager
 from pinokiocloud.apps.catalog import Catalog, load_catalog
@@ -17,6 +20,7 @@ from pinokiocloud.downloads import DownloadQueue, install, uninstall
 from pinokiocloud.errors import PinokioCloudError
 from pinokiocloud.home_lock import HomeLock
 from pinokiocloud.kernel import NodeSidecar
+from pinokiocloud.kernel.node_packages import keep_node_packages
 from pinokiocloud.kernel.runner import RestartPolicy, Runner
 from pinokiocloud.platform import detect_system
 from pinokiocloud.server.shares import ShareService
@@ -60,6 +64,7 @@ class Daemon:
         self.settings = settings
         self._ui_restore: asyncio.Task[None] | None = None
         self._probes_loading: asyncio.Task[None] | None = None
+        self._packages_kept: asyncio.Task[None] | None = None
         self._own_lock = lock is None
         self.lock = lock or HomeLock(settings.home)
         if not self.lock.held:
@@ -93,6 +98,9 @@ class Daemon:
 
     async def open(self) -> None:
         await self.sidecar.start()
+        root = self.persistence.root.path
+        if root is not None:  # what npm installed, kept for the next machine (skipped when the root has it)
+            self._packages_kept = asyncio.create_task(self._keep_node_packages(root), name="keep the npm packages")
         self.persistence.note_alive_runs()
         restarted = await self.apps.open()
         self.apps.sampler.start()  # app status sampled in the background: a status read is a dictionary read
@@ -103,6 +111,16 @@ class Daemon:
         if self.ui.wanted:  # it was up when the last daemon stopped or died: same passcode, same links
             self._ui_restore = asyncio.create_task(self._restore_ui(), name="restore the dashboard")
 
+    async def _keep_node_packages(self, root: Path) -> None:
+        try:
+            kept = await asyncio.to_thread(keep_node_packages, self.settings.node_modules, home=self.settings.home,
+                                           root=root)
+        except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:  # a full or read-only root: npm next time
+            log.warning("the sidecar's npm packages could not be kept on the persistent root %s: %s", root, exc)
+            return
+        if kept:
+            log.info("kept the sidecar's npm packages on the persistent root %s", root)
+
     async def _restore_ui(self) -> None:
         try:
             await self.ui.start()
@@ -110,9 +128,10 @@ class Daemon:
             log.warning("could not bring the dashboard back: %s", exc)
 
     async def close(self) -> None:
-        if self._probes_loading is not None:
-            with contextlib.suppress(Exception):
-                await self._probes_loading  # a thread cannot be cancelled: it ends within 0.1 s
+        for loading in (self._probes_loading, self._packages_kept):
+            if loading is not None:
+                with contextlib.suppress(Exception):
+                    await loading  # threads cannot be cancelled: each ends within a second
         if self._ui_restore is not None and not self._ui_restore.done():
             self._ui_restore.cancel()
             with contextlib.suppress(asyncio.CancelledError):
