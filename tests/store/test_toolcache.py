@@ -88,6 +88,6 @@ def test_a_new_home_takes_the_sidecar_packages_from_the_root_instead_of_npm(tmp_
         done = second("status")
         assert done.returncode == 0, done.stdout + done.stderr
         assert (second.home / "bin" / "sidecar" / "node_modules" / "lodash" / "from-session-1").is_file()
-        assert "installed with npm" not in (second.home / "logs" / "daemon.log").read_text()
+        assert "npm packages are not taken from the persistent root" not in (second.home / "logs" / "daemon.log").read_text()
     finally:
         second.close()

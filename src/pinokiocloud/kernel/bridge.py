@@ -97,10 +97,10 @@ def prestart_node(node: Path | None, *, node_modules: Path | None, environ: Mapp
     (0.12-0.15 s to a first answer on an idle 2-core machine, more beside a restore) is over by the time
     the first run needs it. ``None`` when its packages still need an install (``start`` does that) or
     node cannot start (``start`` says why)."""
+    if node_modules is not None and not node_packages_installed(node_modules):
+        return None  # before find_node: it runs `node --version`, which this start would not use
     try:
         found = find_node(node, environ.get("PATH"))
-        if node_modules is not None and not node_packages_installed(node_modules):
-            return None
         return subprocess.Popen([str(found), *NODE_FLAGS, str(BRIDGE_JS)], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_node_env(environ, node_modules))
     except (NodeNotFoundError, OSError):

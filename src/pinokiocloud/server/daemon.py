@@ -131,7 +131,7 @@ class Daemon:
         for loading in (self._probes_loading, self._packages_kept):
             if loading is not None:
                 with contextlib.suppress(Exception):
-                    await loading  # threads cannot be cancelled: each ends within a second
+                    await loading  # each runs in a thread, which cannot be cancelled: wait for it to end
         if self._ui_restore is not None and not self._ui_restore.done():
             self._ui_restore.cancel()
             with contextlib.suppress(asyncio.CancelledError):

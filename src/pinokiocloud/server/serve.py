@@ -145,7 +145,8 @@ def serve(settings: Settings, *, port: int | None = None) -> None:
         if early.root.path is not None:  # a new home's sidecar packages come from the root, not from npm
             why = restore_node_packages(settings.node_modules, home=settings.home, root=early.root.path)
             if why is not None:
-                log.info("the sidecar's npm packages are installed with npm: %s", why)
+                log.info("the sidecar's npm packages are not taken from the persistent root (%s); the sidecar's start "
+                         "installs them with npm", why)
         # node starts too (its first answer takes 0.12-0.15 s), while the web stack loads
         node = prestart_node(settings.node, node_modules=settings.node_modules, environ=settings.environ)
         import uvicorn  # the heavy imports come after the checks, so a refusal is quick

@@ -433,8 +433,6 @@ class ShareManager:
                 return port
         return base  # every one is taken: the gateway's start says so, naming the setting
 
-
-
     def _candidates(self, record: _Share, first: str | None) -> list[Provider]:
         """Fresh provider instances in preference order (``first`` moved to the front), skipping the
         ones that cannot run here and noting why."""
