@@ -80,8 +80,15 @@ class Session:
             self.env["PINOKIOCLOUD_PERSIST"] = str(persist)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen([str(BIN), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        """A CLI call that runs while the caller times something else; :meth:`finish` checks how it ended."""
+        return subprocess.Popen([str(BIN), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=self.env, stdin=subprocess.DEVNULL)
+
+    @staticmethod
+    def finish(call: subprocess.Popen[str], timeout: float = 120) -> None:
+        out, err = call.communicate(timeout=timeout)
+        if call.returncode != 0:
+            raise SystemExit(f"`pinokiocloud {' '.join(map(str, call.args[1:]))}` failed:\n{out}\n{err}")
 
     def cli(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=self.env, timeout=timeout,
@@ -237,7 +244,7 @@ def main() -> None:
         first_call = two.popen("status")  # the daemon starts and restores; the call returns once it answers
         daemon_2_s = two.wait_daemon() - began
         restore_s = two.wait_ui("demo") - began
-        first_call.wait(timeout=120)
+        two.finish(first_call)
         restored = two.api("/api/store")["restore"]
         bytes_2 = served() - before
         two.cli("down", timeout=300)
@@ -251,7 +258,7 @@ def main() -> None:
         began = time.monotonic()
         first_call = plain.popen("status")  # the daemon's start, measured apart: session 2 pays it too
         daemon_s = plain.wait_daemon() - began
-        first_call.wait(timeout=120)
+        plain.finish(first_call)
         plain.cli("install", str(app), "--name", "demo")
         plain.cli("start", "demo")
         reinstall_s = plain.wait_ui("demo") - began
